@@ -1,0 +1,145 @@
+"""The ``trailsift`` command line: replay log files through rules, validate rules and selectors.
+
+Exit status: 0 done; 1 done but some files failed (or, for ``validate --cloudtrail``, CloudTrail
+would refuse the selectors); 2 invalid usage or invalid rules/selectors (nothing run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trailsift.engine import RuleEngine
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+from trailsift.replay import ReplaySummary, replay
+from trailsift.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
+from trailsift.rules import (
+    RuleSet,
+    RulesError,
+    default_rules,
+    is_rules_document,
+    load_document,
+    load_rules,
+    load_selector_rules,
+    parse_rules,
+    rules_from_selectors,
+)
+from trailsift.selectors import SelectorError, cloudtrail_compatibility, parse_selectors
+from trailsift.sources import discover
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trailsift",
+        description="Filter CloudTrail log files with advanced event selectors.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rp = commands.add_parser("replay", help="replay local log files (.json.gz, .json, directories) through rules")
+    source = rp.add_mutually_exclusive_group()
+    source.add_argument("--rules", metavar="FILE", help="a rules file (JSON or YAML); default: the built-in pack")
+    source.add_argument(
+        "--selectors", metavar="FILE", help="a JSON list of advanced event selectors, or get-event-selectors output"
+    )
+    rp.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default: text)")
+    rp.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
+    rp.add_argument(
+        "--max-decompressed-bytes",
+        type=int,
+        default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+        metavar="N",
+        help="refuse files that decompress past N bytes (default: %(default)s)",
+    )
+    rp.add_argument("paths", nargs="+", metavar="PATH")
+
+    vp = commands.add_parser("validate", help="validate a rules or selectors file")
+    vp.add_argument("file", metavar="FILE")
+    vp.add_argument("--cloudtrail", action="store_true", help="also tell whether CloudTrail itself would accept the selectors")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> RuleSet:
+    if args.rules:
+        return load_rules(args.rules)
+    if args.selectors:
+        return load_selector_rules(args.selectors)
+    return default_rules()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    try:
+        rules = _load(args)
+        files = list(discover(args.paths))
+    except (RulesError, FileNotFoundError) as exc:
+        print(f"trailsift: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = RuleEngine(rules)
+    summary = ReplaySummary()
+    out = sys.stdout
+    progress = ProgressBar(len(files)) if args.format == "text" else None
+    matches = replay(files, engine, summary, limit=args.max_decompressed_bytes, progress=progress)
+    if args.format == "jsonl":
+        binary = out.buffer
+        for match in matches:
+            binary.write(jsonl_line(match, with_record=args.with_record))
+        binary.flush()
+        for source, reason in summary.failed:
+            print(f"trailsift: failed: {source}: {reason}", file=sys.stderr)
+        for source, index, reason in summary.record_problems:
+            print(f"trailsift: skipped: {source} record {index}: {reason}", file=sys.stderr)
+    else:
+        rows = [table_row(match) for match in matches]
+        if progress is not None and progress.enabled:
+            sys.stderr.write("\n")
+        if rows:
+            out.write(table_header() + "\n" + "\n".join(rows) + "\n")
+        else:
+            out.write("no matches\n")
+        out.write(summary_text(summary, rules))
+    return EXIT_FAILED_FILES if summary.failed else EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        document = load_document(args.file)
+        if is_rules_document(document):
+            rules = parse_rules(document, source=args.file)
+            what = f"{len(rules)} rules, {sum(len(r.selectors) for r in rules)} selectors"
+        else:
+            rules = rules_from_selectors(parse_selectors(document, context=f"{args.file}: "), source=args.file)
+            what = f"{len(rules)} selectors"
+    except (RulesError, SelectorError) as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"valid: {args.file}: {what}")
+    if not args.cloudtrail:
+        return EXIT_OK
+    if is_rules_document(document):
+        problems = [f"rule {r.name!r}: {p}" for r in rules for p in cloudtrail_compatibility(r.selectors)]
+    else:
+        problems = cloudtrail_compatibility([selector for rule in rules for selector in rule.selectors])
+    if not problems:
+        print("CloudTrail would accept these selectors")
+        return EXIT_OK
+    print("CloudTrail would refuse these selectors:")
+    for problem in problems:
+        print(f"  - {problem}")
+    return EXIT_FAILED_FILES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        return _validate(args)
+    except BrokenPipeError:  # `trailsift replay ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

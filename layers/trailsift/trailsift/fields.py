@@ -1,0 +1,83 @@
+"""Read the string values a record holds for a selector field (``eventName``, ``resources.ARN``, ...).
+
+Selectors compare strings, log files hold typed JSON: this module is the one place that says how a
+JSON value becomes selector text (``selectors.md``, "Values"), and how a dotted path walks a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ValueGetter = Callable[[dict[str, Any]], tuple[str, ...]]
+
+# CloudTrail's resources.ARN covers both spellings a resource entry can carry.
+_KEY_ALIASES: dict[str, tuple[str, ...]] = {"resources.ARN": ("ARN", "ARNPrefix")}
+
+
+def scalar_text(value: Any) -> str | None:
+    """The selector text of a JSON scalar; None for null, objects, arrays and non-integral numbers.
+
+    Strings are themselves, booleans are ``"true"``/``"false"``, integral numbers are written in
+    decimal (``1e2`` and ``100.0`` are the number 100, so they read ``"100"`` like ``100`` does).
+    """
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float and value.is_integer():
+        return str(int(value))
+    return None
+
+
+def _collect(node: Any, keys: tuple[tuple[str, ...], ...], depth: int, out: list[str]) -> None:
+    """Walk ``keys`` from ``node``, fanning out over arrays, appending scalar texts to ``out``."""
+    if type(node) is list:
+        for item in node:
+            _collect(item, keys, depth, out)
+        return
+    if depth == len(keys):
+        text = scalar_text(node)
+        if text is not None:
+            out.append(text)
+        return
+    if type(node) is not dict:
+        return
+    for key in keys[depth]:
+        if key in node:
+            _collect(node[key], keys, depth + 1, out)
+
+
+def value_getter(field: str) -> ValueGetter:
+    """A function giving every value of ``field`` in a record (empty when missing or null).
+
+    A top-level field reads one key of the record; a dotted path walks objects by key and fans out
+    over arrays at every step, so a top-level name never matches a nested key of the same name.
+    """
+    parts = field.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+
+        def top_level(record: dict[str, Any]) -> tuple[str, ...]:
+            value = record.get(key)
+            if type(value) is str:
+                return (value,)
+            if value is None:
+                return ()
+            out: list[str] = []
+            _collect(value, (), 0, out)
+            return tuple(out)
+
+        return top_level
+
+    keys = tuple((part,) for part in parts[:-1]) + (_KEY_ALIASES.get(field, (parts[-1],)),)
+
+    def nested(record: dict[str, Any]) -> tuple[str, ...]:
+        out: list[str] = []
+        _collect(record, keys, 0, out)
+        return tuple(out)
+
+    return nested

@@ -1,0 +1,104 @@
+"""Render replay results for people (a table and a summary) and for programs (JSON lines)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import orjson
+
+from trailsift.replay import ReplaySummary
+from trailsift.rules import RuleSet
+from trailsift.scan import Match
+
+_COLUMNS = (("eventTime", 20), ("rules", 28), ("eventName", 28), ("principal", 44), ("awsRegion", 14),
+            ("sourceIPAddress", 22), ("file:index", 0))
+_LIST_LIMIT = 20
+
+
+def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
+    """One JSON object per match; ``with_record`` adds the whole record under ``record``."""
+    summary = match.summary()
+    if with_record:
+        summary["record"] = match.record
+    return orjson.dumps(summary) + b"\n"
+
+
+def _cell(value: Any, width: int) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", " ").replace("\t", " ")
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.ljust(width) if width else text
+
+
+def table_header() -> str:
+    return "  ".join(_cell(name, width) for name, width in _COLUMNS).rstrip()
+
+
+def table_row(match: Match) -> str:
+    summary = match.summary()
+    values = {
+        **summary,
+        "rules": ",".join(match.rules),
+        "file:index": f"{match.source}:{match.index}",
+    }
+    return "  ".join(_cell(values[name], width) for name, width in _COLUMNS).rstrip()
+
+
+def _listed(title: str, items: Sequence[str]) -> list[str]:
+    lines = [f"{title}:"]
+    lines += [f"  {item}" for item in items[:_LIST_LIMIT]]
+    if len(items) > _LIST_LIMIT:
+        lines.append(f"  ... and {len(items) - _LIST_LIMIT} more")
+    return lines
+
+
+def summary_text(summary: ReplaySummary, rules: RuleSet) -> str:
+    """The closing summary: files read/skipped/failed, records scanned, matches per rule, time."""
+    rate = summary.records / summary.elapsed if summary.elapsed > 0 else 0.0
+    lines = [
+        "",
+        f"files: {summary.files_read} read, {len(summary.skipped)} skipped, {len(summary.failed)} failed",
+        f"records: {summary.records} scanned, {summary.matched_records} matched"
+        + (f", {len(summary.record_problems)} skipped (not objects)" if summary.record_problems else ""),
+        f"elapsed: {summary.elapsed:.2f} s ({rate:,.0f} records/s)",
+        "matches per rule:",
+    ]
+    width = max((len(name) for name in rules.names), default=0)
+    for rule in rules:
+        lines.append(f"  {rule.name.ljust(width)}  {summary.matches_per_rule.get(rule.name, 0):>8}  [{rule.severity.value}]")
+    if summary.record_problems:
+        lines += _listed("records skipped", [f"{src} record {i}: {why}" for src, i, why in summary.record_problems])
+    if summary.skipped:
+        lines += _listed("files skipped", [f"{src}: {why}" for src, why in summary.skipped])
+    if summary.failed:
+        lines += _listed("files failed", [f"{src}: {why}" for src, why in summary.failed])
+    return "\n".join(lines) + "\n"
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal's stderr; silent elsewhere or for short work."""
+
+    def __init__(self, total: int, stream: IO[str] = sys.stderr, *, min_files: int = 200) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = total >= min_files and getattr(stream, "isatty", lambda: False)()
+        self._last = -1
+
+    def __call__(self, done: int, summary: ReplaySummary) -> None:
+        if not self.enabled:
+            return
+        percent = done * 100 // max(self.total, 1)
+        if percent == self._last and done != self.total:
+            return
+        self._last = percent
+        filled = percent * 30 // 100
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%  {done}/{self.total} files  "
+            f"{summary.records} records  {summary.matched_records} matches"
+        )
+        if done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()

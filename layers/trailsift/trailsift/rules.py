@@ -1,0 +1,230 @@
+"""Named rules: what to match (advanced event selectors), how bad it is, and where matches go.
+
+A rules file (JSON, or YAML for comments) looks like::
+
+    {"rules": [
+      {"name": "cloudtrail-tampering",
+       "description": "Someone stopped, deleted or changed a trail.",
+       "severity": "high",
+       "destinations": ["alert", "index"],
+       "selectors": [{"Name": "trail changes",
+                      "FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]}
+    ]}
+
+The selectors are in CloudTrail's own shape, so they can be pasted from ``put-event-selectors``.
+The default pack (``rules/default.json``) covers the CIS AWS Foundations monitoring controls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailsift.selectors import EventSelector, SelectorError, parse_selectors
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Destination(str, Enum):
+    ALERT = "alert"  # one SNS message per matched event
+    INDEX = "index"  # one DynamoDB row per matched event
+
+
+RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_RULE_KEYS = ("name", "description", "severity", "destinations", "selectors")
+DEFAULT_PACK = "default.json"
+
+
+class RulesError(ValueError):
+    """A rules file that is not valid; the message names the rule and the key at fault."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named rule: it matches a record when any of its selectors does."""
+
+    name: str
+    selectors: tuple[EventSelector, ...]
+    severity: Severity = Severity.MEDIUM
+    description: str = ""
+    destinations: tuple[Destination, ...] = (Destination.ALERT, Destination.INDEX)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "severity": self.severity.value,
+            "destinations": [d.value for d in self.destinations],
+            "selectors": [s.to_json() for s in self.selectors],
+        }
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An ordered collection of rules with unique names."""
+
+    rules: tuple[Rule, ...]
+    source: str = "<memory>"
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(rule.name for rule in self.rules)
+
+    def get(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+def _enum_list(raw: Any, enum: type[Enum], where: str) -> tuple[Any, ...]:
+    choices = ", ".join(member.value for member in enum)
+    if not isinstance(raw, list) or not raw:
+        raise RulesError(f"{where}: must be a non-empty list of {choices}")
+    out = []
+    for value in raw:
+        try:
+            member = enum(value)
+        except ValueError:
+            raise RulesError(f"{where}: unknown value {value!r}; expected {choices}") from None
+        if member in out:
+            raise RulesError(f"{where}: {value!r} is listed twice")
+        out.append(member)
+    return tuple(out)
+
+
+def parse_rule(raw: Any, index: int) -> Rule:
+    """Validate one rule object (``index`` is its position, for messages)."""
+    if not isinstance(raw, Mapping):
+        raise RulesError(f"rule {index}: must be an object, got {type(raw).__name__}")
+    name = raw.get("name")
+    where = f"rule {index} ({name!r})" if isinstance(name, str) else f"rule {index}"
+    unknown = [key for key in raw if key not in _RULE_KEYS]
+    if unknown:
+        raise RulesError(f"{where}: unknown key {unknown[0]!r}; rule keys are {', '.join(_RULE_KEYS)}")
+    if name is None:
+        raise RulesError(f"{where}: missing 'name'")
+    if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
+        raise RulesError(
+            f"{where}: bad name {name!r}: 1-128 characters of letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise RulesError(f"{where}: 'description' must be a string")
+    severity_raw = raw.get("severity", Severity.MEDIUM.value)
+    try:
+        severity = Severity(severity_raw)
+    except ValueError:
+        raise RulesError(
+            f"{where}: unknown severity {severity_raw!r}; expected {', '.join(s.value for s in Severity)}"
+        ) from None
+    destinations = _enum_list(
+        raw.get("destinations", ["alert", "index"]), Destination, f"{where}: 'destinations'"
+    )
+    if "selectors" not in raw:
+        raise RulesError(f"{where}: missing 'selectors'")
+    try:
+        selectors = parse_selectors(raw["selectors"], context=f"{where}: ")
+    except SelectorError as exc:
+        raise RulesError(str(exc)) from None
+    return Rule(name, selectors, severity, description, destinations)
+
+
+def parse_rules(document: Any, *, source: str = "<memory>") -> RuleSet:
+    """Validate a rules document (``{"rules": [...]}``) into a :class:`RuleSet`."""
+    if not isinstance(document, Mapping):
+        raise RulesError(f"{source}: a rules file is an object with a 'rules' list")
+    unknown = [key for key in document if key not in ("rules", "version")]
+    if unknown:
+        raise RulesError(f"{source}: unknown top-level key {unknown[0]!r}; expected 'rules' (and 'version')")
+    if document.get("version", 1) != 1:
+        raise RulesError(f"{source}: unsupported version {document['version']!r}; this trailsift reads version 1")
+    raw_rules = document.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RulesError(f"{source}: 'rules' must be a non-empty list")
+    rules = [parse_rule(raw, index) for index, raw in enumerate(raw_rules)]
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(rules):
+        if rule.name in seen:
+            raise RulesError(f"rule {index} ({rule.name!r}): name already used by rule {seen[rule.name]}")
+        seen[rule.name] = index
+    return RuleSet(tuple(rules), source)
+
+
+def rules_from_selectors(selectors: Sequence[EventSelector], *, source: str = "<memory>") -> RuleSet:
+    """One rule per selector, named after the selector (``selector-<i>`` when it has no Name)."""
+    rules = []
+    used: set[str] = set()
+    for index, selector in enumerate(selectors):
+        name = selector.name or f"selector-{index}"
+        if name in used:
+            name = f"{name}#{index}"
+        used.add(name)
+        rules.append(Rule(name, (selector,), description=f"{source} selector {index}"))
+    return RuleSet(tuple(rules), source)
+
+
+def load_document(path: str | Path) -> Any:
+    """Read a JSON or YAML (``.yaml``/``.yml``) file; raise :class:`RulesError` naming the file on bad syntax."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml  # only YAML users pay for the import
+
+        try:
+            return yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            raise RulesError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RulesError(f"{path}: not valid JSON: {exc}") from None
+
+
+def is_rules_document(document: Any) -> bool:
+    """True for a rules file, False for a selector set (list or get-event-selectors output)."""
+    return isinstance(document, Mapping) and "rules" in document
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Load a rules file (JSON or YAML)."""
+    return parse_rules(load_document(path), source=str(path))
+
+
+def load_selector_rules(path: str | Path) -> RuleSet:
+    """Load a selectors file (a JSON list, or ``get-event-selectors`` output) as one rule per selector."""
+    document = load_document(path)
+    try:
+        selectors = parse_selectors(document, context=f"{path}: ")
+    except SelectorError as exc:
+        raise RulesError(str(exc)) from None
+    return rules_from_selectors(selectors, source=str(path))
+
+
+def default_rules() -> RuleSet:
+    """The rule pack shipped with trailsift (CIS AWS Foundations monitoring controls)."""
+    text = resources.files("trailsift").joinpath("rules", DEFAULT_PACK).read_bytes()
+    return parse_rules(orjson.loads(text), source=f"trailsift:rules/{DEFAULT_PACK}")
