@@ -9,16 +9,21 @@ object is reported as a :class:`RecordProblem` and skipped, so the file's other 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from isal import isal_zlib
 
+from trailsift.streaming import NotStreamable, StreamError, stream_records
+
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 """Refuse files that expand past this (CloudTrail's 50 MB compressed files stay well below)."""
+STREAM_ABOVE_BYTES = 2 * 1024**2
+"""Compressed files larger than this are read record by record in bounded memory."""
+STREAM_CHUNK_BYTES = 8 * 1024**2
 
 
 class LogFileError(Exception):
@@ -62,34 +67,51 @@ class LogFileContent:
         return iter(self.records)
 
 
-def decompress(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Gunzip ``data`` (all members) if it is gzip, refusing output past ``limit`` bytes.
+def inflate(
+    data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES, chunk_size: int = STREAM_CHUNK_BYTES
+) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``data`` (every gzip member) in pieces of at most ``chunk_size``.
 
-    Plain (already decompressed) JSON is returned as is: S3 clients may decode
-    ``Content-Encoding: gzip`` on the way, so the magic bytes decide, not the name.
+    Raises :class:`LogFileError` for corrupt or truncated gzip and as soon as the output passes
+    ``limit`` bytes, so a decompression bomb never costs more than one chunk of memory. Plain
+    (already decompressed) JSON passes through: S3 clients may decode ``Content-Encoding: gzip`` on
+    the way, so the magic bytes decide, not the name.
     """
     if data[:2] != GZIP_MAGIC:
-        return data
-    pieces: list[bytes] = []
+        if len(data) > limit:
+            raise LogFileError(source, f"larger than {limit} bytes; refused")
+        yield data
+        return
     produced = 0
     rest = data
-    while rest:
+    while True:
         inflater = isal_zlib.decompressobj(31)
-        try:
-            chunk = inflater.decompress(rest, limit - produced + 1)
-        except (isal_zlib.error, zlib.error) as exc:
-            raise LogFileError(source, f"corrupt gzip data ({exc})") from None
-        produced += len(chunk)
-        if produced > limit:
-            raise LogFileError(source, f"decompresses to more than {limit} bytes; refused")
-        pieces.append(chunk)
-        if not inflater.eof:
-            raise LogFileError(source, "truncated gzip data (the stream ends before its end marker)")
+        pending = rest
+        while not inflater.eof:
+            try:
+                chunk = inflater.decompress(pending, min(chunk_size, limit - produced + 1))
+            except (isal_zlib.error, zlib.error) as exc:
+                raise LogFileError(source, f"corrupt gzip data ({exc})") from None
+            produced += len(chunk)
+            if produced > limit:
+                raise LogFileError(source, f"decompresses to more than {limit} bytes; refused")
+            pending = inflater.unconsumed_tail
+            if chunk:
+                yield chunk
+            elif not pending and not inflater.eof:
+                raise LogFileError(source, "truncated gzip data (the stream ends before its end marker)")
         rest = inflater.unused_data
-        if rest and rest[:2] != GZIP_MAGIC:
+        if not rest:
+            return
+        if rest[:2] != GZIP_MAGIC:
             if rest.strip(b"\x00"):
                 raise LogFileError(source, "trailing garbage after the gzip data")
-            break
+            return
+
+
+def decompress(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The whole decompressed content of ``data`` (see :func:`inflate`)."""
+    pieces = list(inflate(data, source, limit=limit, chunk_size=limit + 1))
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
@@ -99,8 +121,11 @@ def _type_name(value: Any) -> str:
     )
 
 
-def parse_log_document(raw: bytes, source: str) -> LogFileContent:
-    """Parse decompressed JSON into records; raise for a document that is not a CloudTrail event file."""
+Entry = tuple[int, "dict[str, Any] | RecordProblem"]
+
+
+def _document_entries(raw: bytes, source: str) -> list[Any]:
+    """The ``Records`` list of a whole decompressed document."""
     if not raw.strip():
         raise LogFileError(source, "empty file (no JSON document)")
     try:
@@ -117,18 +142,66 @@ def parse_log_document(raw: bytes, source: str) -> LogFileContent:
     entries = document["Records"]
     if not isinstance(entries, list):
         raise LogFileError(source, f"'Records' is {_type_name(entries)}, expected a list")
-    records: list[tuple[int, dict[str, Any]]] = []
-    problems: list[RecordProblem] = []
-    for index, entry in enumerate(entries):
+    return entries
+
+
+def _entries(values: Iterable[Any]) -> Iterator[Entry]:
+    for index, entry in enumerate(values):
         if type(entry) is dict:
-            records.append((index, entry))
+            yield index, entry
         else:
-            problems.append(RecordProblem(index, f"record is {_type_name(entry)}, expected an object"))
-    return LogFileContent(source, records, problems, len(entries))
+            yield index, RecordProblem(index, f"record is {_type_name(entry)}, expected an object")
+
+
+def _streamed(data: bytes, source: str, limit: int) -> Iterator[Entry]:
+    chunks = inflate(data, source, limit=limit)
+    try:
+        yield from _entries(stream_records(chunks))
+    except NotStreamable as exc:
+        # Another layout (Records not first): parse the whole document after all.
+        raw = exc.consumed + b"".join(chunks)
+        yield from _entries(_document_entries(raw, source))
+    except StreamError as exc:
+        raise LogFileError(source, f"not valid JSON: {exc}") from None
+
+
+def iter_log_records(
+    data: bytes,
+    source: str,
+    *,
+    limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    stream_above: int = STREAM_ABOVE_BYTES,
+) -> Iterator[Entry]:
+    """Yield ``(index, record)`` for each object of ``Records`` and ``(index, RecordProblem)`` for the rest.
+
+    Files larger than ``stream_above`` (compressed) are decompressed and split record by record, in
+    bounded memory; smaller ones are parsed whole, which is faster. Both give the same entries.
+    Raises :class:`LogFileError` (naming ``source``) or :class:`NotALogFile`; a streamed file can
+    raise after some entries were yielded, so callers keep a file's results until it is done.
+    """
+    if not data:
+        raise NotALogFile(source, "zero-byte object")
+    if len(data) > stream_above:
+        return _streamed(data, source, limit)
+    return _entries(_document_entries(decompress(data, source, limit=limit), source))
+
+
+def parse_log_document(raw: bytes, source: str) -> LogFileContent:
+    """Parse a whole decompressed document into a :class:`LogFileContent`."""
+    return _content(source, _entries(_document_entries(raw, source)))
+
+
+def _content(source: str, entries: Iterable[Entry]) -> LogFileContent:
+    content = LogFileContent(source, [])
+    for index, entry in entries:
+        if type(entry) is dict:
+            content.records.append((index, entry))
+        else:
+            content.problems.append(entry)
+        content.total = index + 1
+    return content
 
 
 def read_log_file(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> LogFileContent:
     """Decompress and parse one log file's bytes (``source`` names it in every error)."""
-    if not data:
-        raise NotALogFile(source, "zero-byte object")
-    return parse_log_document(decompress(data, source, limit=limit), source)
+    return _content(source, iter_log_records(data, source, limit=limit))

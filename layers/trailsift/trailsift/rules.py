@@ -157,8 +157,9 @@ def parse_rules(document: Any, *, source: str = "<memory>") -> RuleSet:
     unknown = [key for key in document if key not in ("rules", "version")]
     if unknown:
         raise RulesError(f"{source}: unknown top-level key {unknown[0]!r}; expected 'rules' (and 'version')")
-    if document.get("version", 1) != 1:
-        raise RulesError(f"{source}: unsupported version {document['version']!r}; this trailsift reads version 1")
+    version = document.get("version", 1)
+    if isinstance(version, bool) or version != 1:  # True == 1 in Python; JSON true is not version 1
+        raise RulesError(f"{source}: unsupported version {version!r}; this trailsift reads version 1")
     raw_rules = document.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         raise RulesError(f"{source}: 'rules' must be a non-empty list")
@@ -177,7 +178,7 @@ def rules_from_selectors(selectors: Sequence[EventSelector], *, source: str = "<
     used: set[str] = set()
     for index, selector in enumerate(selectors):
         name = selector.name or f"selector-{index}"
-        if name in used:
+        while name in used:  # "a#2" may itself be taken (by a selector named "a#2")
             name = f"{name}#{index}"
         used.add(name)
         rules.append(Rule(name, (selector,), description=f"{source} selector {index}"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailsift.engine import RuleEngine
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, RecordProblem, read_log_file
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, RecordProblem, iter_log_records
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,14 @@ def scan_log_file(
     Raises :class:`~trailsift.reader.LogFileError` for a file that cannot be read and
     :class:`~trailsift.reader.NotALogFile` for content that is not an event file.
     """
-    content = read_log_file(data, source, limit=limit)
+    result = ScanResult(source)
     match = engine.match
-    matches = []
-    for index, record in content.records:
-        names = match(record)
-        if names:
-            matches.append(Match(source, index, record, names))
-    return ScanResult(source, matches, len(content.records), content.problems)
+    for index, entry in iter_log_records(data, source, limit=limit):
+        if type(entry) is dict:
+            result.records += 1
+            names = match(entry)
+            if names:
+                result.matches.append(Match(source, index, entry, names))
+        else:
+            result.problems.append(entry)
+    return result

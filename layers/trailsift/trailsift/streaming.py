@@ -90,26 +90,28 @@ def _brace_end(data: bytes, start: int) -> int | None:
 
 
 def _element(buf: _Buffer) -> Any:
-    """Parse the array element at ``buf.pos`` and advance past it."""
+    """Parse the array element at ``buf.pos`` and advance past it.
+
+    Candidate ends found by a regex are tried with orjson (a slice that parses whole is exactly the
+    element); after a few misses, or when no candidate is left, an exact brace scanner decides.
+    """
     is_object = buf.data[buf.pos] == ord("{")
     pattern = _OBJECT_END if is_object else _ANY_END
     search_from = buf.pos
     trials = 0
     while True:
-        if is_object and trials >= _MAX_TRIALS:
+        found = pattern.search(buf.data, search_from) if trials < _MAX_TRIALS else None
+        if found is not None:
+            value = _parse(buf, found.start() + 1 if is_object else found.start(), final=False)
+            if value is not _INCOMPLETE:
+                return value
+            trials += 1
+            search_from = found.end()
+            continue
+        if is_object:
             end = _brace_end(buf.data, buf.pos)
             if end is not None:
                 return _parse(buf, end, final=True)
-        else:
-            found = pattern.search(buf.data, search_from)
-            if found is not None:
-                end = found.start() + 1 if is_object else found.start()
-                value = _parse(buf, end, final=False)
-                if value is not _INCOMPLETE:
-                    return value
-                trials += 1
-                search_from = end
-                continue
         consumed = buf.pos
         if not buf.more():
             return _parse(buf, len(buf.data), final=True)  # raises with orjson's message
