@@ -31,6 +31,16 @@ from trailsift.sources import discover
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trailsift",
@@ -48,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
     rp.add_argument(
         "--max-decompressed-bytes",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_DECOMPRESSED_BYTES,
         metavar="N",
         help="refuse files that decompress past N bytes (default: %(default)s)",

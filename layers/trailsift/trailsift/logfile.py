@@ -94,7 +94,10 @@ def classify_key(key: str, *, size: int | None = None) -> LogFileKey:
             or (layout.group("region") not in (None, match.group("region")))
         ):
             return LogFileKey(key, LogFileKind.OTHER, "file name disagrees with its AWSLogs/ path")
-    delivered = datetime.strptime(match.group("stamp"), "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+    try:
+        delivered = datetime.strptime(match.group("stamp"), "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+    except ValueError:  # digits in place but no such moment (month 13, 24:60, ...)
+        return LogFileKey(key, LogFileKind.OTHER, f"impossible delivery time {match.group('stamp')} in file name")
     return LogFileKey(
         key,
         kind,

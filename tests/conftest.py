@@ -1,0 +1,67 @@
+"""Shared fixtures: where the sample and shared data live, and a helper that writes a log file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS_LOGS = REPO / "events" / "logs"
+SHARED_CLOUDTRAIL = REPO.parent / "shared" / "data" / "cloudtrail"
+DEFAULT_LOG_NAME = "123456789012_CloudTrail_us-east-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz"
+
+WriteLogFile = Callable[..., Path]
+
+
+def write_log_file(
+    directory: Path,
+    records: Any,
+    name: str = DEFAULT_LOG_NAME,
+    *,
+    gz: bool = True,
+) -> Path:
+    """Write a log file under ``directory`` (``name`` may contain '/') and return its path.
+
+    ``records``: a list becomes ``{"Records": records}``; any other JSON value is written as the whole
+    document; ``bytes`` are written as they are. ``gz`` gzips the result.
+    """
+    if isinstance(records, bytes):
+        data = records
+    else:
+        document = {"Records": records} if isinstance(records, list) else records
+        data = json.dumps(document, separators=(",", ":")).encode()
+    if gz:
+        data = gzip.compress(data, mtime=0)
+    path = Path(directory, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(name="write_log_file")
+def write_log_file_fixture(tmp_path: Path) -> WriteLogFile:
+    """``write_log_file(records, name=..., gz=True)`` writing into this test's ``tmp_path``."""
+
+    def write(records: Any, name: str = DEFAULT_LOG_NAME, *, gz: bool = True) -> Path:
+        return write_log_file(tmp_path, records, name, gz=gz)
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def shared_cloudtrail() -> Path:
+    """``shared/data/cloudtrail``: the real CloudTrail records next to the project."""
+    assert SHARED_CLOUDTRAIL.is_dir(), f"missing shared data at {SHARED_CLOUDTRAIL}"
+    return SHARED_CLOUDTRAIL
+
+
+@pytest.fixture(scope="session")
+def events_logs() -> Path:
+    """``events/logs``: the sample delivery tree of ``make demo`` (see events/README.md)."""
+    assert EVENTS_LOGS.is_dir(), f"missing sample logs at {EVENTS_LOGS}"
+    return EVENTS_LOGS
