@@ -149,7 +149,9 @@ def _parse_field_selector(raw: Any, where: str) -> FieldSelector:
     return FieldSelector(field, tuple(conditions))
 
 
-def _near_miss(word: str, choices: Sequence[str]) -> str:
+def _near_miss(word: Any, choices: Sequence[str]) -> str:
+    if not isinstance(word, str):  # YAML can give non-string keys (1:, on:, yes:)
+        return ""
     lowered = word.lower().replace("_", "").replace("-", "")
     for choice in choices:
         if choice.lower() == lowered:

@@ -21,8 +21,8 @@ _HEADER = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"Records"[ \t\r\n]*:[ \t\r\n]*\[')
 # Object members are followed by ',"key"' instead, so they are never candidates.
 _OBJECT_END = re.compile(rb"\}[ \t\r\n]*(?=,[ \t\r\n]*\{|\])")
 _ANY_END = re.compile(rb"[,\]]")
-# Exact fallback: consume strings and non-brace bytes, stop on a brace.
-_TO_BRACE = re.compile(rb'(?:[^"{}]+|"(?:[^"\\]|\\.)*")*', re.DOTALL)
+# Exact fallback: consume strings and non-bracket bytes, stop on a bracket.
+_TO_BRACKET = re.compile(rb'(?:[^"{}\[\]]+|"(?:[^"\\]|\\.)*")*', re.DOTALL)
 _MAX_TRIALS = 8
 _HEADER_BYTES = 64
 
@@ -70,17 +70,20 @@ class _Buffer:
                 return None
 
 
-def _brace_end(data: bytes, start: int) -> int | None:
-    """Index just past the object starting at ``data[start]``, or None if it is not complete in ``data``."""
+_OPENERS = (ord("{"), ord("["))
+
+
+def _container_end(data: bytes, start: int) -> int | None:
+    """Index just past the object or array at ``data[start]``, or None if it is not complete in ``data``."""
     depth = 0
     pos = start
     while True:
-        pos = _TO_BRACE.match(data, pos).end()
+        pos = _TO_BRACKET.match(data, pos).end()
         if pos >= len(data):
             return None
-        if data[pos] == ord("{"):
+        if data[pos] in _OPENERS:
             depth += 1
-        elif data[pos] == ord("}"):
+        elif data[pos] in (ord("}"), ord("]")):
             depth -= 1
             if depth == 0:
                 return pos + 1
@@ -95,21 +98,22 @@ def _element(buf: _Buffer) -> Any:
     Candidate ends found by a regex are tried with orjson (a slice that parses whole is exactly the
     element); after a few misses, or when no candidate is left, an exact brace scanner decides.
     """
-    is_object = buf.data[buf.pos] == ord("{")
-    pattern = _OBJECT_END if is_object else _ANY_END
+    first = buf.data[buf.pos]
+    is_container = first in _OPENERS
+    pattern = _OBJECT_END if first == ord("{") else _ANY_END
     search_from = buf.pos
-    trials = 0
+    trials = 0 if first != ord("[") else _MAX_TRIALS  # arrays go straight to the exact scanner
     while True:
-        found = pattern.search(buf.data, search_from) if trials < _MAX_TRIALS else None
+        found = pattern.search(buf.data, search_from) if trials < _MAX_TRIALS or not is_container else None
         if found is not None:
-            value = _parse(buf, found.start() + 1 if is_object else found.start(), final=False)
+            value = _parse(buf, found.start() + 1 if is_container else found.start(), final=False)
             if value is not _INCOMPLETE:
                 return value
             trials += 1
             search_from = found.end()
             continue
-        if is_object:
-            end = _brace_end(buf.data, buf.pos)
+        if is_container:
+            end = _container_end(buf.data, buf.pos)
             if end is not None:
                 return _parse(buf, end, final=True)
         consumed = buf.pos
