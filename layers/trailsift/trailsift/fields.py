@@ -33,22 +33,61 @@ def scalar_text(value: Any) -> str | None:
     return None
 
 
-def _collect(node: Any, keys: tuple[tuple[str, ...], ...], depth: int, out: list[str]) -> None:
-    """Walk ``keys`` from ``node``, fanning out over arrays, appending scalar texts to ``out``."""
-    if type(node) is list:
-        for item in node:
-            _collect(item, keys, depth, out)
-        return
-    if depth == len(keys):
-        text = scalar_text(node)
-        if text is not None:
-            out.append(text)
-        return
-    if type(node) is not dict:
-        return
-    for key in keys[depth]:
-        if key in node:
-            _collect(node[key], keys, depth + 1, out)
+def _collect(node: Any, keys: tuple[tuple[str, ...], ...], out: list[str]) -> None:
+    """Walk ``keys`` from ``node``, fanning out over arrays, appending scalar texts to ``out``.
+
+    Iterative, so a hostile record nested a thousand levels deep costs a loop, not a RecursionError.
+    """
+    last = len(keys)
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if type(node) is list:
+            stack.extend((item, depth) for item in reversed(node))
+        elif depth == last:
+            text = scalar_text(node)
+            if text is not None:
+                out.append(text)
+        elif type(node) is dict:
+            for key in reversed(keys[depth]):
+                if key in node:
+                    stack.append((node[key], depth + 1))
+
+
+MANY = object()
+"""Returned by a :func:`single_value_getter` when the record needs the full walk of :func:`value_getter`."""
+
+SingleValueGetter = Callable[[dict[str, Any]], "str | None | object"]
+
+
+def single_value_getter(field: str) -> SingleValueGetter:
+    """A fast reader for the common case: the field is one string reached through objects only.
+
+    It returns that string, None when the field is missing or null (no values at all), or
+    :data:`MANY` when anything else is in the way (an array, a number, a boolean, an object at the
+    end): the caller then asks :func:`value_getter`, which handles every case.
+    """
+    parts = tuple(field.split("."))
+    if field in _KEY_ALIASES:
+        return lambda record: MANY
+    if len(parts) == 1:
+        key = parts[0]
+
+        def top_level(record: dict[str, Any]) -> str | None | object:
+            value = record.get(key)
+            return value if value is None or type(value) is str else MANY
+
+        return top_level
+
+    def nested(record: dict[str, Any]) -> str | None | object:
+        node: Any = record
+        for key in parts:
+            if type(node) is not dict:
+                return None if node is None else MANY
+            node = node.get(key)
+        return node if node is None or type(node) is str else MANY
+
+    return nested
 
 
 def value_getter(field: str) -> ValueGetter:
@@ -68,7 +107,7 @@ def value_getter(field: str) -> ValueGetter:
             if value is None:
                 return ()
             out: list[str] = []
-            _collect(value, (), 0, out)
+            _collect(value, (), out)
             return tuple(out)
 
         return top_level
@@ -77,7 +116,7 @@ def value_getter(field: str) -> ValueGetter:
 
     def nested(record: dict[str, Any]) -> tuple[str, ...]:
         out: list[str] = []
-        _collect(record, keys, 0, out)
+        _collect(record, keys, out)
         return tuple(out)
 
     return nested

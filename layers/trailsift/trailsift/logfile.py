@@ -95,7 +95,10 @@ def classify_key(key: str, *, size: int | None = None) -> LogFileKey:
         ):
             return LogFileKey(key, LogFileKind.OTHER, "file name disagrees with its AWSLogs/ path")
     try:
-        delivered = datetime.strptime(match.group("stamp"), "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+        stamp = match.group("stamp")  # YYYYMMDDTHHmmZ; datetime() is ten times cheaper than strptime
+        delivered = datetime(
+            int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]), tzinfo=timezone.utc
+        )
     except ValueError:  # digits in place but no such moment (month 13, 24:60, ...)
         return LogFileKey(key, LogFileKind.OTHER, f"impossible delivery time {match.group('stamp')} in file name")
     return LogFileKey(

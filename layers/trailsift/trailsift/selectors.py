@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailsift.fields import value_getter
+from trailsift.fields import MANY, single_value_getter, value_getter
 
 INCLUDE_OPERATORS = ("Equals", "StartsWith", "EndsWith")
 EXCLUDE_OPERATORS = ("NotEquals", "NotStartsWith", "NotEndsWith")
@@ -245,8 +245,13 @@ def cloudtrail_compatibility(selectors: Sequence[EventSelector]) -> list[str]:
 
 
 def compile_field_selector(fs: FieldSelector) -> RecordTest:
-    """A predicate on records equivalent to ``fs`` (values read once, conditions as set and tuple tests)."""
-    get = value_getter(fs.field)
+    """A predicate on records equivalent to ``fs`` (values read once, conditions as set and tuple tests).
+
+    Most records hold one plain string for a field: that case is tested directly; anything else
+    (arrays, numbers, booleans, several resources) takes the general walk over every value.
+    """
+    single = single_value_getter(fs.field)
+    get_all = value_getter(fs.field)
     equals = frozenset(fs.values("Equals"))
     starts = fs.values("StartsWith")
     ends = fs.values("EndsWith")
@@ -254,10 +259,9 @@ def compile_field_selector(fs: FieldSelector) -> RecordTest:
     not_starts = fs.values("NotStartsWith")
     not_ends = fs.values("NotEndsWith")
     has_include = bool(equals or starts or ends)
-    has_exclude = bool(not_equals or not_starts or not_ends)
 
     def included(value: str) -> bool:
-        return value in equals or (starts and value.startswith(starts)) or bool(ends and value.endswith(ends))
+        return value in equals or bool(starts and value.startswith(starts)) or bool(ends and value.endswith(ends))
 
     def excluded(value: str) -> bool:
         return (
@@ -266,18 +270,18 @@ def compile_field_selector(fs: FieldSelector) -> RecordTest:
             or bool(not_ends and value.endswith(not_ends))
         )
 
-    if has_include and not has_exclude:
-        if not starts and not ends:
-            return lambda record: any(value in equals for value in get(record))
-        return lambda record: any(included(value) for value in get(record))
-    if has_exclude and not has_include:
-        return lambda record: not any(excluded(value) for value in get(record))
+    def test(record: Record) -> bool:
+        value = single(record)
+        if value is None:
+            return not has_include
+        if value is MANY:
+            values = get_all(record)
+            if has_include and not any(included(v) for v in values):
+                return False
+            return not any(excluded(v) for v in values)
+        return (not has_include or included(value)) and not excluded(value)  # type: ignore[arg-type]
 
-    def both(record: Record) -> bool:
-        values = get(record)
-        return any(included(value) for value in values) and not any(excluded(value) for value in values)
-
-    return both
+    return test
 
 
 def compile_selector(selector: EventSelector) -> RecordTest:
