@@ -95,28 +95,20 @@ def value_getter(field: str) -> ValueGetter:
 
     A top-level field reads one key of the record; a dotted path walks objects by key and fans out
     over arrays at every step, so a top-level name never matches a nested key of the same name.
+    The common case (one string through objects only) takes the fast reader.
     """
     parts = field.split(".")
-    if len(parts) == 1:
-        key = parts[0]
-
-        def top_level(record: dict[str, Any]) -> tuple[str, ...]:
-            value = record.get(key)
-            if type(value) is str:
-                return (value,)
-            if value is None:
-                return ()
-            out: list[str] = []
-            _collect(value, (), out)
-            return tuple(out)
-
-        return top_level
-
     keys = tuple((part,) for part in parts[:-1]) + (_KEY_ALIASES.get(field, (parts[-1],)),)
+    single = single_value_getter(field)
 
-    def nested(record: dict[str, Any]) -> tuple[str, ...]:
+    def values(record: dict[str, Any]) -> tuple[str, ...]:
+        value = single(record)
+        if value is None:
+            return ()
+        if value is not MANY:
+            return (value,)  # type: ignore[return-value]
         out: list[str] = []
         _collect(record, keys, out)
         return tuple(out)
 
-    return nested
+    return values
