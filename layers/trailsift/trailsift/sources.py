@@ -9,8 +9,6 @@ from pathlib import Path
 
 from trailsift.logfile import LogFileKey, LogFileKind, classify_key
 
-LOG_SUFFIXES = (".json", ".json.gz")
-
 
 @dataclass(frozen=True)
 class LocalFile:
