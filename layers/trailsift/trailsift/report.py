@@ -16,7 +16,7 @@ _COLUMNS = (("eventTime", 20), ("rules", 28), ("eventName", 28), ("principal", 4
             ("sourceIPAddress", 22), ("file:index", 0))
 _LIST_LIMIT = 20
 # Event fields are attacker-controlled: never let them move the cursor or recolour a terminal.
-_CONTROL = {code: "\ufffd" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL = {code: "\ufffd" for code in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\n"): " ", ord("\t"): " "}
 
 
 def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
@@ -29,7 +29,7 @@ def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
 
 def _cell(value: Any, width: int) -> str:
     text = "" if value is None else str(value)
-    text = text.replace("\n", " ").replace("\t", " ").translate(_CONTROL)
+    text = text.translate(_CONTROL)
     if width and len(text) > width:
         text = text[: width - 1] + "…"
     return text.ljust(width) if width else text
