@@ -65,3 +65,25 @@ def events_logs() -> Path:
     """``events/logs``: the sample delivery tree of ``make demo`` (see events/README.md)."""
     assert EVENTS_LOGS.is_dir(), f"missing sample logs at {EVENTS_LOGS}"
     return EVENTS_LOGS
+
+
+AWS_REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An emulated AWS account (moto, in-process) with fake credentials; yields nothing useful."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+        "AWS_REGION": AWS_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
