@@ -18,9 +18,13 @@ MAX_TEXT = 1024  # longest principal/account/region we carry into keys and subje
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    if isinstance(value, str) and value and len(value.encode()) <= limit:
-        return value
-    return None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate: not text any AWS API would accept
+        return None
+    return value if size <= limit else None
 
 
 def event_key(record: dict[str, Any]) -> str:

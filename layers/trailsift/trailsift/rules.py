@@ -192,17 +192,23 @@ def load_document(path: str | Path) -> Any:
         data = path.read_bytes()
     except OSError as exc:
         raise RulesError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml  # only YAML users pay for the import
+    return decode_document(data, str(path), yaml=path.suffix.lower() in (".yaml", ".yml"))
 
+
+def decode_document(data: bytes | str, source: str, *, yaml: bool | None = None) -> Any:
+    """Decode rules text: JSON, or YAML when ``yaml`` is true (``None``: JSON, falling back to YAML)."""
+    if not yaml:
         try:
-            return yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise RulesError(f"{path}: not valid YAML: {exc}") from None
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            if yaml is not None:
+                raise RulesError(f"{source}: not valid JSON: {exc}") from None
+    import yaml as pyyaml  # only YAML users pay for the import
+
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise RulesError(f"{path}: not valid JSON: {exc}") from None
+        return pyyaml.safe_load(data)
+    except pyyaml.YAMLError as exc:
+        raise RulesError(f"{source}: not valid YAML: {exc}") from None
 
 
 def is_rules_document(document: Any) -> bool:
@@ -217,12 +223,23 @@ def load_rules(path: str | Path) -> RuleSet:
 
 def load_selector_rules(path: str | Path) -> RuleSet:
     """Load a selectors file (a JSON list, or ``get-event-selectors`` output) as one rule per selector."""
-    document = load_document(path)
+    return selector_rules(load_document(path), source=str(path))
+
+
+def selector_rules(document: Any, *, source: str) -> RuleSet:
+    """A selector set (list or ``get-event-selectors`` output) as one rule per selector."""
     try:
-        selectors = parse_selectors(document, context=f"{path}: ")
+        selectors = parse_selectors(document, context=f"{source}: ")
     except SelectorError as exc:
         raise RulesError(str(exc)) from None
-    return rules_from_selectors(selectors, source=str(path))
+    return rules_from_selectors(selectors, source=source)
+
+
+def rules_from_document(document: Any, *, source: str) -> RuleSet:
+    """A rules document or a selector set, whichever ``document`` is (what a rules override may hold)."""
+    if is_rules_document(document):
+        return parse_rules(document, source=source)
+    return selector_rules(document, source=source)
 
 
 def default_rules() -> RuleSet:

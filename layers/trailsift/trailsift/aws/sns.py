@@ -1,0 +1,177 @@
+"""Publish alerts to an SNS topic with PublishBatch, retrying what SNS says may succeed later.
+
+The boto3 client is passed in (never created at import), so tests can hand over a moto client or a
+wrapper that injects failures. Entries SNS rejects as the sender's fault are permanent; throttling,
+server faults and entries failed on SNS's side are retried with exponential backoff and jitter.
+Whatever still fails is raised as :class:`AlertPublishError`, never dropped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
+
+MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
+MAX_DELAY = 20.0  # seconds; the longest single backoff sleep
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "KMSThrottling",
+        "KMSThrottlingException",
+    }
+)
+
+Failure = tuple[str, str, str]  # (event_key, error code, error message)
+
+
+class AlertPublishError(RuntimeError):
+    """Some alerts could not be published; ``failed`` lists ``(event_key, code, message)`` for each."""
+
+    def __init__(self, failed: Sequence[Failure], published: int = 0) -> None:
+        self.failed = list(failed)
+        self.published = published
+        shown = "; ".join(f"{key} ({code}: {message})" for key, code, message in self.failed[:5])
+        more = f"; and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+        super().__init__(
+            f"{len(self.failed)} alert(s) not published ({published} published): {shown}{more}"
+        )
+
+
+def _retryable(error: Exception) -> bool:
+    """True for a whole-call failure worth another try: throttling, 5xx, a dropped connection."""
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
+    return False
+
+
+def _describe(error: Exception) -> tuple[str, str]:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return str(details.get("Code") or "ClientError"), str(details.get("Message") or error)
+    return type(error).__name__, str(error)
+
+
+def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
+    """Pack alerts greedily, in order, into calls of at most 10 entries and 256 KB."""
+    batch: list[Alert] = []
+    size = 0
+    for alert in alerts:
+        alert_size = alert.size()
+        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + alert_size > MAX_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(alert)
+        size += alert_size
+    if batch:
+        yield batch
+
+
+class AlertPublisher:
+    """Sends alerts to one topic; ``publish`` returns how many went out or raises naming the rest."""
+
+    def __init__(
+        self,
+        client: Any,
+        topic_arn: str,
+        *,
+        max_attempts: int = 5,
+        base_delay: float = 0.2,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.client = client
+        self.topic_arn = topic_arn
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.sleep = sleep
+        self._random = random.Random()
+
+    def _backoff(self, attempt: int) -> None:
+        """Sleep before try ``attempt + 1``: exponential, with equal jitter so retries spread out."""
+        delay = min(self.base_delay * 2 ** (attempt - 1), MAX_DELAY)
+        self.sleep(delay / 2 + self._random.uniform(0, delay / 2))
+
+    def publish(self, alerts: Sequence[Alert]) -> int:
+        """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished."""
+        published = 0
+        failed: list[Failure] = []
+        for alert in alerts:
+            if alert.size() > MAX_BATCH_BYTES:
+                failed.append((alert.event_key, "MessageTooLong", f"{alert.size()} bytes > {MAX_BATCH_BYTES}"))
+        sendable = [alert for alert in alerts if alert.size() <= MAX_BATCH_BYTES]
+        for batch in batches(sendable):
+            count, lost = self._publish_batch(batch)
+            published += count
+            failed += lost
+        if failed:
+            raise AlertPublishError(failed, published)
+        return published
+
+    def _publish_batch(self, batch: list[Alert]) -> tuple[int, list[Failure]]:
+        """One PublishBatch call and its retries: (published count, what failed for good)."""
+        pending = batch
+        permanent: list[Failure] = []
+        last: dict[int, tuple[str, str]] = {}
+        published = 0
+        for attempt in range(1, self.max_attempts + 1):
+            entries = [
+                {
+                    "Id": str(index),
+                    "Message": alert.message,
+                    "Subject": alert.subject,
+                    "MessageAttributes": alert.attributes,
+                }
+                for index, alert in enumerate(pending)
+            ]
+            try:
+                response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+            except Exception as error:  # noqa: BLE001 - classified, then re-reported, never swallowed
+                code, message = _describe(error)
+                if not _retryable(error):
+                    return published, permanent + [(alert.event_key, code, message) for alert in pending]
+                last = {index: (code, message) for index in range(len(pending))}
+                retry = pending
+            else:
+                succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
+                published += sum(1 for index in range(len(pending)) if str(index) in succeeded)
+                failures = {entry.get("Id"): entry for entry in response.get("Failed", [])}
+                retry, last = [], {}
+                for index, alert in enumerate(pending):
+                    if str(index) in succeeded:
+                        continue
+                    entry = failures.get(str(index))
+                    if entry is None:  # neither listed as sent nor as failed: try again
+                        code, message = "NoResult", "entry missing from the PublishBatch answer"
+                    else:
+                        code, message = str(entry.get("Code", "Unknown")), str(entry.get("Message", ""))
+                        if entry.get("SenderFault"):
+                            permanent.append((alert.event_key, code, message))
+                            continue
+                    last[len(retry)] = (code, message)
+                    retry.append(alert)
+            pending = retry
+            if not pending:
+                break
+            if attempt < self.max_attempts:
+                self._backoff(attempt)
+        permanent += [(alert.event_key, *last[index]) for index, alert in enumerate(pending)]
+        return published, permanent

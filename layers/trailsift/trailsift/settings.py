@@ -1,0 +1,89 @@
+"""The function's configuration, read once from environment variables and checked before any file is read.
+
+The names are the ones ``template.yaml`` sets; a wrong value fails the cold start with a message
+naming the variable, instead of surfacing later as a confusing error on some file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+
+ALERT_TOPIC_ARN = "TRAILSIFT_ALERT_TOPIC_ARN"
+INDEX_TABLE = "TRAILSIFT_INDEX_TABLE"
+BUCKETS = "TRAILSIFT_BUCKETS"
+KEY_PREFIX = "TRAILSIFT_KEY_PREFIX"
+RULES = "TRAILSIFT_RULES"
+RETENTION_DAYS = "TRAILSIFT_RETENTION_DAYS"
+MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
+FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
+
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one deployment of the function is configured to do."""
+
+    alert_topic_arn: str | None = None
+    index_table: str | None = None
+    buckets: frozenset[str] = frozenset()  # empty: any bucket (local runs); the template always sets it
+    key_prefix: str = ""
+    rules: str = ""  # "" (the default pack), "ssm:<parameter name>" or "s3://bucket/key"
+    retention_days: int = 90
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    fetch_concurrency: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate the ``TRAILSIFT_*`` variables; raise :class:`SettingsError` on the first bad one."""
+        topic = env.get(ALERT_TOPIC_ARN, "").strip() or None
+        if topic is not None and not _TOPIC_ARN.fullmatch(topic):
+            raise SettingsError(f"{ALERT_TOPIC_ARN}: not an SNS topic ARN: {topic!r}")
+        table = env.get(INDEX_TABLE, "").strip() or None
+        if table is not None and not _TABLE.fullmatch(table):
+            raise SettingsError(f"{INDEX_TABLE}: not a DynamoDB table name: {table!r}")
+        buckets = frozenset(name.strip() for name in env.get(BUCKETS, "").split(",") if name.strip())
+        for name in buckets:
+            if not _BUCKET.fullmatch(name):
+                raise SettingsError(f"{BUCKETS}: not an S3 bucket name: {name!r}")
+        rules = env.get(RULES, "").strip()
+        if rules and not (rules.startswith("ssm:") and len(rules) > 4) and not _is_s3_uri(rules):
+            raise SettingsError(f"{RULES}: expected empty, 'ssm:<parameter name>' or 's3://bucket/key', got {rules!r}")
+        return cls(
+            alert_topic_arn=topic,
+            index_table=table,
+            buckets=buckets,
+            key_prefix=env.get(KEY_PREFIX, ""),
+            rules=rules,
+            retention_days=_positive(env, RETENTION_DAYS, 90),
+            max_decompressed_bytes=_positive(env, MAX_DECOMPRESSED_MIB, DEFAULT_MAX_DECOMPRESSED_BYTES >> 20) << 20,
+            fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 8), 64),
+        )
+
+
+def _is_s3_uri(text: str) -> bool:
+    bucket, _, key = text.removeprefix("s3://").partition("/")
+    return text.startswith("s3://") and bool(_BUCKET.fullmatch(bucket)) and bool(key)
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name}: expected a positive integer, got {raw!r}")
+    return value

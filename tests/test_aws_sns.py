@@ -1,0 +1,240 @@
+"""Publishing alerts: what arrives at a subscriber, batching, and retries of partial and whole failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
+from trailsift.aws.sns import AlertPublisher, AlertPublishError, batches
+
+
+def make_alert(key: str, size: int = 0) -> Alert:
+    return Alert(
+        event_key=key,
+        subject=f"[high] StopLogging by user/{key} in us-east-1",
+        message=f"alert for {key}\n" + "x" * size,
+        attributes={
+            "rule": {"DataType": "String.Array", "StringValue": '["cloudtrail-tampering","root-use"]'},
+            "severity": {"DataType": "String", "StringValue": "high"},
+            "eventName": {"DataType": "String", "StringValue": "StopLogging"},
+        },
+    )
+
+
+class Sleeps(list):
+    """Records the delays instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+class Topic:
+    """An SNS topic with an SQS queue subscribed (raw delivery off), and a count of PublishBatch calls."""
+
+    def __init__(self) -> None:
+        self.sns = boto3.client("sns", region_name="us-east-1")
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.arn = self.sns.create_topic(Name="trailsift-alerts")["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.sns.subscribe(TopicArn=self.arn, Protocol="sqs", Endpoint=queue_arn)
+        self.calls: list[int] = []  # entries per PublishBatch call
+        self.sns.meta.events.register("before-call.sns.PublishBatch", self._count)
+
+    def _count(self, params: dict[str, Any], **_: Any) -> None:
+        ids = [key for key in params["body"] if key.startswith("PublishBatchRequestEntries.member.")]
+        self.calls.append(sum(1 for key in ids if key.endswith(".Id")))
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every SNS envelope in the queue."""
+        out = []
+        while True:
+            answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return out
+            for message in messages:
+                out.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def topic(aws: Any) -> Topic:
+    return Topic()
+
+
+class FlakyClient:
+    """Delegates to a real (moto) client, but answers ``Failed`` for chosen alerts on their first tries."""
+
+    def __init__(self, client: Any, failures: dict[str, tuple[int, bool]], errors: list[Exception] | None = None):
+        self.client = client
+        self.failures = failures  # event key (found in the message) -> (times to fail, SenderFault)
+        self.errors = errors or []  # raised, in order, by the first calls
+        self.calls: list[list[str]] = []
+
+    def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]) -> dict[str, Any]:
+        entries = PublishBatchRequestEntries
+        self.calls.append([entry["Message"].split("\n")[0] for entry in entries])
+        if self.errors:
+            raise self.errors.pop(0)
+        passed, failed = [], []
+        for entry in entries:
+            key = entry["Message"].split("\n")[0].removeprefix("alert for ")
+            times, sender_fault = self.failures.get(key, (0, False))
+            if times:
+                self.failures[key] = (times - 1, sender_fault)
+                code = "InvalidParameter" if sender_fault else "InternalError"
+                failed.append({"Id": entry["Id"], "Code": code, "Message": f"injected for {key}",
+                               "SenderFault": sender_fault})
+            else:
+                passed.append(entry)
+        answer: dict[str, Any] = {"Successful": [], "Failed": failed}
+        if passed:
+            real = self.client.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=passed)
+            answer["Successful"] = real["Successful"]
+            answer["Failed"] += real["Failed"]
+        return answer
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} injected"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "PublishBatch")
+
+
+def keys_received(topic: Topic) -> list[str]:
+    return sorted(envelope["Message"].split("\n")[0].removeprefix("alert for ") for envelope in topic.received())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_subject_message_and_attributes_reach_a_subscriber(topic: Topic):
+    alert = make_alert("evt-1")
+    assert AlertPublisher(topic.sns, topic.arn).publish([alert]) == 1
+    [envelope] = topic.received()
+    assert envelope["Subject"] == alert.subject
+    assert envelope["Message"] == alert.message
+    attributes = {name: (value["Type"], value["Value"]) for name, value in envelope["MessageAttributes"].items()}
+    assert attributes == {
+        "rule": ("String.Array", '["cloudtrail-tampering","root-use"]'),
+        "severity": ("String", "high"),
+        "eventName": ("String", "StopLogging"),
+    }
+    assert topic.calls == [1]
+
+
+def test_nothing_to_publish_makes_no_call(topic: Topic):
+    assert AlertPublisher(topic.sns, topic.arn).publish([]) == 0
+    assert topic.calls == []
+
+
+def test_more_than_ten_alerts_take_several_calls(topic: Topic):
+    alerts = [make_alert(f"evt-{i:02d}") for i in range(23)]
+    assert AlertPublisher(topic.sns, topic.arn).publish(alerts) == 23
+    assert topic.calls == [10, 10, 3]
+    assert keys_received(topic) == sorted(alert.event_key for alert in alerts)
+
+
+def test_calls_stay_under_256_kb():
+    alerts = [make_alert(f"big-{i}", 100_000) for i in range(5)] + [make_alert("small")]
+    packed = list(batches(alerts))
+    assert [len(batch) for batch in packed] == [2, 2, 2]
+    assert all(sum(alert.size() for alert in batch) <= MAX_MESSAGE_BYTES for batch in packed)
+    assert [alert for batch in packed for alert in batch] == alerts  # order kept
+
+
+def test_large_alerts_are_published_in_several_calls(topic: Topic):
+    alerts = [make_alert(f"big-{i}", 100_000) for i in range(5)]
+    assert AlertPublisher(topic.sns, topic.arn).publish(alerts) == 5
+    assert topic.calls == [2, 2, 1]
+    assert len(topic.received()) == 5
+
+
+def test_entries_failed_on_the_sns_side_are_retried_and_published_once(topic: Topic):
+    flaky = FlakyClient(topic.sns, {"evt-03": (1, False), "evt-11": (2, False)})
+    sleeps = Sleeps()
+    alerts = [make_alert(f"evt-{i:02d}") for i in range(12)]
+    assert AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts) == 12
+    assert keys_received(topic) == sorted(alert.event_key for alert in alerts)  # each exactly once
+    assert [len(call) for call in flaky.calls] == [10, 1, 2, 1, 1]
+    assert flaky.calls[1] == ["alert for evt-03"]
+    assert len(sleeps) == 3
+    assert 0.1 <= sleeps[0] <= 0.2 and 0.1 <= sleeps[1] <= 0.2 and 0.2 <= sleeps[2] <= 0.4  # backoff with jitter
+
+
+def test_sender_fault_is_permanent_and_named(topic: Topic):
+    flaky = FlakyClient(topic.sns, {"evt-bad": (99, True)})
+    sleeps = Sleeps()
+    alerts = [make_alert("evt-ok-1"), make_alert("evt-bad"), make_alert("evt-ok-2")]
+    with pytest.raises(AlertPublishError, match="evt-bad") as caught:
+        AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts)
+    assert caught.value.failed == [("evt-bad", "InvalidParameter", "injected for evt-bad")]
+    assert caught.value.published == 2
+    assert len(flaky.calls) == 1 and sleeps == []  # not retried
+    assert keys_received(topic) == ["evt-ok-1", "evt-ok-2"]
+
+
+def test_retries_run_out(topic: Topic):
+    flaky = FlakyClient(topic.sns, {"evt-2": (99, False)})
+    sleeps = Sleeps()
+    with pytest.raises(AlertPublishError) as caught:
+        AlertPublisher(flaky, topic.arn, max_attempts=4, base_delay=1.0, sleep=sleeps).publish(
+            [make_alert("evt-1"), make_alert("evt-2")]
+        )
+    assert caught.value.failed == [("evt-2", "InternalError", "injected for evt-2")]
+    assert "1 alert(s) not published (1 published): evt-2 (InternalError" in str(caught.value)
+    assert len(flaky.calls) == 4 and len(sleeps) == 3
+    assert all(low <= slept <= low * 2 for slept, low in zip(sleeps, [0.5, 1.0, 2.0]))  # doubling, with jitter
+
+
+@pytest.mark.parametrize(
+    "error",
+    [client_error("Throttling"), client_error("ThrottledException"), client_error("KMSThrottling"),
+     client_error("InternalError", 500), client_error("Whatever", 503)],
+)
+def test_throttled_or_failed_calls_are_retried(topic: Topic, error: ClientError):
+    flaky = FlakyClient(topic.sns, {}, errors=[error])
+    sleeps = Sleeps()
+    alerts = [make_alert("evt-1"), make_alert("evt-2")]
+    assert AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts) == 2
+    assert len(flaky.calls) == 2 and len(sleeps) == 1
+    assert keys_received(topic) == ["evt-1", "evt-2"]
+
+
+def test_throttling_that_never_ends_is_raised(topic: Topic):
+    flaky = FlakyClient(topic.sns, {}, errors=[client_error("Throttling")] * 3)
+    with pytest.raises(AlertPublishError) as caught:
+        AlertPublisher(flaky, topic.arn, max_attempts=3, sleep=Sleeps()).publish([make_alert("evt-1")])
+    assert caught.value.failed == [("evt-1", "Throttling", "Throttling injected")]
+
+
+def test_a_call_that_cannot_succeed_is_not_retried(aws: Any):
+    sns = boto3.client("sns", region_name="us-east-1")
+    missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
+    sleeps = Sleeps()
+    alerts = [make_alert(f"evt-{i:02d}") for i in range(12)]
+    with pytest.raises(AlertPublishError) as caught:
+        AlertPublisher(sns, missing, sleep=sleeps).publish(alerts)
+    assert [key for key, _, _ in caught.value.failed] == [alert.event_key for alert in alerts]
+    assert {code for _, code, _ in caught.value.failed} == {"NotFound"}
+    assert caught.value.published == 0 and sleeps == []
+
+
+def test_an_alert_over_the_limit_is_reported_without_a_call(topic: Topic):
+    alerts = [make_alert("huge", MAX_MESSAGE_BYTES), make_alert("evt-1")]
+    with pytest.raises(AlertPublishError, match="huge") as caught:
+        AlertPublisher(topic.sns, topic.arn).publish(alerts)
+    assert caught.value.failed[0][:2] == ("huge", "MessageTooLong")
+    assert caught.value.published == 1 and topic.calls == [1]
+
+
+def test_max_attempts_must_be_positive():
+    with pytest.raises(ValueError, match="max_attempts"):
+        AlertPublisher(object(), "arn", max_attempts=0)
