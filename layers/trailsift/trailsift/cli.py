@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from trailsift import query
 from trailsift.engine import RuleEngine
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
 from trailsift.replay import ReplaySummary, replay
@@ -68,6 +69,30 @@ def _parser() -> argparse.ArgumentParser:
     vp = commands.add_parser("validate", help="validate a rules or selectors file")
     vp.add_argument("file", metavar="FILE")
     vp.add_argument("--cloudtrail", action="store_true", help="also tell whether CloudTrail itself would accept the selectors")
+
+    qp = commands.add_parser(
+        "query", help="read the DynamoDB index back by rule, principal, account or event id (newest first)",
+        description="Times are UTC; the range is [--since, --until). Exit 1 on AWS errors, 2 on usage errors.",
+    )
+    by = qp.add_mutually_exclusive_group(required=True)
+    by.add_argument("--rule", metavar="NAME", type=query.key_value, help="rows of one rule")
+    by.add_argument("--principal", metavar="ARN", type=query.key_value, help="rows of one userIdentity.arn")
+    by.add_argument("--account", metavar="ID", type=query.key_value, help="rows of one account")
+    by.add_argument("--event-id", metavar="ID", type=query.key_value, help="every row of one event, with the event")
+    qp.add_argument(
+        "--since", metavar="TIME", type=query.parse_time, help="from TIME (2024-01-01 or 2024-01-01T10:00:00Z)"
+    )
+    qp.add_argument("--until", metavar="TIME", type=query.parse_time, help="up to, not including, TIME")
+    qp.add_argument("--last", metavar="DURATION", type=query.parse_duration, help="the last 30m, 24h, 7d, 2w")
+    qp.add_argument("--limit", metavar="N", type=_positive_int, help="at most N rows")
+    qp.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
+    table = qp.add_mutually_exclusive_group(required=True)
+    table.add_argument("--table", metavar="NAME", type=query.key_value, help="the index table's name")
+    table.add_argument(
+        "--stack", metavar="STACK", type=query.key_value, help="a deployed stack (its IndexTableName output)"
+    )
+    qp.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
+    qp.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
     return parser
 
 
@@ -145,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "query":
+            return query.run(args)
         return _validate(args)
     except BrokenPipeError:  # `trailsift replay ... | head`
         sys.stderr.close()

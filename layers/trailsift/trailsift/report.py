@@ -49,6 +49,21 @@ def table_row(match: Match) -> str:
     return "  ".join(_cell(values[name], width) for name, width in _COLUMNS).rstrip()
 
 
+# `trailsift query`: one index row per line (keys are the row's attribute names, titles the header).
+_INDEX_COLUMNS = (("eventTime", "time", 20), ("rule", "rule", 28), ("severity", "severity", 8),
+                  ("eventName", "eventName", 28), ("principal", "principal", 44), ("account", "account", 12),
+                  ("region", "region", 14), ("sourceIPAddress", "source IP", 22), ("errorCode", "error", 0))
+
+
+def index_table_header() -> str:
+    return "  ".join(_cell(title, width) for _, title, width in _INDEX_COLUMNS).rstrip()
+
+
+def index_table_row(row: dict[str, Any]) -> str:
+    """One index row as a table line, every cell stripped of control characters."""
+    return "  ".join(_cell(row.get(name), width) for name, _, width in _INDEX_COLUMNS).rstrip()
+
+
 def _listed(title: str, items: Sequence[str]) -> list[str]:
     lines = [f"{title}:"]
     lines += [f"  {item}" for item in items[:_LIST_LIMIT]]

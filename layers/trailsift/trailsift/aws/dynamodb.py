@@ -1,0 +1,299 @@
+"""Write index rows to DynamoDB and read them back by rule, principal, account or event.
+
+The low-level client is passed in (never created here), so tests and the CLI choose the endpoint.
+Writes are idempotent puts (same pk/sk, same row) batched 25 at a time; reads only ever Query.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+
+from trailsift.index import (
+    EVENT_PREFIX,
+    GSI_BY_ACCOUNT,
+    GSI_BY_PRINCIPAL,
+    GSI_BY_RULE,
+    GSI_KEYS,
+    PARTITION_KEY,
+    SORT_KEY,
+    TIME_KEY,
+)
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+GET_BATCH_SIZE = 100  # BatchGetItem's limit
+MAX_DELAY = 5.0
+RETRYABLE_CODES = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+})
+
+Key = dict[str, str]
+
+
+class IndexWriteError(RuntimeError):
+    """Some rows could not be written; ``failed`` holds their keys ({"pk", "sk"}), ``written`` the count that were."""
+
+    def __init__(self, message: str, failed: Sequence[Key], written: int = 0) -> None:
+        super().__init__(message)
+        self.failed = list(failed)
+        self.written = written
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for throttling, DynamoDB's internal errors, 5xx answers and dropped connections."""
+    if isinstance(exc, (BotoConnectionError, ReadTimeoutError)):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in RETRYABLE_CODES or status >= 500
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int (or float); sets to sorted lists; everything else as is."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+class _Backoff:
+    """Exponential backoff with full jitter: a random delay up to base * 2**attempt, capped."""
+
+    def __init__(self, base_delay: float, sleep: Callable[[float], None]) -> None:
+        self.base_delay = base_delay
+        self.sleep = sleep
+
+    def wait(self, attempt: int) -> None:
+        self.sleep(random.uniform(0, min(MAX_DELAY, self.base_delay * 2 ** attempt)))
+
+
+class IndexWriter:
+    """Put index rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed or throttles."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.client = client
+        self.table_name = table_name
+        self.max_attempts = max_attempts
+        self._backoff = _Backoff(base_delay, sleep)
+        self._serialize = TypeSerializer().serialize
+
+    def write(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Write ``items`` (last one wins for a repeated pk/sk) and return how many rows were written.
+
+        Raises :class:`IndexWriteError` with the keys left unwritten when retries run out or DynamoDB
+        refuses a request outright (missing table, invalid item, no permission).
+        """
+        unique: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for item in items:
+            unique[(item[PARTITION_KEY], item[SORT_KEY])] = item
+        requests = [
+            {"PutRequest": {"Item": {name: self._serialize(value) for name, value in item.items()}}}
+            for item in unique.values()
+        ]
+        written = 0
+        for start in range(0, len(requests), BATCH_SIZE):
+            batch = requests[start : start + BATCH_SIZE]
+            try:
+                written += self._write_batch(batch)
+            except IndexWriteError as exc:
+                failed = exc.failed + [_key(request) for request in requests[start + BATCH_SIZE :]]
+                raise IndexWriteError(str(exc), failed, written + exc.written) from exc.__cause__
+        return written
+
+    def _write_batch(self, batch: list[dict[str, Any]]) -> int:
+        pending = batch
+        written = 0
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self._backoff.wait(attempt)
+            try:
+                answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
+            except (ClientError, BotoConnectionError, ReadTimeoutError) as exc:
+                if is_retryable(exc) and attempt + 1 < self.max_attempts:
+                    continue
+                raise IndexWriteError(
+                    f"{len(pending)} rows not written to {self.table_name}: {exc}",
+                    [_key(request) for request in pending],
+                    written,
+                ) from exc
+            left = (answer.get("UnprocessedItems") or {}).get(self.table_name) or []
+            written += len(pending) - len(left)
+            pending = left
+            if not pending:
+                return written
+        raise IndexWriteError(
+            f"{len(pending)} rows still unprocessed by {self.table_name} after {self.max_attempts} attempts",
+            [_key(request) for request in pending],
+            written,
+        )
+
+
+def _key(request: Mapping[str, Any]) -> Key:
+    item = request["PutRequest"]["Item"]
+    return {PARTITION_KEY: item[PARTITION_KEY]["S"], SORT_KEY: item[SORT_KEY]["S"]}
+
+
+class IndexReader:
+    """Query the index newest first over ``[since, until)`` (ISO-8601 UTC, like eventTime); never Scan."""
+
+    def __init__(self, client: Any, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.table_name = table_name
+        self._backoff = _Backoff(0.05, sleep)
+        self._deserialize = TypeDeserializer().deserialize
+
+    def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict]:
+        """Rows of one rule."""
+        return self._by(GSI_BY_RULE, rule, since, until, limit)
+
+    def by_principal(
+        self, arn: str, since: str | None, until: str | None, *, limit: int | None = None
+    ) -> Iterator[dict]:
+        """Rows whose record's ``userIdentity.arn`` is ``arn``."""
+        return self._by(GSI_BY_PRINCIPAL, arn, since, until, limit)
+
+    def by_account(
+        self, account: str, since: str | None, until: str | None, *, limit: int | None = None
+    ) -> Iterator[dict]:
+        """Rows of events recorded in ``account``."""
+        return self._by(GSI_BY_ACCOUNT, account, since, until, limit)
+
+    def event(self, event_id: str) -> list[dict]:
+        """All rows of one event (one per rule it matched), with ``event`` parsed back from JSON.
+
+        A trimmed event whose text had to be cut is no longer JSON and stays text.
+        """
+        rows = list(self._query(
+            {
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+                "ExpressionAttributeValues": {":pk": {"S": f"{EVENT_PREFIX}{event_id}"}},
+            },
+            None,
+        ))
+        for row in rows:
+            text = row.get("event")
+            if isinstance(text, str):
+                try:
+                    row["event"] = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    pass
+        return rows
+
+    def fill(self, rows: Sequence[dict], attributes: Sequence[str]) -> None:
+        """Complete index rows in place with base-table ``attributes`` their index does not project.
+
+        Only rows missing one of them are fetched, with BatchGetItem (100 keys a call).
+        """
+        wanted = {(row[PARTITION_KEY], row[SORT_KEY]): row for row in rows if any(a not in row for a in attributes)}
+        keys = [{PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}} for pk, sk in wanted]
+        names = {f"#a{i}": name for i, name in enumerate((PARTITION_KEY, SORT_KEY, *attributes))}
+        for start in range(0, len(keys), GET_BATCH_SIZE):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": keys[start : start + GET_BATCH_SIZE],
+                    "ProjectionExpression": ", ".join(names),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            for attempt in range(8):
+                if attempt:
+                    self._backoff.wait(attempt)
+                answer = self.client.batch_get_item(RequestItems=request)
+                for raw in answer.get("Responses", {}).get(self.table_name, []):
+                    found = self._row(raw)
+                    row = wanted.get((found.get(PARTITION_KEY), found.get(SORT_KEY)))
+                    if row is not None:
+                        for name in attributes:
+                            if name in found:
+                                row.setdefault(name, found[name])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+
+    def _by(self, index: str, value: str, since: str | None, until: str | None, limit: int | None) -> Iterator[dict]:
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if not value:
+            raise ValueError(f"{index}: the key value must not be empty")
+        hash_key, range_key = GSI_KEYS[index]
+        names = {"#h": hash_key}
+        values: dict[str, Any] = {":h": {"S": value}}
+        condition = "#h = :h"
+        if since is not None or until is not None:
+            names["#r"] = range_key
+        if since is not None and until is not None:
+            if since >= until:
+                return iter(())
+            # BETWEEN is inclusive; a ts equal to `until` is dropped below to make the range [since, until)
+            condition += " AND #r BETWEEN :since AND :until"
+            values |= {":since": {"S": since}, ":until": {"S": until}}
+        elif since is not None:
+            condition += " AND #r >= :since"
+            values[":since"] = {"S": since}
+        elif until is not None:
+            condition += " AND #r < :until"
+            values[":until"] = {"S": until}
+        params = {
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        keep = None if until is None else (lambda row: row.get(TIME_KEY, "") < until)
+        return self._query(params, limit, keep)
+
+    def _query(
+        self, params: dict[str, Any], limit: int | None, keep: Callable[[dict], bool] | None = None
+    ) -> Iterator[dict]:
+        """Every row the Query gives (that ``keep`` accepts), newest first, page after page, at most ``limit``."""
+        request = {"TableName": self.table_name, "ScanIndexForward": False, **params}
+        remaining = limit
+        while True:
+            if remaining is not None:
+                request["Limit"] = remaining
+            answer = self.client.query(**request)
+            for raw in answer.get("Items", []):
+                row = self._row(raw)
+                if keep is not None and not keep(row):
+                    continue
+                yield row
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def _row(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: _plain(self._deserialize(value)) for name, value in raw.items()}

@@ -1,0 +1,211 @@
+"""``trailsift query``: read the index back by rule, principal, account or event id.
+
+boto3 is imported only when a query runs, so the other commands start without it. Times are UTC and
+the range is ``[since, until)``; a bare date means its midnight, so ``--until 2024-01-02`` ends with
+the last second of 2024-01-01.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from typing import IO, Any
+
+import orjson
+
+from trailsift.report import index_table_header, index_table_row
+
+EXIT_OK, EXIT_AWS, EXIT_USAGE = 0, 1, 2
+STACK_OUTPUT = "IndexTableName"
+KINDS = ("rule", "principal", "account", "event_id")
+# What every output row carries, in this order (the index may not have them all for every row).
+ROW_FIELDS = ("eventTime", "rule", "severity", "eventID", "eventName", "eventSource", "principal", "account",
+              "region", "sourceIPAddress", "errorCode", "logFile")
+EVENT_FIELDS = ("recordIndex", "indexedAt", "expires_at", "trimmed", "eventBytes", "event")
+FILL_BATCH = 100  # rows completed per BatchGetItem
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class QueryError(Exception):
+    """A query that could not run; ``code`` is the exit status (2 usage, 1 AWS)."""
+
+    def __init__(self, message: str, code: int = EXIT_AWS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def iso(moment: datetime) -> str:
+    """``moment`` as CloudTrail writes eventTime (whole seconds, UTC, ``Z``), rounded up to the second.
+
+    Rounding up keeps ``[since, until)`` exact: an event at 10:00:00 is before 10:00:00.5.
+    """
+    moment = moment.astimezone(timezone.utc)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
+
+
+def parse_time(text: str) -> str:
+    """An argparse type: ``2024-01-01`` or ``2024-01-01T10:00:00Z`` (any offset) as an eventTime-like string."""
+    value = text.strip()
+    try:
+        if _DATE.fullmatch(value):
+            return iso(datetime.fromisoformat(value).replace(tzinfo=timezone.utc))
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r}; use 2024-01-01 or 2024-01-01T10:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z for UTC, as in 2024-01-01T10:00:00Z")
+    return iso(moment)
+
+
+def key_value(text: str) -> str:
+    """An argparse type: a non-empty key value (DynamoDB keys cannot be empty strings)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def parse_duration(text: str) -> timedelta:
+    """An argparse type: ``30m``, ``24h``, ``7d``, ``2w`` (or seconds, ``90s``)."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or int(found.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r}; use a positive number and s, m, h, d or w, as in 24h"
+        )
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def time_range(args: argparse.Namespace, now: datetime) -> tuple[str | None, str | None]:
+    """``(since, until)`` from ``--since``/``--until``/``--last``; raises :class:`QueryError` when they conflict."""
+    if args.last is not None:
+        if args.since is not None or args.until is not None:
+            raise QueryError("--last cannot be combined with --since or --until", EXIT_USAGE)
+        return iso(now - args.last), None
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise QueryError(f"--since {args.since} is not before --until {args.until}", EXIT_USAGE)
+    return args.since, args.until
+
+
+def present(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    """An index row as output: :data:`ROW_FIELDS` (``None`` when absent), plus the event when ``full``."""
+    out = {name: row.get(name) for name in ROW_FIELDS}
+    if out["rule"] is None and isinstance(row.get("sk"), str):
+        out["rule"] = row["sk"].removeprefix("RULE#")
+    if full:
+        out.update((name, row[name]) for name in EVENT_FIELDS if name in row)
+    return out
+
+
+def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=args.region)
+
+
+def resolve_table(args: argparse.Namespace, session: Any) -> str:
+    """The table name: ``--table``, or the ``IndexTableName`` output of ``--stack``."""
+    if args.table:
+        return args.table
+    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
+    stacks = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
+    for stack in stacks:
+        for output in stack.get("Outputs") or []:
+            if output.get("OutputKey") == STACK_OUTPUT and output.get("OutputValue"):
+                return output["OutputValue"]
+    raise QueryError(f"stack {args.stack!r} has no {STACK_OUTPUT} output (is it a trailsift stack?)")
+
+
+def _rows(args: argparse.Namespace, reader: Any, since: str | None, until: str | None) -> Iterator[dict]:
+    if args.event_id is not None:
+        rows = reader.event(args.event_id)
+        yield from (present(row, full=True) for row in (rows[: args.limit] if args.limit else rows))
+        return
+    if args.rule is not None:
+        found = reader.by_rule(args.rule, since, until, limit=args.limit)
+    elif args.principal is not None:
+        found = reader.by_principal(args.principal, since, until, limit=args.limit)
+    else:
+        found = reader.by_account(args.account, since, until, limit=args.limit)
+    for chunk in _chunks(found, FILL_BATCH):  # indexes do not project principal/account: fetch them
+        reader.fill(chunk, ("principal", "account"))
+        yield from (present(row) for row in chunk)
+
+
+def _write(rows: Iterable[dict], fmt: str, out: IO[str]) -> int:
+    count = 0
+    if fmt == "jsonl":
+        binary = out.buffer
+        for row in rows:
+            binary.write(orjson.dumps(row) + b"\n")
+            count += 1
+        binary.flush()
+        return count
+    for row in rows:
+        if count == 0:
+            out.write(index_table_header() + "\n")
+        out.write(index_table_row(row) + "\n")
+        count += 1
+    if count == 0:
+        out.write("no rows\n")
+    out.flush()
+    return count
+
+
+def _aws_message(exc: Exception, table: str | None, args: argparse.Namespace) -> str:
+    from botocore.exceptions import ClientError, NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", str(exc))
+        if code == "ResourceNotFoundException" and table is not None:
+            return f"table {table!r} not found: {message}"
+        if code == "ValidationError" and args.stack and "does not exist" in message:
+            return f"stack {args.stack!r} not found: {message}"
+        return f"{code}: {message}" if code else message
+    return str(exc)
+
+
+def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Run one ``trailsift query`` and return its exit status (0 ok, 1 AWS error, 2 usage error)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    table: str | None = None
+    try:
+        if args.event_id is not None and (args.since or args.until or args.last):
+            raise QueryError("--since, --until and --last do not apply to --event-id", EXIT_USAGE)
+        since, until = time_range(args, datetime.now(timezone.utc))
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            from trailsift.aws.dynamodb import IndexReader
+        except ImportError as exc:
+            raise QueryError(f"trailsift query needs boto3 ({exc}): pip install 'trailsift[aws]'") from None
+
+        try:
+            session = _session(args)
+            table = resolve_table(args, session)
+            reader = IndexReader(session.client("dynamodb", endpoint_url=args.endpoint_url), table)
+            _write(_rows(args, reader, since, until), args.format, out)
+        except (BotoCoreError, ClientError) as exc:
+            raise QueryError(_aws_message(exc, table, args)) from None
+    except QueryError as exc:
+        print(f"trailsift query: {exc}", file=err)
+        return exc.code
+    return EXIT_OK
