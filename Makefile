@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SAM CLI gets a venv of its own: its pins clash with moto/boto3 in .venv.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
 .PHONY: demo test bench lint clean
 
@@ -12,11 +15,16 @@ $(STAMP): pyproject.toml layers/trailsift/requirements.txt
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli
+	touch $(SAM_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/trailsift replay events/logs
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(SAM_STAMP)
+	SAM_CLI=$(abspath $(SAM_VENV)/bin/sam) CFN_LINT=$(abspath $(SAM_VENV)/bin/cfn-lint) \
+		$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py

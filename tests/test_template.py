@@ -1,0 +1,598 @@
+"""The SAM template: it lints, it builds offline, and the CloudFormation it becomes is sound.
+
+The SAM CLI, cfn-lint and the SAM translator live in .venv-sam (their pins clash with moto/boto3 in
+.venv); `make test` creates it and passes the tools as SAM_CLI / CFN_LINT. The translation runs
+offline in that venv and its output is checked here: no dependency cycle (which neither
+`sam validate --lint` nor cfn-lint detects), least-privilege IAM, encryption and transport, the
+index table's keys, the outputs and the EventBridge filter on existing buckets.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "template.yaml"
+SAM_VENV_BIN = REPO / ".venv-sam" / "bin"
+
+NEW_BUCKET = "${AWS::StackName}-${AWS::AccountId}-${AWS::Region}"
+EXISTING_BUCKET = "${ExistingBucketName}"
+LOG_OBJECTS = {f"arn:${{AWS::Partition}}:s3:::{bucket}/${{LogKeyPrefix}}AWSLogs/*" for bucket in (NEW_BUCKET, EXISTING_BUCKET)}
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+INDEX_ACTIONS = {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
+PROJECTED = ["eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity", "errorCode", "logFile"]
+
+
+# ----------------------------------------------------------------------------------- tools
+
+
+def _tool(variable: str, name: str) -> Path:
+    path = Path(os.environ.get(variable) or SAM_VENV_BIN / name)
+    assert path.is_file() and os.access(path, os.X_OK), (
+        f"{name} not found at {path} (set {variable} or run `make test`, which creates .venv-sam)"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def sam_cli() -> Path:
+    return _tool("SAM_CLI", "sam")
+
+
+@pytest.fixture(scope="session")
+def cfn_lint() -> Path:
+    return _tool("CFN_LINT", "cfn-lint")
+
+
+def _offline_env() -> dict[str, str]:
+    """No credentials, no profile, no telemetry: nothing here may talk to AWS."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(
+        SAM_CLI_TELEMETRY="0",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    return env
+
+
+def _run(*command: Any, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=REPO,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,
+    )
+
+
+# ------------------------------------------------------------------- template and translation
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !Sub, !GetAtt, !If ...) as their long form."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+# Runs in .venv-sam: SAM to plain CloudFormation, no managed policies (nothing asks IAM).
+_TRANSLATE = r"""
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+template = json.load(sys.stdin)
+for resource in template["Resources"].values():  # local code paths: `sam deploy` uploads them
+    properties = resource.get("Properties") or {}
+    for key in ("CodeUri", "ContentUri"):
+        if isinstance(properties.get(key), str):
+            properties[key] = "s3://placeholder/" + key
+json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout)
+"""
+
+
+def translate(sam_cli: Path, template: dict[str, Any]) -> dict[str, Any]:
+    proc = _run(sam_cli.parent / "python", "-c", _TRANSLATE, input=json.dumps(template, default=str), timeout=120)
+    assert proc.returncode == 0, f"SAM translation failed:\n{proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def sam_template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), _CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@pytest.fixture(scope="session")
+def cfn(sam_cli: Path, sam_template: dict[str, Any]) -> dict[str, Any]:
+    return translate(sam_cli, copy.deepcopy(sam_template))
+
+
+@pytest.fixture(scope="session")
+def resources(cfn: dict[str, Any]) -> dict[str, Any]:
+    return cfn["Resources"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sub_parts(argument: Any) -> tuple[str, dict[str, Any]]:
+    return (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+
+
+def _sub_names(text: str) -> list[str]:
+    """Names in a Fn::Sub string: ${Name} and ${Resource.Attr}; ${!Literal} is no reference."""
+    return [name for name in re.findall(r"\$\{([^}]+)\}", text) if not name.startswith("!")]
+
+
+def references(value: Any) -> set[str]:
+    """Logical names (resources, parameters, pseudo-parameters) that a value refers to."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    elif isinstance(value, dict):
+        for key, argument in value.items():
+            if key == "Ref" and isinstance(argument, str):
+                found.add(argument)
+            elif key == "Fn::GetAtt":
+                target = argument.split(".", 1)[0] if isinstance(argument, str) else argument[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text, variables = _sub_parts(argument)
+                found |= {name.split(".", 1)[0] for name in _sub_names(text) if name not in variables}
+                found |= references(variables)
+            else:
+                found |= references(argument)
+    return found
+
+
+def dependency_graph(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Resource -> the resources it needs first (Ref, GetAtt, Sub, DependsOn)."""
+    names = set(template["Resources"])
+    graph = {}
+    for name, resource in template["Resources"].items():
+        depends_on = resource.get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        needed = references(resource.get("Properties", {})) | set(depends_on)
+        graph[name] = needed & names  # parameters and pseudo-parameters are no resources
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A dependency cycle as [a, b, ..., a], or None when the graph is acyclic."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for successor in sorted(graph.get(node, ())):
+            if state.get(successor) == "open":
+                return path[path.index(successor) :] + [successor]
+            if successor not in state and (cycle := visit(successor)):
+                return cycle
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def render(value: Any) -> set[str]:
+    """The strings a value can evaluate to, with parameters and attributes left as ${Name}:
+    Ref X -> ${X}, GetAtt X.A -> ${X.A}, Sub is substituted, If gives both branches. Anything else
+    stays opaque (its JSON), which never equals an expected ARN."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return {f"${{{argument}}}"}
+        if function == "Fn::GetAtt":
+            return {"${%s}" % (argument if isinstance(argument, str) else ".".join(argument))}
+        if function == "Fn::If":
+            return render(argument[1]) | render(argument[2])
+        if function == "Fn::Sub":
+            text, variables = _sub_parts(argument)
+            results = {text}
+            for name, variable in variables.items():
+                results = {result.replace(f"${{{name}}}", option) for result in results for option in render(variable)}
+            return results
+    return {json.dumps(value, sort_keys=True)}
+
+
+def branches(value: Any) -> list[Any]:
+    """Both sides of a Fn::If (nested too), without AWS::NoValue."""
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        return branches(value["Fn::If"][1]) + branches(value["Fn::If"][2])
+    return [value]
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = document["Statement"]
+    listed = listed if isinstance(listed, list) else [listed]
+    return [statement for item in listed for statement in branches(item)]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def wildcard_match(pattern: str, text: str) -> bool:
+    """EventBridge's `wildcard` operator: `*` matches any run of characters, "/" included."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+def is_tls_only_deny(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {}).get("Bool", {})
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") in ("*", {"AWS": "*"})
+        and str(condition.get("aws:SecureTransport")).lower() == "false"
+    )
+
+
+# ------------------------------------------------------------------------------- linting
+
+
+def test_sam_validate_lint_passes(sam_cli: Path) -> None:
+    proc = _run(sam_cli, "validate", "--lint", "--template-file", TEMPLATE, "--region", "us-east-1", timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cfn_lint_reports_nothing(cfn_lint: Path) -> None:
+    proc = _run(cfn_lint, "--", TEMPLATE, timeout=180)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+# -------------------------------------------------------------------------------- build
+
+
+@pytest.fixture(scope="session")
+def build_dir(sam_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build = tmp_path_factory.mktemp("sam") / "build"
+    proc = _run(sam_cli, "build", "--template-file", TEMPLATE, "--build-dir", build, "--parallel", timeout=600)
+    assert proc.returncode == 0, f"sam build failed:\n{proc.stdout}\n{proc.stderr}"
+    return build
+
+
+def test_build_layer_has_the_library_and_arm64_cp314_dependencies(build_dir: Path) -> None:
+    python = build_dir / "TrailsiftLayer" / "python"
+    assert (python / "trailsift" / "__init__.py").is_file()
+    assert (python / "trailsift" / "rules" / "default.json").is_file()
+    for package in ("orjson", "isal"):
+        modules = [path.name for path in (python / package).glob("*.so")]
+        assert modules, f"no extension module in {package}"
+        assert all(name.endswith(".cpython-314-aarch64-linux-gnu.so") for name in modules), modules
+    assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
+    assert (python / "yaml" / "__init__.py").is_file()
+    provided = [path.name for path in python.iterdir() if path.name.lower().startswith(("boto3", "botocore"))]
+    assert not provided, f"the runtime provides these: {provided}"
+    leftovers = [str(path) for path in python.rglob("*") if path.name == "__pycache__" or path.name.endswith(".egg-info")]
+    assert not leftovers, leftovers
+
+
+def test_build_function_has_the_handler(build_dir: Path) -> None:
+    assert (build_dir / "ProcessorFunction" / "app.py").is_file()
+    assert (build_dir / "template.yaml").is_file()
+
+
+# ------------------------------------------------------------------------ dependencies
+
+
+def test_translated_template_has_no_dependency_cycle(cfn: dict[str, Any]) -> None:
+    graph = dependency_graph(cfn)
+    assert "ProcessorFunction" in graph["TrailBucket"], "the bucket's notification should name the function"
+    cycle = find_cycle(graph)
+    assert cycle is None, "circular dependency: " + " -> ".join(cycle or [])
+
+
+def test_cycle_check_catches_a_policy_that_refs_the_bucket(sam_cli: Path, sam_template: dict[str, Any]) -> None:
+    variant = copy.deepcopy(sam_template)
+    function = variant["Resources"]["ProcessorFunction"]["Properties"]
+    del function["Role"]  # SAM generates the role, with the policy below
+    function["Policies"] = [{"S3ReadPolicy": {"BucketName": {"Ref": "TrailBucket"}}}]
+    cycle = find_cycle(dependency_graph(translate(sam_cli, variant)))
+    assert cycle is not None and {"TrailBucket", "ProcessorFunction"} <= set(cycle), cycle
+
+
+def test_the_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:
+    assert render(resources["TrailBucket"]["Properties"]["BucketName"]) == {NEW_BUCKET}
+    permission = resources["S3InvokePermission"]["Properties"]
+    assert render(permission["SourceArn"]) == {f"arn:${{AWS::Partition}}:s3:::{NEW_BUCKET}"}
+    assert render(permission["SourceAccount"]) == {"${AWS::AccountId}"}
+    variables = resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert render(variables["TRAILSIFT_BUCKETS"]) == {NEW_BUCKET, EXISTING_BUCKET}
+
+
+# ------------------------------------------------------------------------------------ IAM
+
+
+def _function_role(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    role = resources["ProcessorFunction"]["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"}, role
+    name = role["Fn::GetAtt"][0]
+    return name, resources[name]
+
+
+def _role_policy_documents(resources: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    name, role = _function_role(resources)
+    for policy in role["Properties"].get("Policies", []):
+        for item in branches(policy):
+            yield item["PolicyDocument"]
+    for resource in resources.values():  # policies attached from outside the role
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            if {"Ref": name} in resource["Properties"].get("Roles", []):
+                yield resource["Properties"]["PolicyDocument"]
+
+
+def _allowed(action: str, resource: str) -> bool:
+    service = action.split(":", 1)[0]
+    if resource == "*":
+        return action in XRAY_ACTIONS
+    match service:
+        case "s3":
+            rules_object = resource.startswith("arn:${AWS::Partition}:s3:::") and "RulesObjectUri" in resource
+            return (action in {"s3:GetObject", "s3:GetObjectVersion"} and resource in LOG_OBJECTS) or (
+                action == "s3:GetObject" and rules_object
+            )
+        case "sns":
+            return action == "sns:Publish" and resource == "${AlertTopic}"
+        case "kms":  # publishing to the topic encrypted with this key
+            return action in {"kms:GenerateDataKey*", "kms:Decrypt"} and resource == "${AlertKey.Arn}"
+        case "dynamodb":
+            return action in INDEX_ACTIONS and resource == "${IndexTable.Arn}"
+        case "sqs":
+            return action == "sqs:SendMessage" and resource == "${FailureQueue.Arn}"
+        case "ssm":
+            prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+            return action == "ssm:GetParameter" and resource in {f"{prefix}${{RulesParameterName}}", f"{prefix}/${{RulesParameterName}}"}
+        case "logs":
+            return action in {"logs:CreateLogStream", "logs:PutLogEvents"} and resource == "${ProcessorLogGroup.Arn}"
+    return False
+
+
+def test_function_role_is_least_privilege(resources: dict[str, Any]) -> None:
+    _, role = _function_role(resources)
+    assert not role["Properties"].get("ManagedPolicyArns"), "managed policies grant more than the function needs"
+    granted: set[tuple[str, str]] = set()
+    for document in _role_policy_documents(resources):
+        for statement in statements(document):
+            assert statement["Effect"] == "Allow", statement
+            assert "NotAction" not in statement and "NotResource" not in statement, statement
+            actions = as_list(statement["Action"])
+            for action in actions:
+                assert action != "*" and not action.endswith(":*"), f"wildcard action {action}"
+            targets = {text for resource in as_list(statement["Resource"]) for text in render(resource)}
+            for action in actions:
+                for target in targets:
+                    assert _allowed(action, target), f"{action} on {target} ({statement.get('Sid')})"
+                    granted.add((action, target))
+    needed = {
+        ("s3:GetObject", f"arn:${{AWS::Partition}}:s3:::{NEW_BUCKET}/${{LogKeyPrefix}}AWSLogs/*"),
+        ("s3:GetObject", f"arn:${{AWS::Partition}}:s3:::{EXISTING_BUCKET}/${{LogKeyPrefix}}AWSLogs/*"),
+        ("sns:Publish", "${AlertTopic}"),
+        ("dynamodb:BatchWriteItem", "${IndexTable.Arn}"),
+        ("sqs:SendMessage", "${FailureQueue.Arn}"),
+        ("xray:PutTraceSegments", "*"),
+        ("logs:PutLogEvents", "${ProcessorLogGroup.Arn}"),
+    }
+    assert needed <= granted, needed - granted
+    assert any(action == "ssm:GetParameter" for action, _ in granted)
+    assert any(action == "s3:GetObject" and "RulesObjectUri" in target for action, target in granted)
+
+
+def test_rules_permissions_are_conditional(resources: dict[str, Any]) -> None:
+    _, role = _function_role(resources)
+    document = role["Properties"]["Policies"][0]["PolicyDocument"]
+    conditional = {
+        item["Fn::If"][1]["Sid"]: item["Fn::If"][0] for item in document["Statement"] if set(item) == {"Fn::If"}
+    }
+    assert conditional == {"ReadRulesParameter": "HasRulesParameter", "ReadRulesObject": "HasRulesObject"}
+
+
+# -------------------------------------------------------------------- encryption, transport
+
+
+def test_everything_is_encrypted_and_tls_only(resources: dict[str, Any]) -> None:
+    assert resources["AlertTopic"]["Properties"].get("KmsMasterKeyId")
+    queue = resources["FailureQueue"]["Properties"]
+    assert queue.get("SqsManagedSseEnabled") is True or queue.get("KmsMasterKeyId")
+
+    table = resources["IndexTable"]["Properties"]
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+    bucket = resources["TrailBucket"]["Properties"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms", "aws:kms:dsse")
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+    policies = {
+        "TrailBucketPolicy": ("s3:*", {"${TrailBucket.Arn}", "${TrailBucket.Arn}/*"}),
+        "AlertTopicPolicy": ("sns:Publish", {"${AlertTopic}"}),
+        "FailureQueuePolicy": ("sqs:*", {"${FailureQueue.Arn}"}),
+    }
+    for name, (action, covered) in policies.items():
+        denies = [s for s in statements(resources[name]["Properties"]["PolicyDocument"]) if is_tls_only_deny(s)]
+        assert denies, f"{name} lacks a deny of non-TLS requests"
+        assert action in as_list(denies[0]["Action"]), name
+        assert {text for r in as_list(denies[0]["Resource"]) for text in render(r)} == covered, name
+
+
+def test_cloudtrail_may_write_only_log_files(resources: dict[str, Any]) -> None:
+    allows = [s for s in statements(resources["TrailBucketPolicy"]["Properties"]["PolicyDocument"]) if s["Effect"] == "Allow"]
+    assert {s["Principal"]["Service"] for s in allows} == {"cloudtrail.amazonaws.com"}
+    (write,) = [s for s in allows if s["Action"] == "s3:PutObject"]
+    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    targets = {text for r in as_list(write["Resource"]) for text in render(r)}
+    assert "${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/${AWS::AccountId}/*" in targets
+    assert all(t.startswith("${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/") for t in targets), targets
+    trail = resources["Trail"]
+    assert trail["Condition"] == "CreatesTrail" and "TrailBucketPolicy" in as_list(trail["DependsOn"])
+    assert trail["Properties"]["IsMultiRegionTrail"] is True
+    assert trail["Properties"]["EnableLogFileValidation"] is True
+
+
+# ---------------------------------------------------------------------------------- index
+
+
+def test_index_table_keys_and_indexes(resources: dict[str, Any]) -> None:
+    table = resources["IndexTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by-rule", "by-principal", "by-account"}
+    for name, partition in (("by-rule", "rule"), ("by-principal", "principal"), ("by-account", "account")):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": "ts", "KeyType": "RANGE"},
+        ]
+        assert indexes[name]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": PROJECTED}
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert attributes == dict.fromkeys(("pk", "sk", "rule", "principal", "account", "ts"), "S")
+
+
+# ----------------------------------------------------------------------- function wiring
+
+
+def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
+    function = resources["ProcessorFunction"]["Properties"]
+    assert function["Runtime"] == "python3.14" and function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "app.handler" and function["TracingConfig"] == {"Mode": "Active"}
+    variables = function["Environment"]["Variables"]
+    assert set(variables) == {
+        "TRAILSIFT_ALERT_TOPIC_ARN",
+        "TRAILSIFT_INDEX_TABLE",
+        "TRAILSIFT_BUCKETS",
+        "TRAILSIFT_KEY_PREFIX",
+        "TRAILSIFT_RULES",
+        "TRAILSIFT_RETENTION_DAYS",
+        "TRAILSIFT_MAX_DECOMPRESSED_MIB",
+        "TRAILSIFT_FETCH_CONCURRENCY",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        "POWERTOOLS_PARAMETERS_MAX_AGE",
+    }
+    assert render(variables["TRAILSIFT_RULES"]) == {"ssm:${RulesParameterName}", "${RulesObjectUri}"}
+    invoke_config = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert invoke_config["MaximumRetryAttempts"] == 2 and invoke_config["MaximumEventAgeInSeconds"] == 21600
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+
+
+def test_new_bucket_notifies_the_function_conditionally(resources: dict[str, Any]) -> None:
+    conditions = {name: resources[name].get("Condition") for name in resources}
+    assert conditions["TrailBucket"] == conditions["TrailBucketPolicy"] == conditions["S3InvokePermission"] == "IsNewBucket"
+    assert conditions["ExistingBucketRule"] == conditions["ExistingBucketRulePermission"] == "IsExistingBucket"
+    assert conditions["AlertEmailSubscription"] == "HasAlertEmail"
+    bucket = resources["TrailBucket"]
+    assert "S3InvokePermission" in as_list(bucket["DependsOn"])
+    (notification,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Function"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
+    rules = {rule["Name"]: render(rule["Value"]) for rule in notification["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"prefix": {"${LogKeyPrefix}AWSLogs/"}, "suffix": {".json.gz"}}
+    permission = resources["S3InvokePermission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+
+
+def test_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
+    for name, metric in (("FunctionErrorsAlarm", "Errors"), ("FailureQueueAlarm", "ApproximateNumberOfMessagesVisible")):
+        alarm = resources[name]["Properties"]
+        assert alarm["MetricName"] == metric and alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] and alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_outputs(cfn: dict[str, Any]) -> None:
+    expected = {
+        "TrailBucketName",
+        "AlertTopicArn",
+        "IndexTableName",
+        "FailureQueueUrl",
+        "FailureQueueArn",
+        "ProcessorFunctionName",
+        "ProcessorFunctionArn",
+        "TrailsiftLayerArn",
+    }
+    assert expected <= set(cfn["Outputs"]), expected - set(cfn["Outputs"])
+
+
+# ----------------------------------------------------------------- existing-bucket filter
+
+
+@pytest.mark.parametrize("prefix", ["", "org1/"])
+def test_existing_bucket_rule_matches_log_files_only(resources: dict[str, Any], prefix: str) -> None:
+    rule = resources["ExistingBucketRule"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "ExistingBucketName"}]
+    ((wildcard,),) = [[item["wildcard"] for item in pattern["detail"]["object"]["key"]]]
+    (key_pattern,) = render(wildcard)
+    key_pattern = key_pattern.replace("${LogKeyPrefix}", prefix)
+    logs = [
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/123456789012_CloudTrail_us-east-1_20240101T0000Z_abc.json.gz",
+        "AWSLogs/o-abc123/123456789012/CloudTrail/eu-west-1/2024/01/01/123456789012_CloudTrail_eu-west-1_20240101T0000Z_abc.json.gz",
+    ]
+    others = [
+        "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/01/01/123456789012_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T000000Z.json.gz",
+        "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2024/01/01/123456789012_CloudTrail-Insight_us-east-1_20240101T0000Z_abc.json.gz",
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/notes.txt",
+    ]
+    for key in logs:
+        assert wildcard_match(key_pattern, prefix + key), key
+    for key in others:
+        assert not wildcard_match(key_pattern, prefix + key), key
+    if prefix:
+        assert not wildcard_match(key_pattern, logs[0]), "a key outside the prefix matched"
+    target = rule["Targets"][0]
+    assert target["Arn"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    assert "RetryPolicy" in target
+    permission = resources["ExistingBucketRulePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["ExistingBucketRule", "Arn"]}
