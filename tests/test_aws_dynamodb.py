@@ -21,7 +21,7 @@ LOCATION = (
 ALICE = "arn:aws:iam::111122223333:user/alice"
 BOB = "arn:aws:sts::444455556666:assumed-role/ops/bob"
 PROJECTION = ["eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity",
-              "errorCode", "logFile"]
+              "errorCode", "logFile", "rule", "principal", "account"]
 # The table as the spec (and template.yaml) define it, spelled out independently of trailsift.index.
 SCHEMA = {
     "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"}
@@ -86,9 +86,6 @@ class Recording:
         self.calls.append(("query", kwargs))
         return self.client.query(**kwargs)
 
-    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(("batch_get_item", kwargs))
-        return self.client.batch_get_item(**kwargs)
 
     def scan(self, **kwargs: Any) -> None:
         raise AssertionError("the index must never be scanned")
@@ -179,15 +176,6 @@ def test_event_rows_with_the_event_parsed(loaded: IndexReader) -> None:
     assert all(row["event"] == record("e2", "2024-01-01T10:00:00Z", ALICE, "111122223333") for row in rows)
     assert all(isinstance(row["recordIndex"], int) and row["expires_at"] == 1_704_067_200 + 90 * 86400 for row in rows)
     assert loaded.event("nope") == []
-
-
-def test_fill_completes_what_the_index_does_not_project(loaded: IndexReader, dynamodb: Recording) -> None:
-    rows = list(loaded.by_rule("rule-a", None, None))
-    assert not any("principal" in row or "account" in row for row in rows)
-    loaded.fill(rows, ("principal", "account"))
-    assert [(row.get("principal"), row["account"]) for row in rows] == [
-        (BOB, "444455556666"), (None, "111122223333"), (ALICE, "111122223333"), (ALICE, "111122223333")]
-    assert dynamodb.count("batch_get_item") == 1
 
 
 def test_same_event_written_twice_is_one_row(dynamodb: Recording, writer: IndexWriter) -> None:

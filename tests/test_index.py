@@ -265,7 +265,8 @@ def test_table_definition_matches_the_spec() -> None:
     assert TABLE_KEYS == {"pk": "HASH", "sk": "RANGE"}
     assert GSI_KEYS == {"by-rule": ("rule", "ts"), "by-principal": ("principal", "ts"), "by-account": ("account", "ts")}
     assert set(PROJECTED_ATTRIBUTES) == {"eventID", "eventTime", "eventName", "eventSource", "region",
-                                         "sourceIPAddress", "severity", "errorCode", "logFile"}
+                                         "sourceIPAddress", "severity", "errorCode", "logFile",
+                                         "rule", "principal", "account"}
     assert TTL_ATTRIBUTE == "expires_at"
     assert {d["AttributeName"] for d in TABLE_DEFINITION["AttributeDefinitions"]} == set(KEY_ATTRIBUTES)
 

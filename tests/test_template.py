@@ -30,7 +30,7 @@ EXISTING_BUCKET = "${ExistingBucketName}"
 LOG_OBJECTS = {f"arn:${{AWS::Partition}}:s3:::{bucket}/${{LogKeyPrefix}}AWSLogs/*" for bucket in (NEW_BUCKET, EXISTING_BUCKET)}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 INDEX_ACTIONS = {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
-PROJECTED = ["eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity", "errorCode", "logFile"]
+PROJECTED = ["eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity", "errorCode", "logFile", "rule", "principal", "account"]
 
 
 # ----------------------------------------------------------------------------------- tools

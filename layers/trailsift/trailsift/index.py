@@ -34,7 +34,7 @@ KEY_ATTRIBUTES: dict[str, str] = {  # every attribute used in a key, with its Dy
 }
 PROJECTED_ATTRIBUTES: tuple[str, ...] = (
     "eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity", "errorCode",
-    "logFile",
+    "logFile", "rule", "principal", "account",  # every index carries the others' keys: no second read
 )
 TTL_ATTRIBUTE = "expires_at"
 # create_table's arguments but the name (local runs and tests build the table from this; TTL is set apart).

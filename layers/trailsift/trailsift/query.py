@@ -26,7 +26,6 @@ KINDS = ("rule", "principal", "account", "event_id")
 ROW_FIELDS = ("eventTime", "rule", "severity", "eventID", "eventName", "eventSource", "principal", "account",
               "region", "sourceIPAddress", "errorCode", "logFile")
 EVENT_FIELDS = ("recordIndex", "indexedAt", "expires_at", "trimmed", "eventBytes", "event")
-FILL_BATCH = 100  # rows completed per BatchGetItem
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -105,12 +104,6 @@ def present(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def _session(args: argparse.Namespace) -> Any:
     import boto3
 
@@ -141,9 +134,7 @@ def _rows(args: argparse.Namespace, reader: Any, since: str | None, until: str |
         found = reader.by_principal(args.principal, since, until, limit=args.limit)
     else:
         found = reader.by_account(args.account, since, until, limit=args.limit)
-    for chunk in _chunks(found, FILL_BATCH):  # indexes do not project principal/account: fetch them
-        reader.fill(chunk, ("principal", "account"))
-        yield from (present(row) for row in chunk)
+    yield from (present(row) for row in found)
 
 
 def _write(rows: Iterable[dict], fmt: str, out: IO[str]) -> int:

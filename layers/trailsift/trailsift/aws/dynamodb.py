@@ -28,7 +28,6 @@ from trailsift.index import (
 )
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
-GET_BATCH_SIZE = 100  # BatchGetItem's limit
 MAX_DELAY = 5.0
 RETRYABLE_CODES = frozenset({
     "ProvisionedThroughputExceededException",
@@ -207,37 +206,6 @@ class IndexReader:
                 except orjson.JSONDecodeError:
                     pass
         return rows
-
-    def fill(self, rows: Sequence[dict], attributes: Sequence[str]) -> None:
-        """Complete index rows in place with base-table ``attributes`` their index does not project.
-
-        Only rows missing one of them are fetched, with BatchGetItem (100 keys a call).
-        """
-        wanted = {(row[PARTITION_KEY], row[SORT_KEY]): row for row in rows if any(a not in row for a in attributes)}
-        keys = [{PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}} for pk, sk in wanted]
-        names = {f"#a{i}": name for i, name in enumerate((PARTITION_KEY, SORT_KEY, *attributes))}
-        for start in range(0, len(keys), GET_BATCH_SIZE):
-            request: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": keys[start : start + GET_BATCH_SIZE],
-                    "ProjectionExpression": ", ".join(names),
-                    "ExpressionAttributeNames": names,
-                }
-            }
-            for attempt in range(8):
-                if attempt:
-                    self._backoff.wait(attempt)
-                answer = self.client.batch_get_item(RequestItems=request)
-                for raw in answer.get("Responses", {}).get(self.table_name, []):
-                    found = self._row(raw)
-                    row = wanted.get((found.get(PARTITION_KEY), found.get(SORT_KEY)))
-                    if row is not None:
-                        for name in attributes:
-                            if name in found:
-                                row.setdefault(name, found[name])
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
 
     def _by(self, index: str, value: str, since: str | None, until: str | None, limit: int | None) -> Iterator[dict]:
         if limit is not None and limit < 1:

@@ -1,0 +1,73 @@
+"""Where the function's rules come from: the default pack, an SSM parameter or an S3 object.
+
+Users replace the rules without redeploying code. The text is fetched through Powertools Parameters
+providers, which cache it for ``POWERTOOLS_PARAMETERS_MAX_AGE`` seconds (default 5): a changed
+document reaches warm functions within that time. An invalid document raises
+:class:`~trailsift.rules.RulesError` carrying the validation message, so a bad override fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import BaseProvider, SSMProvider
+
+from trailsift.engine import RuleEngine
+from trailsift.rules import RuleSet, decode_document, default_rules, rules_from_document
+
+
+class S3ObjectProvider(BaseProvider):
+    """A Powertools parameters provider whose parameters are S3 objects named ``bucket/key``."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client=client)
+        self._client = client
+
+    def _get(self, name: str, **sdk_options: Any) -> bytes:
+        bucket, _, key = name.partition("/")
+        return self._client.get_object(Bucket=bucket, Key=key, **sdk_options)["Body"].read()
+
+    def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
+        raise NotImplementedError("rules are read one object at a time")
+
+
+class ConfiguredRules:
+    """The rule engine for a rules location, rebuilt only when the fetched text changes."""
+
+    def __init__(self, spec: str, *, ssm_client: Any = None, s3_client: Any = None) -> None:
+        if spec and not spec.startswith(("ssm:", "s3://")):
+            raise ValueError(f"unknown rules location {spec!r}: expected '', 'ssm:<name>' or 's3://bucket/key'")
+        self.spec = spec
+        self._ssm_client = ssm_client
+        self._s3_client = s3_client
+        self._provider: BaseProvider | None = None
+        self._text: str | bytes | None = None
+        self._current: tuple[RuleSet, RuleEngine] | None = None
+
+    def get(self) -> tuple[RuleSet, RuleEngine]:
+        """The current rules and their engine; raises ``RulesError`` for an invalid document."""
+        if not self.spec:
+            if self._current is None:
+                rules = default_rules()
+                self._current = (rules, RuleEngine(rules))
+            return self._current
+        text = self._fetch()
+        if self._current is None or text != self._text:
+            rules = rules_from_document(decode_document(text, self.spec), source=self.spec)
+            self._current, self._text = (rules, RuleEngine(rules)), text
+        return self._current
+
+    def _fetch(self) -> str | bytes:
+        if self._provider is None:
+            if self.spec.startswith("ssm:"):
+                self._provider = SSMProvider(boto3_client=self._ssm_client)
+            else:
+                if self._s3_client is None:
+                    import boto3
+
+                    self._s3_client = boto3.client("s3")
+                self._provider = S3ObjectProvider(self._s3_client)
+        name = self.spec[4:] if self.spec.startswith("ssm:") else self.spec[5:]
+        value = self._provider.get(name)
+        assert isinstance(value, (str, bytes))
+        return value

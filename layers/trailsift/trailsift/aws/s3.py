@@ -1,0 +1,44 @@
+"""Read log files from S3: one GET per object (its version when the trigger names one), errors sorted by what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from trailsift.triggers import ObjectRef
+
+_GONE = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
+_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidObjectState"})
+
+
+class ObjectGone(Exception):
+    """The object (or the version named) no longer exists: nothing to read, nothing to retry."""
+
+
+class ObjectDenied(Exception):
+    """Reading the object is refused (permissions, KMS key, archived storage class): retrying will not help."""
+
+
+class S3ObjectSource:
+    """Fetches whole objects through a boto3 S3 client (whose standard retry mode handles throttling and 5xx)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def fetch(self, ref: ObjectRef) -> bytes:
+        """The object's bytes; :class:`ObjectGone` or :class:`ObjectDenied` for the permanent failures."""
+        params = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            response = self._client.get_object(**params)
+            with response["Body"] as body:
+                return body.read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _GONE:
+                raise ObjectGone(f"{ref.location}: {code}") from None
+            if code in _DENIED:
+                raise ObjectDenied(f"{ref.location}: {code}") from None
+            raise

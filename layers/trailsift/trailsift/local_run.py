@@ -1,0 +1,213 @@
+"""The whole application on this machine: moto's server on 127.0.0.1 stands in for AWS.
+
+It creates what ``template.yaml`` creates (the trail bucket, the alert topic with an SQS queue
+subscribed in the subscriber's place, the index table with the template's keys), uploads log files
+under their S3 keys, sends the function the notifications S3 would send, invoking the handler
+in-process exactly as Lambda would, and then reads back what a subscriber and ``trailsift query``
+see. No account, no network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote_plus
+
+from trailsift.index import TABLE_DEFINITION
+from trailsift.sources import LocalFile
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+BUCKET = f"trailsift-local-{ACCOUNT}-{REGION}"
+TOPIC = "trailsift-alerts"
+SUBSCRIBER_QUEUE = "trailsift-alert-subscriber"
+TABLE = "trailsift-index"
+FUNCTION_NAME = "trailsift-local-ProcessorFunction"
+
+
+@dataclass
+class LocalStack:
+    """The emulated resources (names, ARNs, endpoint) one local run works with."""
+
+    endpoint_url: str
+    bucket: str = BUCKET
+    topic_arn: str = ""
+    queue_url: str = ""
+    table: str = TABLE
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
+
+    def function_environment(self) -> dict[str, str]:
+        """The variables the template gives the function, pointed at this stack."""
+        return {
+            "TRAILSIFT_ALERT_TOPIC_ARN": self.topic_arn,
+            "TRAILSIFT_INDEX_TABLE": self.table,
+            "TRAILSIFT_BUCKETS": self.bucket,
+            "TRAILSIFT_KEY_PREFIX": "",
+            "TRAILSIFT_RULES": "",
+            "POWERTOOLS_SERVICE_NAME": "trailsift",
+            "POWERTOOLS_METRICS_NAMESPACE": "Trailsift",
+        }
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's server on 127.0.0.1 (a free port) with fake credentials; yield its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = {name: os.environ.get(name) for name in _FAKE_ENV}
+    os.environ.update({**_FAKE_ENV, "AWS_ENDPOINT_URL": url})
+    try:
+        yield url
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ENDPOINT_URL": "",
+}
+
+
+def create_stack(endpoint_url: str) -> LocalStack:
+    """Create the bucket, the encrypted topic with its stand-in subscriber queue, and the index table."""
+    stack = LocalStack(endpoint_url)
+    stack.client("s3").create_bucket(Bucket=stack.bucket)
+    sns, sqs = stack.client("sns"), stack.client("sqs")
+    stack.topic_arn = sns.create_topic(Name=TOPIC, Attributes={"KmsMasterKeyId": "alias/aws/sns"})["TopicArn"]
+    stack.queue_url = sqs.create_queue(QueueName=SUBSCRIBER_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    stack.client("dynamodb").create_table(TableName=stack.table, **TABLE_DEFINITION)
+    return stack
+
+
+def upload(stack: LocalStack, files: Sequence[LocalFile]) -> list[dict[str, Any]]:
+    """Put each file under its S3 key; return the S3 notification records S3 would send for them."""
+    s3 = stack.client("s3")
+    records = []
+    for file in files:
+        body = file.path.read_bytes()
+        put = s3.put_object(Bucket=stack.bucket, Key=file.key, Body=body)
+        records.append(s3_notification_record(stack.bucket, file.key, len(body), put.get("ETag", "")))
+    return records
+
+
+def s3_notification_record(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
+    """One ``ObjectCreated:Put`` record as S3 sends it (the key URL-encoded, as S3 does)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag.strip('"')},
+        },
+    }
+
+
+@dataclass
+class LambdaContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name: str = FUNCTION_NAME
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
+def load_handler(path: Path) -> ModuleType:
+    """Import the function's ``app.py`` the way Lambda does (a fresh module, its own globals)."""
+    spec = importlib.util.spec_from_file_location(f"trailsift_function_{uuid.uuid4().hex}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no handler module at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Invocation:
+    """What one invocation of the handler did: its answer, or the error Lambda would retry."""
+
+    event: dict[str, Any]
+    response: Any = None
+    error: str | None = None
+
+
+def invoke_each(module: ModuleType, events: Sequence[dict[str, Any]]) -> list[Invocation]:
+    """Call ``module.handler`` once per event, as Lambda's asynchronous invocations would."""
+    results = []
+    for event in events:
+        invocation = Invocation(event)
+        try:
+            invocation.response = module.handler(event, LambdaContext())
+        except Exception as exc:  # Lambda would retry and dead-letter it; the run reports it
+            invocation.error = f"{type(exc).__name__}: {exc}"
+        results.append(invocation)
+    return results
+
+
+def received_alerts(stack: LocalStack, *, expected: int | None = None) -> list[dict[str, Any]]:
+    """Drain the subscriber queue: each item is the SNS envelope the subscriber received."""
+    import orjson
+
+    sqs = stack.client("sqs")
+    messages: list[dict[str, Any]] = []
+    empty_polls = 0
+    while empty_polls < 2 and (expected is None or len(messages) < expected):
+        batch = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        got = batch.get("Messages", [])
+        empty_polls = 0 if got else empty_polls + 1
+        for message in got:
+            messages.append(orjson.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def default_handler_path() -> Path:
+    """``functions/processor/app.py`` of the checkout the command runs in."""
+    return Path.cwd() / "functions" / "processor" / "app.py"
+
+
+def silence_function_logs() -> None:
+    """Keep the run's output readable: the function's own JSON logs go to stderr only on warnings."""
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    sys.stdout.flush()

@@ -1,0 +1,187 @@
+"""The processing pipeline: the objects a trigger names, fetched, scanned and routed to alerts and the index.
+
+Pure wiring over small interfaces (an object source, an alert sink, an index sink), so the same
+code runs in Lambda, in the local stack and in tests. Every object gets an outcome; one object's
+failure never stops the others, and failures are reported (and raised by the caller) rather than
+swallowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from trailsift.alerts import Alert, format_alert
+from trailsift.engine import RuleEngine
+from trailsift.index import index_items
+from trailsift.logfile import LogFileKind, classify_key
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, NotALogFile
+from trailsift.rules import Destination, RuleSet
+from trailsift.scan import ScanResult, scan_log_file
+from trailsift.triggers import ObjectRef
+
+
+class ObjectSource(Protocol):
+    def fetch(self, ref: ObjectRef) -> bytes: ...
+
+
+class AlertSink(Protocol):
+    def publish(self, alerts: Sequence[Alert]) -> int: ...
+
+
+class IndexSink(Protocol):
+    def write(self, items: Sequence[dict[str, Any]]) -> int: ...
+
+
+class Status(str, Enum):
+    PROCESSED = "processed"
+    SKIPPED = "skipped"  # nothing to do: not an event file, refused bucket, object gone
+    FAILED = "failed"  # something went wrong: ``retryable`` says whether trying again can help
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one object."""
+
+    ref: ObjectRef
+    status: Status
+    reason: str = ""
+    retryable: bool = False
+    records: int = 0
+    problems: int = 0
+    rule_matches: Counter[str] = field(default_factory=Counter)
+    alerts: int = 0
+    index_rows: int = 0
+
+
+@dataclass
+class PipelineSettings:
+    """The knobs of one pipeline (see :class:`trailsift.settings.Settings` for where they come from)."""
+
+    buckets: frozenset[str] = frozenset()  # empty: any bucket
+    key_prefix: str = ""
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    fetch_concurrency: int = 8
+    retention_days: int = 90
+
+
+class Pipeline:
+    """Runs objects through fetch, scan and routing; ``permanent`` errors name what never succeeds."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        engine: RuleEngine,
+        source: ObjectSource,
+        *,
+        alerts: AlertSink | None,
+        index: IndexSink | None,
+        settings: PipelineSettings | None = None,
+        permanent: tuple[type[BaseException], ...] = (),
+        skip: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules
+        self.engine = engine
+        self.source = source
+        self.alerts = alerts
+        self.index = index
+        self.settings = settings or PipelineSettings()
+        self.permanent = (LogFileError, *permanent)
+        self.skip = (NotALogFile, *skip)
+        self.clock = clock
+        self._alert_rules = {r.name: r for r in rules if Destination.ALERT in r.destinations}
+        self._index_rules = {r.name: r for r in rules if Destination.INDEX in r.destinations}
+
+    def run(self, refs: Sequence[ObjectRef]) -> list[FileOutcome]:
+        """One outcome per object, in the order given; fetches run concurrently in a bounded pool."""
+        outcomes: dict[int, FileOutcome] = {}
+        wanted: list[tuple[int, ObjectRef]] = []
+        for position, ref in enumerate(refs):
+            refused = self.refusal(ref)
+            if refused:
+                outcomes[position] = FileOutcome(ref, Status.SKIPPED, refused)
+            else:
+                wanted.append((position, ref))
+        for position, ref, fetched in self._fetch_all(wanted):
+            outcomes[position] = self._process(ref, fetched)
+        return [outcomes[position] for position in range(len(refs))]
+
+    def refusal(self, ref: ObjectRef) -> str:
+        """Why ``ref`` is not read at all (no GET is made), or ``""`` when it should be."""
+        if self.settings.buckets and ref.bucket not in self.settings.buckets:
+            return "bucket is not one this function is configured to read"
+        if not ref.key.startswith(self.settings.key_prefix):
+            return f"key is outside the configured prefix {self.settings.key_prefix!r}"
+        kind = classify_key(ref.key, size=ref.size).kind
+        if kind is not LogFileKind.EVENTS:
+            return f"not a CloudTrail event file ({kind.value})"
+        return ""
+
+    def _fetch_all(
+        self, wanted: list[tuple[int, ObjectRef]]
+    ) -> Iterator[tuple[int, ObjectRef, Future[bytes]]]:
+        """Yield fetches in order while at most ``2 x concurrency`` objects are in flight or waiting.
+
+        The window bounds memory: a slow scan holds back new downloads instead of piling up bodies.
+        """
+        if not wanted:
+            return
+        workers = max(1, min(self.settings.fetch_concurrency, len(wanted)))
+        pending = iter(wanted)
+        window: deque[tuple[int, ObjectRef, Future[bytes]]] = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            for position, ref in itertools.islice(pending, 2 * workers):
+                window.append((position, ref, pool.submit(self.source.fetch, ref)))
+            while window:
+                yield window.popleft()
+                for position, ref in itertools.islice(pending, 1):
+                    window.append((position, ref, pool.submit(self.source.fetch, ref)))
+
+    def _process(self, ref: ObjectRef, fetched: Future[bytes]) -> FileOutcome:
+        try:
+            data = fetched.result()
+            scanned = scan_log_file(data, ref.location, self.engine, limit=self.settings.max_decompressed_bytes)
+            del data
+            outcome = FileOutcome(ref, Status.PROCESSED, records=scanned.records, problems=len(scanned.problems))
+            self._route(ref, scanned, outcome)
+            return outcome
+        except self.skip as exc:
+            return FileOutcome(ref, Status.SKIPPED, str(exc))
+        except self.permanent as exc:
+            return FileOutcome(ref, Status.FAILED, str(exc), retryable=False)
+        except Exception as exc:  # anything else may be transient (throttling, 5xx, timeouts): retry
+            return FileOutcome(ref, Status.FAILED, f"{type(exc).__name__}: {exc}", retryable=True)
+
+    def _route(self, ref: ObjectRef, scanned: ScanResult, outcome: FileOutcome) -> None:
+        alerts: list[Alert] = []
+        items: list[dict[str, Any]] = []
+        indexed_at = int(self.clock())
+        for match in scanned.matches:
+            outcome.rule_matches.update(match.rules)
+            alert_rules = [self._alert_rules[n] for n in match.rules if n in self._alert_rules]
+            if alert_rules and self.alerts is not None:
+                alerts.append(format_alert(match, alert_rules, ref.location))
+            index_rules = [self._index_rules[n] for n in match.rules if n in self._index_rules]
+            if index_rules and self.index is not None:
+                items.extend(
+                    index_items(
+                        match,
+                        index_rules,
+                        ref.location,
+                        indexed_at=indexed_at,
+                        retention_days=self.settings.retention_days,
+                    )
+                )
+        if items:
+            assert self.index is not None
+            outcome.index_rows = self.index.write(items)
+        if alerts:
+            assert self.alerts is not None
+            outcome.alerts = self.alerts.publish(alerts)
