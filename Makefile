@@ -20,7 +20,7 @@ $(SAM_STAMP):
 	touch $(SAM_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trailsift replay events/logs
+	$(BIN)/trailsift local events/logs
 
 test: $(STAMP) $(SAM_STAMP)
 	SAM_CLI=$(abspath $(SAM_VENV)/bin/sam) CFN_LINT=$(abspath $(SAM_VENV)/bin/cfn-lint) \

@@ -1,4 +1,5 @@
-"""The ``trailsift`` command line: replay log files through rules, validate rules and selectors.
+"""The ``trailsift`` command line: replay log files through rules, validate rules and selectors, query the
+index, and run the whole application locally against an emulated AWS.
 
 Exit status: 0 done; 1 done but some files failed (or, for ``validate --cloudtrail``, CloudTrail
 would refuse the selectors); 2 invalid usage or invalid rules/selectors (nothing run).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from trailsift import query
@@ -69,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     vp = commands.add_parser("validate", help="validate a rules or selectors file")
     vp.add_argument("file", metavar="FILE")
     vp.add_argument("--cloudtrail", action="store_true", help="also tell whether CloudTrail itself would accept the selectors")
+
+    lp = commands.add_parser(
+        "local", help="run the deployed pipeline on this machine: moto's server on 127.0.0.1 stands in for AWS"
+    )
+    lp.add_argument("paths", nargs="*", default=["events/logs"], help="log files or folders (default: events/logs)")
+    lp.add_argument("--handler", type=Path, help="the function's app.py (default: functions/processor/app.py)")
+    lp.add_argument("--full", action="store_true", help="show each alert's event JSON too")
 
     qp = commands.add_parser(
         "query", help="read the DynamoDB index back by rule, principal, account or event id (newest first)",
@@ -165,6 +174,19 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED_FILES
 
 
+def _local(args: argparse.Namespace) -> int:
+    from trailsift.local_run import local_run, print_run
+
+    with local_run(args.paths, handler=args.handler) as result:
+        indexed_rules = print_run(result, sys.stdout, full=args.full)
+        table, url = result.stack.table, result.stack.endpoint_url
+        print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")
+        for rule in indexed_rules:
+            print(f"\n$ trailsift query --rule {rule}", flush=True)
+            main(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
+    return EXIT_FAILED_FILES if any(invocation.error for invocation in result.invocations) else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -172,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "query":
             return query.run(args)
+        if args.command == "local":
+            return _local(args)
         return _validate(args)
     except BrokenPipeError:  # `trailsift replay ... | head`
         sys.stderr.close()

@@ -10,18 +10,19 @@ see. No account, no network beyond loopback.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-from urllib.parse import quote_plus
+from typing import IO, Any
+from urllib.parse import quote_plus, unquote_plus
 
 from trailsift.index import TABLE_DEFINITION
+from trailsift.logfile import LogFileKind
 from trailsift.sources import LocalFile
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -66,6 +67,7 @@ def moto_server() -> Iterator[str]:
     """Run moto's server on 127.0.0.1 (a free port) with fake credentials; yield its URL."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -109,14 +111,34 @@ def create_stack(endpoint_url: str) -> LocalStack:
 
 
 def upload(stack: LocalStack, files: Sequence[LocalFile]) -> list[dict[str, Any]]:
-    """Put each file under its S3 key; return the S3 notification records S3 would send for them."""
+    """Put each file under its S3 key; return the notification records S3 would send for them.
+
+    Like the template's bucket notification, only keys under ``AWSLogs/`` ending in ``.json.gz``
+    notify the function (digest files among them: the function skips those itself).
+    """
     s3 = stack.client("s3")
     records = []
     for file in files:
+        key = s3_key(file)
         body = file.path.read_bytes()
-        put = s3.put_object(Bucket=stack.bucket, Key=file.key, Body=body)
-        records.append(s3_notification_record(stack.bucket, file.key, len(body), put.get("ETag", "")))
+        put = s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
+        if key.startswith("AWSLogs/") and key.endswith(".json.gz"):
+            records.append(s3_notification_record(stack.bucket, key, len(body), put.get("ETag", "")))
     return records
+
+
+def s3_key(file: LocalFile) -> str:
+    """The key CloudTrail would have used: the path from ``AWSLogs/`` on, or one rebuilt from the file name."""
+    posix = file.path.as_posix()
+    start = posix.rfind("AWSLogs/")
+    if start >= 0:
+        return posix[start:]
+    name, facts = file.path.name, file.key
+    if facts.account and facts.region and facts.delivered_at:
+        trail = "CloudTrail-Insight" if facts.kind is LogFileKind.INSIGHTS else "CloudTrail"
+        org = f"{facts.organization_id}/" if facts.organization_id else ""
+        return f"AWSLogs/{org}{facts.account}/{trail}/{facts.region}/{facts.delivered_at:%Y/%m/%d}/{name}"
+    return f"local/{name}"
 
 
 def s3_notification_record(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
@@ -206,8 +228,82 @@ def default_handler_path() -> Path:
     return Path.cwd() / "functions" / "processor" / "app.py"
 
 
-def silence_function_logs() -> None:
-    """Keep the run's output readable: the function's own JSON logs go to stderr only on warnings."""
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    sys.stdout.flush()
+
+
+@dataclass
+class LocalRunResult:
+    """What one local run did and saw: the invocations, the alerts received, the index rules that have rows."""
+
+    stack: LocalStack
+    files: list[LocalFile]
+    invocations: list[Invocation]
+    alerts: list[dict[str, Any]]
+
+
+@contextmanager
+def local_run(paths: Sequence[str | Path], *, handler: Path | None = None) -> Iterator[LocalRunResult]:
+    """Upload the log files under ``paths`` into a fresh emulated stack, run the function on each one,
+    and yield what happened while the stack is still up (so the index can be queried)."""
+    from trailsift.sources import discover
+
+    files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
+    with moto_server() as url:
+        stack = create_stack(url)
+        environment = {**stack.function_environment(), **_QUIET_FUNCTION}
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update({name: os.environ.get(name) or value for name, value in environment.items()})
+        try:
+            module = load_handler(handler or default_handler_path())
+            events = [{"Records": [record]} for record in upload(stack, files)]
+            invocations = invoke_each(module, events)
+            yield LocalRunResult(stack, files, invocations, received_alerts(stack))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+# The function's own JSON log lines and metrics would drown the run's output; set these to see them.
+_QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
+def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> list[str]:
+    """Show the run as a user would see it: invocations, then each alert as the subscriber got it.
+
+    Returns the names of the rules that indexed something (the caller shows them with ``trailsift query``).
+    """
+    stack = result.stack
+    failed = [inv for inv in result.invocations if inv.error]
+    out.write(
+        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, topic {stack.topic_arn}, table {stack.table}\n"
+        f"uploaded {len(result.files)} files; {len(result.invocations)} S3 notifications sent to the handler; "
+        f"{len(failed)} raised (Lambda would retry them, then dead-letter them)\n"
+    )
+    for invocation in failed:
+        key = invocation.event["Records"][0]["s3"]["object"]["key"]
+        out.write(f"  raised for {unquote_plus(key)}: {_one_line(invocation.error or '')}\n")
+    out.write(f"\n== {len(result.alerts)} SNS alerts, as the subscriber received them ==\n")
+    for number, envelope in enumerate(result.alerts, 1):
+        attributes = envelope.get("MessageAttributes", {})
+        shown = ", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items()))
+        message = str(envelope.get("Message", ""))
+        if not full:
+            head, marker, _ = message.partition("Event JSON:")
+            message = head + (marker + " (use --full to see it)" if marker else "")
+        out.write(f"\n-- alert {number}: {envelope.get('Subject', '')}\n   attributes: {shown}\n")
+        out.write("".join(f"   {line}\n" for line in message.rstrip().splitlines()))
+    return sorted(set(_index_rules(stack)))
+
+
+def _index_rules(stack: LocalStack) -> Iterator[str]:
+    """The rule of every index row (a demo-sized table: reading it whole is fine here, never in the function)."""
+    paginator = stack.client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=stack.table, ProjectionExpression="#r", ExpressionAttributeNames={"#r": "rule"}):
+        for item in page.get("Items", []):
+            yield item["rule"]["S"]
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", " ")[:300]

@@ -1,0 +1,171 @@
+"""Lambda entry point: wires the trailsift pipeline to S3, SNS and DynamoDB, with Powertools logs and metrics.
+
+Everything here is glue. Nothing heavy runs at import: clients, rules and the pipeline are built
+on first use, and kept for the warm invocations that follow. Tracing is used where the X-Ray SDK
+is available.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from importlib.util import find_spec
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+from trailsift.invocation import InvocationReport, invoke
+from trailsift.pipeline import Pipeline, PipelineSettings, Status
+from trailsift.settings import Settings
+from trailsift.triggers import UnknownTrigger
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailsift"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trailsift"))
+
+if find_spec("aws_xray_sdk") is not None and os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() != "true":
+    from aws_lambda_powertools import Tracer
+
+    tracer: Any = Tracer(service="trailsift")
+    capture = tracer.capture_lambda_handler
+else:  # tracing is optional: without the SDK the handler runs untraced
+
+    def capture(function: Any) -> Any:
+        return function
+
+
+@cache
+def settings() -> Settings:
+    """The configuration; a bad variable fails the first invocation with a message naming it."""
+    return Settings.from_env(os.environ)
+
+
+@cache
+def client(service: str) -> Any:
+    """One boto3 client per service, created on first use (``AWS_ENDPOINT_URL`` points it elsewhere)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=max(10, settings().fetch_concurrency),
+    )
+    return boto3.client(service, config=config)
+
+
+class _Lazy:
+    """Builds the wrapped adapter on first use, so an invocation without matches creates no SNS client."""
+
+    def __init__(self, build: Any) -> None:
+        self._build, self._target = build, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            self._target = self._build()
+        return getattr(self._target, name)
+
+
+@cache
+def rules_source() -> Any:
+    from trailsift.aws.rules_source import ConfiguredRules
+
+    return ConfiguredRules(settings().rules, ssm_client=None, s3_client=None)
+
+
+@cache
+def adapters() -> tuple[Any, Any, Any]:
+    """The S3 reader, the alert publisher and the index writer (``None`` when not configured)."""
+    from trailsift.aws.dynamodb import IndexWriter
+    from trailsift.aws.s3 import S3ObjectSource
+    from trailsift.aws.sns import AlertPublisher
+
+    config = settings()
+    source = S3ObjectSource(client("s3"))
+    alerts = _Lazy(lambda: AlertPublisher(client("sns"), config.alert_topic_arn)) if config.alert_topic_arn else None
+    index = _Lazy(lambda: IndexWriter(client("dynamodb"), config.index_table)) if config.index_table else None
+    return source, alerts, index
+
+
+def build_pipeline() -> Pipeline:
+    """The pipeline for the current rules (re-read through the Parameters cache on every invocation)."""
+    from trailsift.aws.s3 import ObjectDenied, ObjectGone
+
+    config = settings()
+    rules, engine = rules_source().get()
+    source, alerts, index = adapters()
+    return Pipeline(
+        rules,
+        engine,
+        source,
+        alerts=alerts,
+        index=index,
+        settings=PipelineSettings(
+            buckets=config.buckets,
+            key_prefix=config.key_prefix,
+            max_decompressed_bytes=config.max_decompressed_bytes,
+            fetch_concurrency=config.fetch_concurrency,
+            retention_days=config.retention_days,
+        ),
+        permanent=(ObjectDenied,),
+        skip=(ObjectGone,),
+    )
+
+
+@capture
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    """Process every CloudTrail log file the event names; see :mod:`trailsift.invocation` for the answer."""
+    try:
+        report = invoke(event, build_pipeline())
+    except UnknownTrigger as exc:
+        metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
+        logger.error("unknown trigger shape", extra={"reason": str(exc)})
+        raise
+    record_report(report)
+    return report.response()
+
+
+def record_report(report: InvocationReport) -> None:
+    """One log line per object (correlation id = its key) and the invocation's metrics."""
+    trigger = report.trigger
+    for notice in trigger.notices:
+        logger.info("nothing to read", extra={"notice": notice})
+    for rejected in trigger.rejected:
+        logger.error("rejected trigger part", extra={"origin": rejected.origin, "reason": rejected.reason})
+    for outcome in report.outcomes:
+        logger.set_correlation_id(outcome.ref.key)
+        fields = {
+            "file": outcome.ref.location,
+            "status": outcome.status.value,
+            "records": outcome.records,
+            "matches": dict(outcome.rule_matches),
+            "alerts": outcome.alerts,
+            "index_rows": outcome.index_rows,
+        }
+        if outcome.status is Status.FAILED:
+            logger.error("file failed", extra={**fields, "reason": outcome.reason, "retryable": outcome.retryable})
+        elif outcome.status is Status.SKIPPED:
+            logger.info("file skipped", extra={**fields, "reason": outcome.reason})
+        else:
+            logger.info("file processed", extra={**fields, "record_problems": outcome.problems})
+    counts = {
+        "FilesProcessed": report.count(Status.PROCESSED),
+        "FilesSkipped": report.count(Status.SKIPPED),
+        "FilesFailed": report.count(Status.FAILED),
+        "RecordsScanned": report.records,
+        "RecordProblems": sum(o.problems for o in report.outcomes),
+        "AlertsPublished": sum(o.alerts for o in report.outcomes),
+        "IndexRowsWritten": sum(o.index_rows for o in report.outcomes),
+        "TriggerPartsRejected": len(trigger.rejected),
+    }
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if is_metrics_disabled():  # single_metric flushes on its own and does not check this
+        return
+    for rule, value in sorted(report.rule_matches.items()):
+        with single_metric(name="Matches", unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="rule", value=rule)
