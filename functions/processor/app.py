@@ -8,6 +8,7 @@ is available.
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from importlib.util import find_spec
 from typing import Any
@@ -57,15 +58,24 @@ def client(service: str) -> Any:
 
 
 class _Lazy:
-    """Builds the wrapped adapter on first use, so an invocation without matches creates no SNS client."""
+    """Builds the wrapped adapter on first use: no client is created before a call needs it.
+
+    Cold starts stay short (a boto3 client costs about as much as importing boto3), and an
+    invocation that matches nothing never creates the SNS or DynamoDB client.
+    """
 
     def __init__(self, build: Any) -> None:
         self._build, self._target = build, None
 
     def __getattr__(self, name: str) -> Any:
         if self._target is None:
-            self._target = self._build()
+            with _BUILD_LOCK:  # fetch threads may ask at once; boto3 client creation is not thread-safe
+                if self._target is None:
+                    self._target = self._build()
         return getattr(self._target, name)
+
+
+_BUILD_LOCK = threading.RLock()
 
 
 @cache
@@ -78,14 +88,26 @@ def rules_source() -> Any:
 @cache
 def adapters() -> tuple[Any, Any, Any]:
     """The S3 reader, the alert publisher and the index writer (``None`` when not configured)."""
-    from trailsift.aws.dynamodb import IndexWriter
-    from trailsift.aws.s3 import S3ObjectSource
-    from trailsift.aws.sns import AlertPublisher
-
     config = settings()
-    source = S3ObjectSource(client("s3"))
-    alerts = _Lazy(lambda: AlertPublisher(client("sns"), config.alert_topic_arn)) if config.alert_topic_arn else None
-    index = _Lazy(lambda: IndexWriter(client("dynamodb"), config.index_table)) if config.index_table else None
+
+    def s3_source() -> Any:
+        from trailsift.aws.s3 import S3ObjectSource
+
+        return S3ObjectSource(client("s3"))
+
+    def alert_publisher() -> Any:
+        from trailsift.aws.sns import AlertPublisher
+
+        return AlertPublisher(client("sns"), config.alert_topic_arn)
+
+    def index_writer() -> Any:
+        from trailsift.aws.dynamodb import IndexWriter
+
+        return IndexWriter(client("dynamodb"), config.index_table)
+
+    source = _Lazy(s3_source)
+    alerts = _Lazy(alert_publisher) if config.alert_topic_arn else None
+    index = _Lazy(index_writer) if config.index_table else None
     return source, alerts, index
 
 

@@ -10,25 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import BaseProvider, SSMProvider
-
 from trailsift.engine import RuleEngine
 from trailsift.rules import RuleSet, decode_document, default_rules, rules_from_document
-
-
-class S3ObjectProvider(BaseProvider):
-    """A Powertools parameters provider whose parameters are S3 objects named ``bucket/key``."""
-
-    def __init__(self, client: Any) -> None:
-        super().__init__(client=client)
-        self._client = client
-
-    def _get(self, name: str, **sdk_options: Any) -> bytes:
-        bucket, _, key = name.partition("/")
-        return self._client.get_object(Bucket=bucket, Key=key, **sdk_options)["Body"].read()
-
-    def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
-        raise NotImplementedError("rules are read one object at a time")
 
 
 class ConfiguredRules:
@@ -40,7 +23,7 @@ class ConfiguredRules:
         self.spec = spec
         self._ssm_client = ssm_client
         self._s3_client = s3_client
-        self._provider: BaseProvider | None = None
+        self._provider: Any = None
         self._text: str | bytes | None = None
         self._current: tuple[RuleSet, RuleEngine] | None = None
 
@@ -58,10 +41,14 @@ class ConfiguredRules:
         return self._current
 
     def _fetch(self) -> str | bytes:
-        if self._provider is None:
+        if self._provider is None:  # imported here: the default pack needs neither Powertools Parameters nor boto3
             if self.spec.startswith("ssm:"):
+                from aws_lambda_powertools.utilities.parameters import SSMProvider
+
                 self._provider = SSMProvider(boto3_client=self._ssm_client)
             else:
+                from trailsift.aws.s3_provider import S3ObjectProvider
+
                 if self._s3_client is None:
                     import boto3
 
