@@ -197,18 +197,20 @@ def load_document(path: str | Path) -> Any:
 
 def decode_document(data: bytes | str, source: str, *, yaml: bool | None = None) -> Any:
     """Decode rules text: JSON, or YAML when ``yaml`` is true (``None``: JSON, falling back to YAML)."""
+    json_error = ""
     if not yaml:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             if yaml is not None:
                 raise RulesError(f"{source}: not valid JSON: {exc}") from None
+            json_error = f"not valid JSON ({exc}) nor "
     import yaml as pyyaml  # only YAML users pay for the import
 
     try:
         return pyyaml.safe_load(data)
     except pyyaml.YAMLError as exc:
-        raise RulesError(f"{source}: not valid YAML: {exc}") from None
+        raise RulesError(f"{source}: {json_error}not valid YAML: {exc}") from None
 
 
 def is_rules_document(document: Any) -> bool:

@@ -8,8 +8,10 @@ from botocore.exceptions import ClientError
 
 from trailsift.triggers import ObjectRef
 
-_GONE = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
-_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidObjectState"})
+# MethodNotAllowed: the version named is a delete marker.
+_GONE = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "MethodNotAllowed"})
+# InvalidArgument: a malformed version id, which no retry can fix.
+_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidObjectState", "InvalidArgument"})
 
 
 class ObjectGone(Exception):

@@ -1,0 +1,520 @@
+"""functions/processor/app.py end to end against moto: triggers in, alerts, index rows, logs and metrics out."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from trailsift.alerts import format_alert
+from trailsift.engine import RuleEngine
+from trailsift.index import TABLE_DEFINITION
+from trailsift.invocation import InvocationFailed
+from trailsift.local_run import LambdaContext, load_handler, s3_notification_record
+from trailsift.record import event_key
+from trailsift.rules import Destination, RulesError, default_rules
+from trailsift.scan import scan_log_file
+from trailsift.settings import SettingsError
+from trailsift.triggers import ObjectRef, UnknownTrigger
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS_LOGS = REPO / "events" / "logs"  # the sample delivery tree (see events/README.md)
+APP = REPO / "functions" / "processor" / "app.py"
+BUCKET = "trailsift-test-123456789012-us-east-1"
+OTHER_BUCKET = "someone-elses-trail-bucket"
+TABLE = "trailsift-test-index"
+NAMESPACE = "TrailsiftTest"
+
+
+def _sample(account: str, stamp: str = "") -> Path:
+    pattern = f"AWSLogs/{account}/CloudTrail/*/*/*/*/{account}_CloudTrail_*.json.gz"
+    found = sorted(path for path in EVENTS_LOGS.glob(pattern) if stamp in path.name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _key(path: Path) -> str:
+    posix = path.as_posix()
+    return posix[posix.index("AWSLogs/") :]
+
+
+# Real log files: a CloudTrail change, a security group change, one record matching two rules, one
+# file matching nothing; and an IAM policy change uploaded under a key with a space and non-ASCII text.
+PLAIN_FILES = [
+    _sample("111122223333"),
+    _sample("032092706103"),
+    _sample("307578594326"),
+    _sample("123456789012", "20230504T2355Z"),
+]
+ODD_FILE = _sample("229654561268")
+ODD_KEY = "trail exports/été 2024/" + _key(ODD_FILE)
+SECRET_VALUES = ("malicious-iam-user", "arn:aws:iam::aws:policy/AdministratorAccess")  # ODD_FILE's requestParameters
+CORRUPT_KEY = (
+    "AWSLogs/111122223333/CloudTrail/us-east-1/2023/07/19/"
+    "111122223333_CloudTrail_us-east-1_20230719T2145Z_CorruptCorruptCo.json.gz"
+)
+CORRUPT_BODY = gzip.compress(b'{"Records": [{"eventName": "StopLogging"', mtime=0)[:-8]  # truncated gzip
+
+
+@dataclass
+class Stack:
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+    topic_arn: str
+    queue_url: str
+    objects: dict[str, bytes] = field(default_factory=dict)  # key -> body, in BUCKET
+
+    def upload(self, key: str, body: bytes, bucket: str = BUCKET) -> dict[str, Any]:
+        etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+        if bucket == BUCKET:
+            self.objects[key] = body
+        return s3_notification_record(bucket, key, len(body), etag)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Drain the subscriber queue: the SNS envelopes received."""
+        received: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return received
+            for message in got:
+                received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def rows(self) -> list[tuple[str, str]]:
+        items: list[tuple[str, str]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
+            items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
+        return items
+
+
+@pytest.fixture
+def stack(aws: Any) -> Stack:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=OTHER_BUCKET)
+    topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
+    return Stack(s3, sqs, dynamodb, topic_arn, queue_url)
+
+
+@dataclass
+class Function:
+    module: ModuleType
+    calls: list[tuple[str, str, dict[str, Any]]]  # (service, operation, params) of every AWS call it made
+
+    def __call__(self, event: Any) -> Any:
+        return self.module.handler(event, LambdaContext())
+
+    def gets(self) -> list[tuple[str, str]]:
+        return [(p["Bucket"], p["Key"]) for service, op, p in self.calls if (service, op) == ("s3", "get_object")]
+
+
+class _Recording:
+    """Wraps a boto3 client, noting each API call (the function under test sees the same client otherwise)."""
+
+    def __init__(self, client: Any, service: str, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self._client, self._service, self._calls = client, service, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("can_paginate", "get_paginator"):
+            return attribute
+
+        def call(**params: Any) -> Any:
+            self._calls.append((self._service, name, params))
+            return attribute(**params)
+
+        return call
+
+
+@pytest.fixture
+def function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``function(**env)``: the handler module loaded fresh (after the environment is set), its AWS calls recorded."""
+
+    def load(**env: str) -> Function:
+        for name in list(os.environ):
+            if name.startswith("TRAILSIFT_") or name.startswith("POWERTOOLS_"):
+                monkeypatch.delenv(name)
+        settings = {
+            "TRAILSIFT_ALERT_TOPIC_ARN": stack.topic_arn,
+            "TRAILSIFT_INDEX_TABLE": TABLE,
+            "TRAILSIFT_BUCKETS": BUCKET,
+            # a service name of its own: Powertools' logger binds to the stdout of the test that created it
+            "POWERTOOLS_SERVICE_NAME": f"trailsift-test-{uuid.uuid4().hex[:8]}",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **env,
+        }
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        module = load_handler(APP)
+        calls: list[tuple[str, str, dict[str, Any]]] = []
+        real = module.client
+        monkeypatch.setattr(module, "client", lambda service: _Recording(real(service), service, calls))
+        return Function(module, calls)
+
+    return load
+
+
+# --- what the library predicts -------------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    subjects: Counter[str] = field(default_factory=Counter)
+    rows: set[tuple[str, str]] = field(default_factory=set)
+    matches: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+
+    @property
+    def alerts(self) -> int:
+        return sum(self.subjects.values())
+
+
+def expect(objects: dict[str, bytes], bucket: str = BUCKET) -> Expected:
+    """What scan_log_file and the default rules say the function must send and write for these objects."""
+    rules = default_rules()
+    engine = RuleEngine(rules)
+    alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
+    indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
+    out = Expected()
+    for key, body in objects.items():
+        location = ObjectRef(bucket, key).location
+        scanned = scan_log_file(body, location, engine)
+        out.records += scanned.records
+        for match in scanned.matches:
+            out.matches.update(match.rules)
+            chosen = [alerting[name] for name in match.rules if name in alerting]
+            if chosen:
+                out.subjects[format_alert(match, chosen, location).subject] += 1
+            out.rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
+    return out
+
+
+# --- what the function printed -------------------------------------------------------------------
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def emf(text: str) -> list[tuple[str, float, dict[str, str]]]:
+    """Every (metric, value, dimensions) in the EMF documents printed."""
+    found = []
+    for document in _json_lines(text):
+        if "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == NAMESPACE
+            dimensions = {name: document[name] for group in directive["Dimensions"] for name in group}
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                total = sum(value) if isinstance(value, list) else value
+                found.append((metric["Name"], total, dimensions))
+    return found
+
+
+def counts(text: str) -> dict[str, float]:
+    """The invocation's count metrics (each must appear once)."""
+    named = [(name, value) for name, value, _ in emf(text) if name != "Matches"]
+    assert len({name for name, _ in named}) == len(named), named
+    return dict(named)
+
+
+def matches(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, value, dimensions in emf(text):
+        if name == "Matches":
+            assert dimensions["rule"] not in found
+            found[dimensions["rule"]] = value
+    return found
+
+
+def logs(text: str) -> list[dict[str, Any]]:
+    return [line for line in _json_lines(text) if "_aws" not in line and "message" in line]
+
+
+def file_logs(text: str) -> dict[str, dict[str, Any]]:
+    """The per-file log line of each object, by its correlation id."""
+    lines = [line for line in logs(text) if line["message"] in ("file processed", "file skipped", "file failed")]
+    by_key = {line["correlation_id"]: line for line in lines}
+    assert len(by_key) == len(lines)
+    return by_key
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+def _upload_batch(stack: Stack) -> list[dict[str, Any]]:
+    records = [stack.upload(_key(path), path.read_bytes()) for path in PLAIN_FILES]
+    records.append(stack.upload(ODD_KEY, ODD_FILE.read_bytes()))
+    return records
+
+
+def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    records = _upload_batch(stack)
+    encoded = records[-1]["s3"]["object"]["key"]
+    assert "+" in encoded and "%C3%A9" in encoded and " " not in encoded  # as S3 sends it
+    handler = function()
+    expected = expect(stack.objects)
+    assert expected.alerts >= 4 and len(expected.matches) >= 4  # the sample files do match
+
+    assert handler({"Records": records}) is None
+
+    alerts = stack.alerts()
+    assert Counter(envelope["Subject"] for envelope in alerts) == expected.subjects
+    assert sorted(stack.rows()) == sorted(expected.rows)
+    assert sorted(handler.gets()) == sorted((BUCKET, key) for key in stack.objects)
+
+    out = capsys.readouterr().out
+    assert counts(out) == {
+        "FilesProcessed": 5,
+        "FilesSkipped": 0,
+        "FilesFailed": 0,
+        "RecordsScanned": expected.records,
+        "RecordProblems": 0,
+        "AlertsPublished": expected.alerts,
+        "IndexRowsWritten": len(expected.rows),
+        "TriggerPartsRejected": 0,
+    }
+    assert matches(out) == dict(expected.matches)
+
+    per_file = file_logs(out)
+    assert set(per_file) == set(stack.objects)  # correlation id = the decoded key, space and é included
+    odd = per_file[ODD_KEY]
+    assert odd["status"] == "processed" and odd["file"] == ObjectRef(BUCKET, ODD_KEY).location
+    assert odd["matches"] == {"iam-policy-changes": 1}
+    for line in out.splitlines():  # no log line (nor metric) carries a record
+        for value in SECRET_VALUES:
+            assert value not in line
+    assert any(value in json.dumps(alerts) for value in SECRET_VALUES)  # ... while the alert does
+
+
+def test_same_notification_twice_leaves_the_same_rows(stack: Stack, function: Any) -> None:
+    records = _upload_batch(stack)
+    handler = function()
+    handler({"Records": records})
+    first = sorted(stack.rows())
+    assert first == sorted(expect(stack.objects).rows)
+    handler({"Records": records})
+    assert sorted(stack.rows()) == first
+
+
+def test_eventbridge_object_created(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _upload_batch(stack)
+    handler = function()
+    expected = expect(stack.objects)
+    for key, body in stack.objects.items():
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": "123456789012",
+            "region": "us-east-1",
+            "resources": [f"arn:aws:s3:::{BUCKET}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": BUCKET},
+                "object": {"key": key, "size": len(body), "etag": "0123abcd"},  # verbatim, not URL-encoded
+                "reason": "PutObject",
+            },
+        }
+        assert handler(event) is None
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    assert sorted(stack.rows()) == sorted(expected.rows)
+    out = capsys.readouterr().out
+    assert sum(value for name, value, _ in emf(out) if name == "FilesProcessed") == 5
+    assert set(file_logs(out)) == set(stack.objects)
+
+
+def _sqs_message(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "handle",
+        "body": json.dumps({"Records": records}),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:trailsift-deliveries",
+        "awsRegion": "us-east-1",
+    }
+
+
+def test_sqs_batch(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    records = _upload_batch(stack)
+    handler = function()
+    clean = [_sqs_message([record]) for record in records]
+    assert handler({"Records": clean}) == {"batchItemFailures": []}
+    expected = expect(stack.objects)
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    assert sorted(stack.rows()) == sorted(expected.rows)
+    capsys.readouterr()
+
+    corrupt = _sqs_message([stack.upload(CORRUPT_KEY, CORRUPT_BODY)])
+    good = [_sqs_message([record]) for record in records[:2]]
+    answer = handler({"Records": [good[0], corrupt, good[1]]})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": corrupt["messageId"]}]}
+    again = expect({_key(path): path.read_bytes() for path in PLAIN_FILES[:2]})
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == again.subjects  # the good ones went out
+    out = capsys.readouterr().out
+    assert counts(out)["FilesFailed"] == 1 and counts(out)["FilesProcessed"] == 2
+    assert file_logs(out)[CORRUPT_KEY]["status"] == "failed"
+
+
+def test_corrupt_file_fails_the_invocation_after_the_others(
+    stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = _upload_batch(stack)
+    expected = expect(stack.objects)
+    records.insert(2, stack.upload(CORRUPT_KEY, CORRUPT_BODY))
+    handler = function()
+    with pytest.raises(InvocationFailed) as caught:
+        handler({"Records": records})
+    message = str(caught.value)
+    assert message.startswith("1 failure(s): ")
+    assert f"s3://{BUCKET}/{CORRUPT_KEY}" in message and "gzip" in message
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    assert sorted(stack.rows()) == sorted(expected.rows)
+    out = capsys.readouterr().out
+    metrics = counts(out)  # flushed although the handler raised
+    assert (metrics["FilesProcessed"], metrics["FilesFailed"], metrics["AlertsPublished"]) == (5, 1, expected.alerts)
+    failed = file_logs(out)[CORRUPT_KEY]
+    assert failed["level"] == "ERROR" and failed["retryable"] is False and "gzip" in failed["reason"]
+
+
+def test_s3_test_event_touches_nothing(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())
+    handler = function()
+    event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2023-07-19T21:02:11.208Z", "Bucket": BUCKET}
+    assert handler(event) is None
+    assert handler.calls == []
+    assert stack.alerts() == [] and stack.rows() == []
+    out = capsys.readouterr().out
+    assert counts(out)["FilesProcessed"] == 0 and matches(out) == {}
+    assert any(line["message"] == "nothing to read" and BUCKET in line["notice"] for line in logs(out))
+
+
+@pytest.mark.parametrize("event", [{"hello": "world"}, {"source": "aws.ec2", "detail-type": "x"}, []])
+def test_unknown_shape_raises(stack: Stack, function: Any, event: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    handler = function()
+    with pytest.raises(UnknownTrigger, match="unrecognized trigger"):
+        handler(event)
+    assert handler.calls == []
+    out = capsys.readouterr().out
+    assert counts(out) == {"UnknownTriggers": 1}
+    assert any(line["message"] == "unknown trigger shape" and line["level"] == "ERROR" for line in logs(out))
+
+
+def test_bucket_not_configured_is_refused(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    path = PLAIN_FILES[0]  # it matches a rule: were it read, an alert would go out
+    record = stack.upload(_key(path), path.read_bytes(), bucket=OTHER_BUCKET)
+    handler = function()
+    assert handler({"Records": [record]}) is None
+    assert handler.gets() == []
+    assert stack.alerts() == [] and stack.rows() == []
+    out = capsys.readouterr().out
+    assert counts(out)["FilesSkipped"] == 1 and counts(out)["FilesProcessed"] == 0
+    skipped = file_logs(out)[_key(path)]
+    assert skipped["status"] == "skipped" and "bucket is not one" in skipped["reason"]
+
+
+_NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+
+@_NO_METRICS
+def test_bad_environment_names_the_variable(stack: Stack, function: Any) -> None:
+    handler = function(TRAILSIFT_MAX_DECOMPRESSED_MIB="abc")
+    record = stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())
+    with pytest.raises(SettingsError, match="TRAILSIFT_MAX_DECOMPRESSED_MIB.*'abc'"):
+        handler({"Records": [record]})
+    assert handler.calls == []
+
+
+@_NO_METRICS
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"rules": [', "ssm:/x: not valid"),
+        (
+            json.dumps({"rules": [{"name": "r", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Matches": ["x"]}]}]}]}),
+            "unknown key 'Matches'",
+        ),
+    ],
+)
+def test_invalid_rules_in_ssm_fail_loudly(stack: Stack, function: Any, text: str, message: str) -> None:
+    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/x", Value=text, Type="String")
+    handler = function(TRAILSIFT_RULES="ssm:/x")
+    record = stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())
+    with pytest.raises(RulesError, match=message):
+        handler({"Records": [record]})
+    assert handler.gets() == [] and stack.alerts() == []
+
+
+def test_rules_from_ssm_are_used(stack: Stack, function: Any) -> None:
+    document = {
+        "rules": [
+            {
+                "name": "any-update-trail",
+                "severity": "critical",
+                "destinations": ["index"],
+                "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["UpdateTrail"]}]}],
+            }
+        ]
+    }
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/trailsift/rules", Value=json.dumps(document), Type="String"
+    )
+    handler = function(TRAILSIFT_RULES="ssm:/trailsift/rules")
+    path = PLAIN_FILES[0]  # holds one UpdateTrail
+    assert handler({"Records": [stack.upload(_key(path), path.read_bytes())]}) is None
+    assert stack.alerts() == []  # index only
+    assert [sk for _, sk in stack.rows()] == ["RULE#any-update-trail"]
+
+
+_COLD_START = """
+import importlib.util, json, sys
+sys.modules["aws_xray_sdk"] = None  # the layer ships no X-Ray SDK (layers/trailsift/requirements.txt)
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+assert callable(module.handler)
+print(json.dumps(sorted(name for name, module in sys.modules.items() if module is not None)))
+"""
+
+
+def test_cold_start_imports_no_aws_sdk() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("POWERTOOLS_", "TRAILSIFT_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_START, str(APP)], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "trailsift.pipeline" in loaded  # the module really was loaded
+    assert not {name for name in loaded if name == "boto3" or name.startswith(("boto3.", "s3transfer"))}
+    # Powertools' own __init__ imports the bare botocore package (for its user-agent hook); nothing of
+    # botocore's client machinery may be loaded before the first invocation.
+    assert {name for name in loaded if name.startswith("botocore")} <= {"botocore"}
+    assert not {name for name in loaded if name.startswith(("trailsift.aws", "yaml", "aws_xray_sdk"))}
