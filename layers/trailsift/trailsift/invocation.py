@@ -51,8 +51,11 @@ class InvocationReport:
         """What the handler returns; raises :class:`InvocationFailed` when the trigger must be retried."""
         trigger = self.trigger
         if trigger.shape is TriggerShape.SQS:
-            failed = {o.ref.origin for o in self.failures} | {r.origin for r in trigger.rejected}
-            return {"batchItemFailures": [{"itemIdentifier": origin} for origin in sorted(failed) if origin]}
+            failed = {o.ref.origin for o in self.failures}
+            failed |= {origin for origin, kept in trigger.duplicates if kept in failed}  # same object, same fate
+            failed |= {r.origin for r in trigger.rejected}
+            failed.discard(None)  # a record without a usable messageId cannot be named
+            return {"batchItemFailures": [{"itemIdentifier": origin} for origin in sorted(failed)]}
         if trigger.shape is TriggerShape.BATCH and trigger.batch is not None:
             return batch_response(trigger.batch, self._batch_results())
         problems = [f"{o.ref.location}: {o.reason}" for o in self.failures]
@@ -75,9 +78,9 @@ class InvocationReport:
         for rejected in self.trigger.rejected:
             if rejected.origin is not None:
                 results[rejected.origin] = ("PermanentFailure", rejected.reason[:1000])
-        assert self.trigger.batch is not None
-        for task_id in self.trigger.batch.task_ids:  # a task whose object was a duplicate of another's
-            results.setdefault(task_id, ("Succeeded", "same object as another task"))
+        for dropped, kept in self.trigger.duplicates:  # a task naming the same object as another shares its result
+            if dropped is not None and kept in results:
+                results[dropped] = results[kept]
         return results
 
 

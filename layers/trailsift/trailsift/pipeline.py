@@ -8,7 +8,6 @@ swallowed.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 from trailsift.alerts import Alert, format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import index_items
-from trailsift.logfile import LogFileKind, classify_key
+from trailsift.logfile import classify_key
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, NotALogFile
 from trailsift.rules import Destination, RuleSet
 from trailsift.scan import ScanResult, scan_log_file
@@ -67,7 +66,8 @@ class PipelineSettings:
     buckets: frozenset[str] = frozenset()  # empty: any bucket
     key_prefix: str = ""
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
-    fetch_concurrency: int = 8
+    fetch_concurrency: int = 16
+    max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
     retention_days: int = 90
 
 
@@ -120,29 +120,37 @@ class Pipeline:
         if not ref.key.startswith(self.settings.key_prefix):
             return f"key is outside the configured prefix {self.settings.key_prefix!r}"
         kind = classify_key(ref.key, size=ref.size).kind
-        if kind is not LogFileKind.EVENTS:
+        if not kind.holds_events:  # event files and Insights files (both hold records)
             return f"not a CloudTrail event file ({kind.value})"
         return ""
 
     def _fetch_all(
         self, wanted: list[tuple[int, ObjectRef]]
     ) -> Iterator[tuple[int, ObjectRef, Future[bytes]]]:
-        """Yield fetches in order while at most ``2 x concurrency`` objects are in flight or waiting.
+        """Yield fetches in order, with at most ``2 x concurrency`` objects and ``max_bytes_ahead``
+        compressed bytes (by the sizes the trigger gave) in flight or waiting; one object always may.
 
         The window bounds memory: a slow scan holds back new downloads instead of piling up bodies.
         """
         if not wanted:
             return
         workers = max(1, min(self.settings.fetch_concurrency, len(wanted)))
-        pending = iter(wanted)
+        budget = self.settings.max_bytes_ahead
+        pending = deque(wanted)
         window: deque[tuple[int, ObjectRef, Future[bytes]]] = deque()
+        ahead = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            for position, ref in itertools.islice(pending, 2 * workers):
-                window.append((position, ref, pool.submit(self.source.fetch, ref)))
-            while window:
-                yield window.popleft()
-                for position, ref in itertools.islice(pending, 1):
+            while pending or window:
+                while pending and len(window) < 2 * workers:
+                    size = pending[0][1].size or 0
+                    if window and ahead + size > budget:
+                        break
+                    position, ref = pending.popleft()
                     window.append((position, ref, pool.submit(self.source.fetch, ref)))
+                    ahead += size
+                position, ref, future = window.popleft()
+                ahead -= ref.size or 0
+                yield position, ref, future
 
     def _process(self, ref: ObjectRef, fetched: Future[bytes]) -> FileOutcome:
         try:

@@ -21,9 +21,10 @@ RETENTION_DAYS = "TRAILSIFT_RETENTION_DAYS"
 MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
 FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
 
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class SettingsError(ValueError):
@@ -41,7 +42,7 @@ class Settings:
     rules: str = ""  # "" (the default pack), "ssm:<parameter name>" or "s3://bucket/key"
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
-    fetch_concurrency: int = 8
+    fetch_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,7 +68,7 @@ class Settings:
             rules=rules,
             retention_days=_positive(env, RETENTION_DAYS, 90),
             max_decompressed_bytes=_positive(env, MAX_DECOMPRESSED_MIB, DEFAULT_MAX_DECOMPRESSED_BYTES >> 20) << 20,
-            fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 8), 64),
+            fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 16), 64),
         )
 
 
@@ -80,9 +81,11 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
+    if not _DIGITS.fullmatch(raw):  # int() would also take "1_000", "+5" and non-ASCII digits like "٣"
+        raise SettingsError(f"{name}: expected a positive integer, got {raw!r}")
     try:
         value = int(raw)
-    except ValueError:
+    except ValueError:  # more digits than int() converts
         raise SettingsError(f"{name}: expected a positive integer, got {raw!r}") from None
     if value < 1:
         raise SettingsError(f"{name}: expected a positive integer, got {raw!r}")
