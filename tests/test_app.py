@@ -21,12 +21,12 @@ from trailsift.alerts import format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import TABLE_DEFINITION
 from trailsift.invocation import InvocationFailed
-from trailsift.local_run import LambdaContext, load_handler, s3_notification_record
+from trailsift.local_run import LambdaContext, load_handler
 from trailsift.record import event_key
 from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
 from trailsift.settings import SettingsError
-from trailsift.triggers import ObjectRef, UnknownTrigger
+from trailsift.triggers import ObjectRef, UnknownTrigger, s3_notification
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_LOGS = REPO / "events" / "logs"  # the sample delivery tree (see events/README.md)
@@ -80,7 +80,8 @@ class Stack:
         etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
         if bucket == BUCKET:
             self.objects[key] = body
-        return s3_notification_record(bucket, key, len(body), etag)
+        ref = ObjectRef(bucket, key, size=len(body), etag=etag.strip('"'))
+        return s3_notification([ref])["Records"][0]
 
     def alerts(self) -> list[dict[str, Any]]:
         """Drain the subscriber queue: the SNS envelopes received."""

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKind
 from trailsift.sources import LocalFile
+from trailsift.triggers import ObjectRef, s3_notification
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -123,7 +124,8 @@ def upload(stack: LocalStack, files: Sequence[LocalFile]) -> list[dict[str, Any]
         body = file.path.read_bytes()
         put = s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
         if key.startswith("AWSLogs/") and key.endswith(".json.gz"):
-            records.append(s3_notification_record(stack.bucket, key, len(body), put.get("ETag", "")))
+            ref = ObjectRef(stack.bucket, key, size=len(body), etag=put.get("ETag", "").strip('"'))
+            records.extend(s3_notification([ref], region=REGION)["Records"])
     return records
 
 
@@ -139,21 +141,6 @@ def s3_key(file: LocalFile) -> str:
         org = f"{facts.organization_id}/" if facts.organization_id else ""
         return f"AWSLogs/{org}{facts.account}/{trail}/{facts.region}/{facts.delivered_at:%Y/%m/%d}/{name}"
     return f"local/{name}"
-
-
-def s3_notification_record(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
-    """One ``ObjectCreated:Put`` record as S3 sends it (the key URL-encoded, as S3 does)."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag.strip('"')},
-        },
-    }
 
 
 @dataclass

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeGuard
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 MAX_KEY_BYTES = 1024
 """S3's limit on an object key, in UTF-8 bytes."""
@@ -159,6 +159,34 @@ def batch_response(job: BatchJob, results: Mapping[str, tuple[str, str]]) -> dic
 
 
 # --- collecting results -------------------------------------------------------------------------
+
+
+def s3_notification(refs: Sequence[ObjectRef], *, region: str = "us-east-1") -> dict[str, Any]:
+    """The S3 event notification S3 would send for ``refs`` (keys URL-encoded): how a single object is
+    replayed (dead letters, redrive, the local run); :func:`parse_trigger` reads it back to the same refs."""
+    records = []
+    for ref in refs:
+        obj: dict[str, Any] = {"key": quote_plus(ref.key, safe="/")}
+        if ref.size is not None:
+            obj["size"] = ref.size
+        if ref.etag:
+            obj["eTag"] = ref.etag
+        if ref.version_id:
+            obj["versionId"] = ref.version_id
+        records.append(
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"},
+                    "object": obj,
+                },
+            }
+        )
+    return {"Records": records}
 
 
 class _Malformed(Exception):
