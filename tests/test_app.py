@@ -26,7 +26,7 @@ from trailsift.record import event_key
 from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
 from trailsift.settings import SettingsError
-from trailsift.triggers import ObjectRef, UnknownTrigger, s3_notification
+from trailsift.triggers import ObjectRef, UnknownTrigger, parse_trigger, s3_notification
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_LOGS = REPO / "events" / "logs"  # the sample delivery tree (see events/README.md)
@@ -300,6 +300,7 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
         "AlertsPublished": expected.alerts,
         "IndexRowsWritten": len(expected.rows),
         "TriggerPartsRejected": 0,
+        "FilesDeadLettered": 0,
     }
     assert matches(out) == dict(expected.matches)
 
@@ -404,8 +405,29 @@ def test_corrupt_file_fails_the_invocation_after_the_others(
     metrics = counts(out)  # flushed although the handler raised
     assert (metrics["FilesProcessed"], metrics["FilesFailed"], metrics["AlertsPublished"]) == (5, 1, expected.alerts)
     failed = file_logs(out)[CORRUPT_KEY]
-    assert failed["level"] == "ERROR" and failed["retryable"] is False and "gzip" in failed["reason"]
+    assert failed["level"] == "ERROR" and failed["disposition"] == "raised" and "gzip" in failed["reason"]
 
+
+
+def test_with_a_failure_queue_a_corrupt_file_is_dead_lettered_not_retried(
+    stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = stack.sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
+    handler = function(TRAILSIFT_FAILURE_QUEUE_URL=dead)
+    records = _upload_batch(stack)
+    expected = expect(stack.objects)
+    records.insert(1, stack.upload(CORRUPT_KEY, CORRUPT_BODY))
+    assert handler({"Records": records}) is None  # nothing to retry: the good files are done, the bad one queued
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    messages = stack.sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    letter = json.loads(messages[0]["Body"])
+    assert letter["requestContext"]["condition"] == "PermanentFailure"
+    assert "gzip" in letter["responsePayload"]["errorMessage"]
+    assert [(r.bucket, r.key) for r in parse_trigger(letter["requestPayload"]).objects] == [(BUCKET, CORRUPT_KEY)]
+    out = capsys.readouterr().out
+    assert counts(out)["FilesDeadLettered"] == 1
+    assert file_logs(out)[CORRUPT_KEY]["disposition"] == "dead-lettered"
 
 def test_s3_test_event_touches_nothing(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
     stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())

@@ -147,8 +147,29 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
         raise
-    record_report(report)
-    return report.response()
+    try:
+        return report.response(dead_letter=dead_letterer(context))
+    finally:
+        record_report(report)
+
+
+def dead_letterer(context: Any) -> Any:
+    """Sends permanently failed files to the failure queue (``None`` when no queue is configured)."""
+    queue_url = settings().failure_queue_url
+    if queue_url is None:
+        return None
+
+    def send(outcomes: list[Any]) -> None:
+        from trailsift.aws.sqs import DeadLetterQueue
+        from trailsift.dead_letter import dead_letter
+
+        records = [
+            dead_letter(o.ref, o.reason, request_id=context.aws_request_id, function_arn=context.invoked_function_arn)
+            for o in outcomes
+        ]
+        DeadLetterQueue(client("sqs"), queue_url).send(records)
+
+    return send
 
 
 def record_report(report: InvocationReport) -> None:
@@ -169,7 +190,8 @@ def record_report(report: InvocationReport) -> None:
             "index_rows": outcome.index_rows,
         }
         if outcome.status is Status.FAILED:
-            logger.error("file failed", extra={**fields, "reason": outcome.reason, "retryable": outcome.retryable})
+            disposition = "dead-lettered" if outcome in report.dead_lettered else "retried" if outcome.retryable else "raised"
+            logger.error("file failed", extra={**fields, "reason": outcome.reason, "disposition": disposition})
         elif outcome.status is Status.SKIPPED:
             logger.info("file skipped", extra={**fields, "reason": outcome.reason})
         else:
@@ -183,6 +205,7 @@ def record_report(report: InvocationReport) -> None:
         "AlertsPublished": sum(o.alerts for o in report.outcomes),
         "IndexRowsWritten": sum(o.index_rows for o in report.outcomes),
         "TriggerPartsRejected": len(trigger.rejected),
+        "FilesDeadLettered": len(report.dead_lettered),
     }
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

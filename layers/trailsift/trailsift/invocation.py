@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class InvocationReport:
 
     trigger: Trigger
     outcomes: list[FileOutcome] = field(default_factory=list)
+    dead_lettered: list[FileOutcome] = field(default_factory=list)
 
     def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status is status)
@@ -47,8 +49,13 @@ class InvocationReport:
             total.update(outcome.rule_matches)
         return total
 
-    def response(self) -> dict[str, Any] | None:
-        """What the handler returns; raises :class:`InvocationFailed` when the trigger must be retried."""
+    def response(self, dead_letter: Callable[[list[FileOutcome]], None] | None = None) -> dict[str, Any] | None:
+        """What the handler returns; raises :class:`InvocationFailed` when the trigger must be retried.
+
+        For asynchronous shapes, ``dead_letter`` (when given) receives the objects that failed for
+        good, which then no longer fail the invocation: retrying them cannot help, and would delay
+        nothing but themselves. What it cannot queue raises, so nothing is lost either way.
+        """
         trigger = self.trigger
         if trigger.shape is TriggerShape.SQS:
             failed = {o.ref.origin for o in self.failures}
@@ -58,7 +65,13 @@ class InvocationReport:
             return {"batchItemFailures": [{"itemIdentifier": origin} for origin in sorted(failed)]}
         if trigger.shape is TriggerShape.BATCH and trigger.batch is not None:
             return batch_response(trigger.batch, self._batch_results())
-        problems = [f"{o.ref.location}: {o.reason}" for o in self.failures]
+        failures = self.failures
+        permanent = [o for o in failures if not o.retryable]
+        if dead_letter is not None and permanent:
+            dead_letter(permanent)
+            self.dead_lettered = permanent
+            failures = [o for o in failures if o.retryable]
+        problems = [f"{o.ref.location}: {o.reason}" for o in failures]
         problems += [f"rejected trigger part: {r.reason}" for r in trigger.rejected]
         if problems:
             raise InvocationFailed(f"{len(problems)} failure(s): " + "; ".join(problems[:10]))

@@ -20,9 +20,11 @@ RULES = "TRAILSIFT_RULES"
 RETENTION_DAYS = "TRAILSIFT_RETENTION_DAYS"
 MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
 FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
+FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -43,6 +45,7 @@ class Settings:
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     fetch_concurrency: int = 16
+    failure_queue_url: str | None = None  # permanent failures are dead-lettered here instead of retried
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -60,7 +63,11 @@ class Settings:
         rules = env.get(RULES, "").strip()
         if rules and not (rules.startswith("ssm:") and len(rules) > 4) and not _is_s3_uri(rules):
             raise SettingsError(f"{RULES}: expected empty, 'ssm:<parameter name>' or 's3://bucket/key', got {rules!r}")
+        queue = env.get(FAILURE_QUEUE_URL, "").strip() or None
+        if queue is not None and not _QUEUE_URL.fullmatch(queue):
+            raise SettingsError(f"{FAILURE_QUEUE_URL}: not an SQS queue URL: {queue!r}")
         return cls(
+            failure_queue_url=queue,
             alert_topic_arn=topic,
             index_table=table,
             buckets=buckets,
