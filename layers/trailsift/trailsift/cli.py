@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     qp.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
     qp.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
+
+    from trailsift import redrive
+
+    dp = commands.add_parser(
+        "redrive", help="send the failure queue's dead letters back to the function, deleting what it accepted",
+        description="Exit 0 when every message was redriven (or a dry run), 1 when some were kept, 2 on usage errors.",
+    )
+    redrive.add_arguments(dp, _positive_int)
     return parser
 
 
@@ -196,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query.run(args)
         if args.command == "local":
             return _local(args)
+        if args.command == "redrive":
+            from trailsift import redrive
+
+            return redrive.run(args)
         return _validate(args)
     except BrokenPipeError:  # `trailsift replay ... | head`
         sys.stderr.close()

@@ -27,7 +27,8 @@ def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
     return orjson.dumps(summary) + b"\n"
 
 
-def _cell(value: Any, width: int) -> str:
+def cell(value: Any, width: int) -> str:
+    """``value`` as one table cell: control characters neutralized, cut to ``width`` (0: no limit) and padded."""
     text = "" if value is None else str(value)
     text = text.translate(_CONTROL)
     if width and len(text) > width:
@@ -36,7 +37,7 @@ def _cell(value: Any, width: int) -> str:
 
 
 def table_header() -> str:
-    return "  ".join(_cell(name, width) for name, width in _COLUMNS).rstrip()
+    return "  ".join(cell(name, width) for name, width in _COLUMNS).rstrip()
 
 
 def table_row(match: Match) -> str:
@@ -46,7 +47,7 @@ def table_row(match: Match) -> str:
         "rules": ",".join(match.rules),
         "file:index": f"{match.source}:{match.index}",
     }
-    return "  ".join(_cell(values[name], width) for name, width in _COLUMNS).rstrip()
+    return "  ".join(cell(values[name], width) for name, width in _COLUMNS).rstrip()
 
 
 # `trailsift query`: one index row per line (keys are the row's attribute names, titles the header).
@@ -56,12 +57,12 @@ _INDEX_COLUMNS = (("eventTime", "time", 20), ("rule", "rule", 28), ("severity", 
 
 
 def index_table_header() -> str:
-    return "  ".join(_cell(title, width) for _, title, width in _INDEX_COLUMNS).rstrip()
+    return "  ".join(cell(title, width) for _, title, width in _INDEX_COLUMNS).rstrip()
 
 
 def index_table_row(row: dict[str, Any]) -> str:
     """One index row as a table line, every cell stripped of control characters."""
-    return "  ".join(_cell(row.get(name), width) for name, _, width in _INDEX_COLUMNS).rstrip()
+    return "  ".join(cell(row.get(name), width) for name, _, width in _INDEX_COLUMNS).rstrip()
 
 
 def _listed(title: str, items: Sequence[str]) -> list[str]:
