@@ -95,10 +95,20 @@ class Stack:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def rows(self) -> list[tuple[str, str]]:
+        """The index rows' keys (the alert ledger's items, ``ALERT#...``, share the table and are left out)."""
         items: list[tuple[str, str]] = []
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
-            items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
+            items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"] if item["pk"]["S"].startswith("EVENT#")]
         return items
+
+    def ledger(self) -> dict[str, str]:
+        """The alert ledger: event key -> state."""
+        found: dict[str, str] = {}
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE):
+            for item in page["Items"]:
+                if item["pk"]["S"].startswith("ALERT#"):
+                    found[item["pk"]["S"].removeprefix("ALERT#")] = item["state"]["S"]
+        return found
 
 
 @pytest.fixture
@@ -301,6 +311,7 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
         "IndexRowsWritten": len(expected.rows),
         "TriggerPartsRejected": 0,
         "FilesDeadLettered": 0,
+        "AlertsAlreadySent": 0,
     }
     assert matches(out) == dict(expected.matches)
 
@@ -323,6 +334,16 @@ def test_same_notification_twice_leaves_the_same_rows(stack: Stack, function: An
     assert first == sorted(expect(stack.objects).rows)
     handler({"Records": records})
     assert sorted(stack.rows()) == first
+
+
+def test_same_notification_twice_sends_each_alert_once(stack: Stack, function: Any) -> None:
+    records = _upload_batch(stack)
+    expected = expect(stack.objects)
+    function()({"Records": records})
+    function()({"Records": records})  # a duplicate delivery, in a new execution environment
+    received = stack.alerts()
+    assert Counter(envelope["Subject"] for envelope in received) == expected.subjects
+    assert set(stack.ledger().values()) == {"sent"} and len(stack.ledger()) == len(received)
 
 
 def test_eventbridge_object_created(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -381,9 +402,10 @@ def test_sqs_batch(stack: Stack, function: Any, capsys: pytest.CaptureFixture[st
     answer = handler({"Records": [good[0], corrupt, good[1]]})
     assert answer == {"batchItemFailures": [{"itemIdentifier": corrupt["messageId"]}]}
     again = expect({_key(path): path.read_bytes() for path in PLAIN_FILES[:2]})
-    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == again.subjects  # the good ones went out
+    assert stack.alerts() == []  # the good ones were delivered again, but their alerts had gone out already
     out = capsys.readouterr().out
     assert counts(out)["FilesFailed"] == 1 and counts(out)["FilesProcessed"] == 2
+    assert counts(out)["AlertsAlreadySent"] == again.alerts > 0
     assert file_logs(out)[CORRUPT_KEY]["status"] == "failed"
 
 

@@ -49,7 +49,11 @@ def run_output() -> tuple[list[dict], set[tuple[str, str]], str, list[str | None
     """One local run over events/logs: the alerts received, the index rows, the printed report, errors."""
     with local_run([EVENTS_LOGS], handler=REPO / "functions" / "processor" / "app.py") as result:
         table = result.stack.client("dynamodb").scan(TableName=result.stack.table)
-        rows = {(item["pk"]["S"].removeprefix("EVENT#"), item["rule"]["S"]) for item in table["Items"]}
+        rows = {
+            (item["pk"]["S"].removeprefix("EVENT#"), item["rule"]["S"])
+            for item in table["Items"]
+            if item["pk"]["S"].startswith("EVENT#")  # not the alert ledger's items
+        }
         out = io.StringIO()
         print_run(result, out)
         return result.alerts, rows, out.getvalue(), [inv.error for inv in result.invocations]

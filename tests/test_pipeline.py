@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from trailsift.alerts import Alert
 from trailsift.engine import RuleEngine
 from trailsift.pipeline import FileOutcome, Pipeline, PipelineSettings, Status
-from trailsift.rules import RuleSet, default_rules, parse_rules
+from trailsift.rules import Destination, RuleSet, default_rules, parse_rules
 from trailsift.settings import Settings
 from trailsift.triggers import ObjectRef
 
@@ -639,3 +639,88 @@ def test_decompression_limit_from_settings_in_mib() -> None:
     assert (outcomes[0].status, outcomes[0].retryable) == (Status.FAILED, False)
     assert str(1024 * 1024) in outcomes[0].reason
     assert outcomes[1].status is Status.PROCESSED
+
+
+# --- the alert ledger -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class FakeClaim:
+    to_send: list[Alert]
+    already_sent: list[Alert]
+    held_elsewhere: list[Alert]
+
+
+class FakeLedger:
+    """Sorts alerts by a preset state per event key; records what was marked and released."""
+
+    def __init__(self, states: Mapping[str, str] | None = None) -> None:
+        self.states = dict(states or {})
+        self.marked: list[str] = []
+        self.released: list[str] = []
+
+    def claim(self, alerts: Sequence[Alert]) -> FakeClaim:
+        claim = FakeClaim([], [], [])
+        for alert in alerts:
+            state = self.states.get(alert.event_key)
+            {None: claim.to_send, "sent": claim.already_sent, "held": claim.held_elsewhere}[state].append(alert)
+        return claim
+
+    def mark_sent(self, alerts: Sequence[Alert]) -> None:
+        self.marked += [a.event_key for a in alerts]
+
+    def release(self, alerts: Sequence[Alert]) -> None:
+        self.released += [a.event_key for a in alerts]
+
+
+class PartlyFailing(RecordingAlerts):
+    """Publishes everything but the first alert, and says so the way AlertPublisher does (``.failed``)."""
+
+    def publish(self, alerts: Sequence[Alert]) -> int:
+        self.batches.append(list(alerts[1:]))
+        error = RuntimeError("1 alert failed")
+        error.failed = [(alerts[0].event_key, "Throttled", "slow down")]  # type: ignore[attr-defined]
+        raise error
+
+
+def _alerting_file(records: dict[str, dict[str, Any]]) -> tuple[ObjectRef, FakeSource, list[str]]:
+    matched = [r for r in records.values() if set(DEFAULT_ENGINE.match(r)) & ALERTING][:3]
+    assert len(matched) == 3
+    target = ref(0)
+    return target, FakeSource({target.key: log_bytes(matched)}), [r["eventID"] for r in matched]
+
+
+ALERTING = {r.name for r in DEFAULT_RULES if Destination.ALERT in r.destinations}
+
+
+def test_ledger_skips_alerts_already_sent_and_marks_the_rest(records: dict[str, dict[str, Any]]) -> None:
+    target, source, keys = _alerting_file(records)
+    alerts, ledger = RecordingAlerts(), FakeLedger({keys[0]: "sent"})
+    outcome = make_pipeline(source, alerts=alerts, ledger=ledger).run([target])[0]
+    assert outcome.status is Status.PROCESSED
+    assert [a.event_key for a in alerts.alerts] == keys[1:] and ledger.marked == keys[1:]
+    assert (outcome.alerts, outcome.alerts_already_sent) == (2, 1)
+
+
+def test_alerts_held_elsewhere_make_the_file_retryable_after_sending_the_rest(records) -> None:
+    target, source, keys = _alerting_file(records)
+    alerts, ledger = RecordingAlerts(), FakeLedger({keys[2]: "held"})
+    outcome = make_pipeline(source, alerts=alerts, ledger=ledger).run([target])[0]
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True) and "another invocation" in outcome.reason
+    assert [a.event_key for a in alerts.alerts] == keys[:2] and ledger.marked == keys[:2]
+
+
+def test_a_partly_failed_publish_marks_what_went_out_and_releases_the_rest(records) -> None:
+    target, source, keys = _alerting_file(records)
+    alerts, ledger = PartlyFailing(), FakeLedger()
+    outcome = make_pipeline(source, alerts=alerts, ledger=ledger).run([target])[0]
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert ledger.marked == keys[1:] and ledger.released == keys[:1]
+
+
+def test_a_publish_failure_without_details_marks_and_releases_nothing(records) -> None:
+    target, source, _ = _alerting_file(records)
+    ledger = FakeLedger()
+    outcome = make_pipeline(source, alerts=RecordingAlerts(RuntimeError("boom")), ledger=ledger).run([target])[0]
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert ledger.marked == [] and ledger.released == []

@@ -111,8 +111,25 @@ def adapters() -> tuple[Any, Any, Any]:
     return source, alerts, index
 
 
-def build_pipeline() -> Pipeline:
-    """The pipeline for the current rules (re-read through the Parameters cache on every invocation)."""
+def alert_ledger(owner: str) -> Any:
+    """This invocation's alert ledger (kept in the index table), or ``None`` without an index table."""
+    config = settings()
+    if not (config.index_table and config.alert_topic_arn):
+        return None
+
+    def build() -> Any:
+        from trailsift.aws.alert_ledger import AlertLedger
+
+        return AlertLedger(client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days)
+
+    return _Lazy(build)
+
+
+def build_pipeline(owner: str = "cold-start") -> Pipeline:
+    """The pipeline for the current rules (re-read through the Parameters cache on every invocation).
+
+    ``owner`` (the request id) names this invocation in the alert ledger.
+    """
     from trailsift.aws.s3 import ObjectDenied, ObjectGone
 
     config = settings()
@@ -124,6 +141,7 @@ def build_pipeline() -> Pipeline:
         source,
         alerts=alerts,
         index=index,
+        ledger=alert_ledger(owner),
         settings=PipelineSettings(
             buckets=config.buckets,
             key_prefix=config.key_prefix,
@@ -142,7 +160,7 @@ def build_pipeline() -> Pipeline:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """Process every CloudTrail log file the event names; see :mod:`trailsift.invocation` for the answer."""
     try:
-        report = invoke(event, build_pipeline())
+        report = invoke(event, build_pipeline(context.aws_request_id))
     except UnknownTrigger as exc:
         metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
@@ -203,6 +221,7 @@ def record_report(report: InvocationReport) -> None:
         "RecordsScanned": report.records,
         "RecordProblems": sum(o.problems for o in report.outcomes),
         "AlertsPublished": sum(o.alerts for o in report.outcomes),
+        "AlertsAlreadySent": sum(o.alerts_already_sent for o in report.outcomes),
         "IndexRowsWritten": sum(o.index_rows for o in report.outcomes),
         "TriggerPartsRejected": len(trigger.rejected),
         "FilesDeadLettered": len(report.dead_lettered),

@@ -289,7 +289,8 @@ def _index_rules(stack: LocalStack) -> Iterator[str]:
     paginator = stack.client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(TableName=stack.table, ProjectionExpression="#r", ExpressionAttributeNames={"#r": "rule"}):
         for item in page.get("Items", []):
-            yield item["rule"]["S"]
+            if "rule" in item:  # index rows; the alert ledger's items have none
+                yield item["rule"]["S"]
 
 
 def _one_line(text: str) -> str:

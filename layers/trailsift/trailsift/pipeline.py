@@ -38,6 +38,24 @@ class IndexSink(Protocol):
     def write(self, items: Sequence[dict[str, Any]]) -> int: ...
 
 
+class AlertClaim(Protocol):
+    to_send: list[Alert]
+    already_sent: list[Alert]
+    held_elsewhere: list[Alert]
+
+
+class AlertLedger(Protocol):
+    """Decides which alerts this invocation may send, so that retries and duplicate deliveries send each once."""
+
+    def claim(self, alerts: Sequence[Alert]) -> AlertClaim: ...
+    def mark_sent(self, alerts: Sequence[Alert]) -> None: ...
+    def release(self, alerts: Sequence[Alert]) -> None: ...
+
+
+class AlertsPending(Exception):
+    """Some alerts are claimed by another invocation that has not sent them yet: try again later."""
+
+
 class Status(str, Enum):
     PROCESSED = "processed"
     SKIPPED = "skipped"  # nothing to do: not an event file, refused bucket, object gone
@@ -56,6 +74,7 @@ class FileOutcome:
     problems: int = 0
     rule_matches: Counter[str] = field(default_factory=Counter)
     alerts: int = 0
+    alerts_already_sent: int = 0
     index_rows: int = 0
 
 
@@ -82,6 +101,7 @@ class Pipeline:
         *,
         alerts: AlertSink | None,
         index: IndexSink | None,
+        ledger: AlertLedger | None = None,
         settings: PipelineSettings | None = None,
         permanent: tuple[type[BaseException], ...] = (),
         skip: tuple[type[BaseException], ...] = (),
@@ -92,6 +112,7 @@ class Pipeline:
         self.source = source
         self.alerts = alerts
         self.index = index
+        self.ledger = ledger
         self.settings = settings or PipelineSettings()
         self.permanent = (LogFileError, *permanent)
         self.skip = (NotALogFile, *skip)
@@ -191,5 +212,29 @@ class Pipeline:
             assert self.index is not None
             outcome.index_rows = self.index.write(items)
         if alerts:
-            assert self.alerts is not None
+            self._send(alerts, outcome)
+
+    def _send(self, alerts: list[Alert], outcome: FileOutcome) -> None:
+        """Publish the alerts; with a ledger, only those not sent before, recording what went out."""
+        assert self.alerts is not None
+        if self.ledger is None:
             outcome.alerts = self.alerts.publish(alerts)
+            return
+        claim = self.ledger.claim(alerts)
+        outcome.alerts_already_sent = len(claim.already_sent)
+        try:
+            outcome.alerts = self.alerts.publish(claim.to_send) if claim.to_send else 0
+        except Exception as exc:
+            # A publisher that says which alerts failed lets the others be recorded as sent and the failed
+            # ones be claimed again at once; without that, the lease decides when they may be retried.
+            failed = getattr(exc, "failed", None)
+            if failed is not None:
+                failed_keys = {entry[0] for entry in failed}
+                self.ledger.mark_sent([a for a in claim.to_send if a.event_key not in failed_keys])
+                self.ledger.release([a for a in claim.to_send if a.event_key in failed_keys])
+            raise
+        self.ledger.mark_sent(claim.to_send)
+        if claim.held_elsewhere:
+            raise AlertsPending(
+                f"{len(claim.held_elsewhere)} alert(s) claimed by another invocation and not yet sent; retry later"
+            )

@@ -1,0 +1,246 @@
+"""Decide which alerts an invocation may send, with DynamoDB conditional writes, so retries send each once.
+
+S3 notifications and Lambda retries are at-least-once and SNS standard topics cannot deduplicate, so
+before publishing an invocation *claims* each alert in a ledger, publishes only what it claimed, then
+marks it *sent* (or *releases* what failed to publish, so a retry may claim it at once). Ledger items live
+in the index table: ``pk = "ALERT#<event_key>"``, ``sk = "ALERT"``, with ``state`` ("claimed" | "sent"),
+``claimed_at``, ``owner`` (the claiming invocation's request id), ``sent_at`` and the TTL ``expires_at``.
+They carry no GSI key attribute, so no index query ever returns them, and their pk is not an event's.
+
+A claim older than ``lease_seconds`` is taken to belong to a dead invocation and may be claimed again.
+Known limit: an owner that crashes after SNS accepted a publish but before :meth:`AlertLedger.mark_sent`
+recorded it (or that takes longer than the lease between claim and ``mark_sent``) lets the alert be sent
+again once the lease expires (at once if a retry reuses the owner id). Alerts are at-least-once in that
+one window and exactly-once otherwise; they carry ``event_key`` so subscribers can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+from trailsift.alerts import Alert
+from trailsift.aws.dynamodb import RETRYABLE_CODES as INDEX_RETRYABLE_CODES
+from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+
+ALERT_PREFIX = "ALERT#"
+ALERT_SORT_KEY = "ALERT"
+CLAIMED, SENT = "claimed", "sent"
+MAX_DELAY = 5.0  # seconds; the longest single backoff sleep
+RETRYABLE_CODES = INDEX_RETRYABLE_CODES | {"TransactionConflictException", "Throttling", "InternalFailure"}
+CONDITION_FAILED = "ConditionalCheckFailedException"
+# Ours to take: nobody holds it, its claim is stale, or it is our own claim (our retried call re-claims it).
+CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#state = :claimed AND (#claimed_at < :stale OR #owner = :me))"
+
+
+class LedgerError(RuntimeError):
+    """A ledger call failed for good or after its retries; the invocation should fail and be retried."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """How :meth:`AlertLedger.claim` sorted the alerts: send, skip, or leave to the invocation holding them."""
+
+    to_send: list[Alert]  # this invocation owns them now and must publish them
+    already_sent: list[Alert]  # sent before (an earlier attempt or a duplicate delivery): skip
+    held_elsewhere: list[Alert]  # freshly claimed by another invocation: report as pending (retryable)
+
+
+class _ConditionFailed(Exception):
+    """A conditional write was refused; ``item`` is the item as it stood (plain strings), if DynamoDB said."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+def _retryable(error: Exception) -> bool:
+    """True for throttling, DynamoDB's internal errors and conflicts, 5xx answers and dropped connections."""
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
+    return False
+
+
+def _number(value: float) -> dict[str, str]:
+    """A DynamoDB number attribute, to the millisecond ("1704067200", "1704067200.25")."""
+    return {"N": f"{value:.3f}".rstrip("0").rstrip(".")}
+
+
+def _key(alert: Alert) -> dict[str, dict[str, str]]:
+    return {PARTITION_KEY: {"S": f"{ALERT_PREFIX}{alert.event_key}"}, SORT_KEY: {"S": ALERT_SORT_KEY}}
+
+
+class AlertLedger:
+    """Claims, marks sent and releases alerts in the index table on behalf of one invocation (``owner``)."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        owner: str,
+        retention_days: int,
+        lease_seconds: int = 90,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 8,
+        base_delay: float = 0.05,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        if not owner:
+            raise ValueError("owner must be a non-empty id (the invocation's request id)")
+        if retention_days < 1:
+            raise ValueError(f"retention_days must be at least 1, got {retention_days}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.client = client
+        self.table_name = table_name
+        self.owner = owner
+        self.retention_days = retention_days
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.sleep = sleep
+        self._random = random.Random()
+
+    def claim(self, alerts: Sequence[Alert]) -> Claim:
+        """Claim each alert (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
+        claim = Claim([], [], [])
+        seen: set[str] = set()
+        for alert in alerts:
+            if alert.event_key in seen:
+                continue
+            seen.add(alert.event_key)
+            self._claim_one(alert, claim)
+        return claim
+
+    def _claim_one(self, alert: Alert, claim: Claim) -> None:
+        """Claim one alert and file it under the list of ``claim`` its ledger item calls for."""
+        for _ in range(self.max_attempts):
+            now = self.clock()
+            item = {
+                **_key(alert),
+                "state": {"S": CLAIMED},
+                "claimed_at": _number(now),
+                "owner": {"S": self.owner},
+                TTL_ATTRIBUTE: {"N": str(int(now) + self.retention_days * 86400)},
+            }
+            try:
+                self._call(
+                    "put_item",
+                    alert,
+                    Item=item,
+                    ConditionExpression=CLAIM_CONDITION,
+                    ExpressionAttributeNames={
+                        "#pk": PARTITION_KEY, "#state": "state", "#claimed_at": "claimed_at", "#owner": "owner",
+                    },
+                    ExpressionAttributeValues={
+                        ":claimed": {"S": CLAIMED}, ":stale": _number(now - self.lease_seconds), ":me": {"S": self.owner},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except _ConditionFailed as refused:
+                current = refused.item if refused.item is not None else self._get(alert)
+                if current is None:  # deleted (released) since the check: try again
+                    continue
+                state = current.get("state", {}).get("S")
+                if state == SENT:
+                    claim.already_sent.append(alert)
+                elif state == CLAIMED:
+                    claim.held_elsewhere.append(alert)
+                else:
+                    raise LedgerError(
+                        f"ledger item {ALERT_PREFIX}{alert.event_key} in {self.table_name} has unknown state {state!r}"
+                    ) from None
+                return
+            claim.to_send.append(alert)
+            return
+        raise LedgerError(
+            f"could not claim {ALERT_PREFIX}{alert.event_key} in {self.table_name}: "
+            f"its item kept vanishing after {self.max_attempts} attempts"
+        )
+
+    def _get(self, alert: Alert) -> dict[str, Any] | None:
+        """The ledger item as it stands (a strongly consistent read), or ``None``."""
+        answer = self._call("get_item", alert, Key=_key(alert), ConsistentRead=True)
+        return answer.get("Item")
+
+    def mark_sent(self, alerts: Sequence[Alert]) -> None:
+        """Record our claimed alerts as sent; an item someone else re-claimed after our lease is left alone."""
+        seen: set[str] = set()
+        for alert in alerts:
+            if alert.event_key in seen:
+                continue
+            seen.add(alert.event_key)
+            now = self.clock()
+            try:
+                self._call(
+                    "update_item",
+                    alert,
+                    Key=_key(alert),
+                    UpdateExpression="SET #state = :sent, #sent_at = :now, #expires = :expires",
+                    ConditionExpression="#owner = :me OR #state = :sent",
+                    ExpressionAttributeNames={
+                        "#state": "state", "#sent_at": "sent_at", "#expires": TTL_ATTRIBUTE, "#owner": "owner",
+                    },
+                    ExpressionAttributeValues={
+                        ":sent": {"S": SENT},
+                        ":now": _number(now),
+                        ":expires": {"N": str(int(now) + self.retention_days * 86400)},
+                        ":me": {"S": self.owner},
+                    },
+                )
+            except _ConditionFailed:
+                pass  # another invocation holds it now (our lease ran out) or it is gone: not ours to mark
+
+    def release(self, alerts: Sequence[Alert]) -> None:
+        """Delete our unsent claims (their publish failed) so a retry can claim them at once."""
+        seen: set[str] = set()
+        for alert in alerts:
+            if alert.event_key in seen:
+                continue
+            seen.add(alert.event_key)
+            try:
+                self._call(
+                    "delete_item",
+                    alert,
+                    Key=_key(alert),
+                    ConditionExpression="#owner = :me AND #state = :claimed",
+                    ExpressionAttributeNames={"#owner": "owner", "#state": "state"},
+                    ExpressionAttributeValues={":me": {"S": self.owner}, ":claimed": {"S": CLAIMED}},
+                )
+            except _ConditionFailed:
+                pass  # not our claim any more (or already released): nothing to undo
+
+    def _call(self, operation: str, alert: Alert, **params: Any) -> dict[str, Any]:
+        """One DynamoDB call with retries; raises :class:`_ConditionFailed` or :class:`LedgerError`.
+
+        Retrying a write whose first try may have landed is safe: every condition accepts our own result.
+        """
+        method = getattr(self.client, operation)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return method(TableName=self.table_name, **params)
+            except Exception as error:  # noqa: BLE001 - classified below, never swallowed
+                if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                    raise _ConditionFailed(error.response.get("Item")) from None
+                retryable = _retryable(error)
+                if not retryable or attempt == self.max_attempts:
+                    tries = f"after {attempt} attempt(s)" if retryable else "(not retryable)"
+                    raise LedgerError(
+                        f"{operation} of {ALERT_PREFIX}{alert.event_key} in {self.table_name} failed {tries}: {error}"
+                    ) from error
+                delay = min(MAX_DELAY, self.base_delay * 2**attempt)
+                self.sleep(self._random.uniform(0, delay))
+        raise AssertionError("unreachable")  # pragma: no cover
