@@ -213,7 +213,11 @@ def record_report(report: InvocationReport) -> None:
         elif outcome.status is Status.SKIPPED:
             logger.info("file skipped", extra={**fields, "reason": outcome.reason})
         else:
-            logger.info("file processed", extra={**fields, "record_problems": outcome.problems})
+            if outcome.problems:
+                problems = {"record_problems": outcome.problems, "problem_samples": outcome.problem_samples}
+                logger.warning("file processed", extra={**fields, **problems})
+            else:
+                logger.info("file processed", extra=fields)
     counts = {
         "FilesProcessed": report.count(Status.PROCESSED),
         "FilesSkipped": report.count(Status.SKIPPED),

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from trailsift import record as rec
+from trailsift.jsonout import render_json
 from trailsift.masking import mask_secrets
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
@@ -24,10 +25,8 @@ MAX_ATTRIBUTE_CHARS = 512  # keeps filter-policy attributes small; longer values
 MAX_FIELD_CHARS = 512  # longest event value shown in the human part of the body
 MAX_DESCRIPTION_CHARS = 300
 MAX_RULES_LISTED = 20
-MAX_JSON_DEPTH = 128  # deeper parts of a record are elided when orjson cannot render it
 BULKY_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
-_INDENT = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 # Characters that could forge lines or reorder text in a mail client, shown escaped instead.
 _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
@@ -188,45 +187,6 @@ def _human(match: Match, rules: Sequence[Rule], severity: Severity, record: dict
     return "\n".join(lines)
 
 
-def _jsonable(value: Any) -> Any:
-    """A copy orjson can always render: deep parts elided, odd keys and values turned into text."""
-    def leaf(item: Any, depth: int) -> tuple[Any, bool]:
-        if isinstance(item, (dict, list, tuple)):
-            if depth >= MAX_JSON_DEPTH:
-                return "[nested too deeply]", False
-            return ({} if isinstance(item, dict) else []), True
-        if isinstance(item, str):
-            return item.encode("utf-8", "backslashreplace").decode(), False
-        if isinstance(item, bool) or item is None or (isinstance(item, int) and -(2**63) <= item < 2**64):
-            return item, False
-        if isinstance(item, float):
-            return item, False
-        return str(item), False
-
-    root, fill = leaf(value, 0)
-    stack = [(value, root, 1)] if fill else []
-    while stack:
-        source, target, depth = stack.pop()
-        items = source.items() if isinstance(source, dict) else enumerate(source)
-        for name, item in items:
-            copy, fill = leaf(item, depth)
-            if isinstance(target, dict):
-                target[str(name).encode("utf-8", "backslashreplace").decode()] = copy
-            else:
-                target.append(copy)
-            if fill:
-                stack.append((item, copy, depth + 1))
-    return root
-
-
-def _render(value: Any) -> bytes:
-    """Indented, key-sorted JSON; never fails (records too deep or odd for orjson are simplified first)."""
-    try:
-        return orjson.dumps(value, option=_INDENT)
-    except (orjson.JSONEncodeError, TypeError):
-        return orjson.dumps(_jsonable(value), option=_INDENT)
-
-
 def _utf8_prefix(data: bytes, limit: int) -> str:
     """At most ``limit`` bytes of ``data`` cut on a character boundary."""
     return data[: max(limit, 0)].decode("utf-8", "ignore")
@@ -273,7 +233,7 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str) -> Aler
     subject = _subject(severity, record)
     attributes = _attributes(rules, severity, record)
     human = _human(match, rules, severity, record, key, log_location) + "\n\nEvent JSON:\n"
-    event_json = _render(masked)
+    event_json = render_json(masked)
     alert = Alert(key, subject, human + event_json.decode(), attributes)
     if alert.size() <= MAX_MESSAGE_BYTES:
         return alert
@@ -284,7 +244,7 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str) -> Aler
     trimmed = dict(record)
     for name in BULKY_FIELDS:
         if name in trimmed:
-            trimmed[name] = f"[trimmed: {len(_render(trimmed[name]))} bytes]"
-    trimmed_json = _render(trimmed)
+            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name]))} bytes]"
+    trimmed_json = render_json(trimmed)
     body = trimmed_json.decode() if len(trimmed_json) <= budget else _utf8_prefix(trimmed_json, budget - 4) + "\n..."
     return Alert(key, subject, human + body + marker, attributes)

@@ -7,11 +7,12 @@ row is simply absent from that index, and an item that would pass DynamoDB's 400
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+
+from trailsift.jsonout import render_json
 
 from trailsift.logfile import classify_key
 from trailsift.masking import mask_secrets
@@ -66,11 +67,8 @@ _MAX_TIME = 64  # a real eventTime is 20 characters; anything longer is not one
 
 
 def _dumps(value: Any) -> str:
-    """Compact JSON text; falls back to the json module for what orjson refuses (huge ints, odd keys)."""
-    try:
-        return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Compact JSON text; what orjson cannot render (too deep, huge ints, odd keys) is simplified first."""
+    return render_json(value, option=0).decode()
 
 
 def masked(record: Mapping[str, Any]) -> Any:

@@ -26,6 +26,9 @@ from trailsift.scan import ScanResult, scan_log_file
 from trailsift.triggers import ObjectRef
 
 
+MAX_PROBLEM_SAMPLES = 5
+
+
 class ObjectSource(Protocol):
     def fetch(self, ref: ObjectRef) -> bytes: ...
 
@@ -73,6 +76,7 @@ class FileOutcome:
     records: int = 0
     problems: int = 0
     rule_matches: Counter[str] = field(default_factory=Counter)
+    problem_samples: list[str] = field(default_factory=list)  # the first few skipped records, with why
     alerts: int = 0
     alerts_already_sent: int = 0
     index_rows: int = 0
@@ -140,9 +144,11 @@ class Pipeline:
             return "bucket is not one this function is configured to read"
         if not ref.key.startswith(self.settings.key_prefix):
             return f"key is outside the configured prefix {self.settings.key_prefix!r}"
-        kind = classify_key(ref.key, size=ref.size).kind
-        if not kind.holds_events:  # event files and Insights files (both hold records)
-            return f"not a CloudTrail event file ({kind.value})"
+        if not (ref.key.startswith("AWSLogs/") or "/AWSLogs/" in ref.key):
+            return "key is not under an AWSLogs/ folder, where CloudTrail delivers"
+        facts = classify_key(ref.key, size=ref.size)
+        if not facts.kind.holds_events:  # event files and Insights files (both hold records)
+            return f"not a CloudTrail event file ({facts.kind.value}: {facts.reason})"
         return ""
 
     def _fetch_all(
@@ -178,7 +184,13 @@ class Pipeline:
             data = fetched.result()
             scanned = scan_log_file(data, ref.location, self.engine, limit=self.settings.max_decompressed_bytes)
             del data
-            outcome = FileOutcome(ref, Status.PROCESSED, records=scanned.records, problems=len(scanned.problems))
+            outcome = FileOutcome(
+                ref,
+                Status.PROCESSED,
+                records=scanned.records,
+                problems=len(scanned.problems),
+                problem_samples=[f"record {p.index}: {p.reason}" for p in scanned.problems[:MAX_PROBLEM_SAMPLES]],
+            )
             self._route(ref, scanned, outcome)
             return outcome
         except self.skip as exc:

@@ -22,7 +22,9 @@ _HEADER = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"Records"[ \t\r\n]*:[ \t\r\n]*\[')
 _OBJECT_END = re.compile(rb"\}[ \t\r\n]*(?=,[ \t\r\n]*\{|\])")
 _ANY_END = re.compile(rb"[,\]]")
 # Exact fallback: consume strings and non-bracket bytes, stop on a bracket.
-_TO_BRACKET = re.compile(rb'(?:[^"{}\[\]]+|"(?:[^"\\]|\\.)*")*', re.DOTALL)
+# Possessive quantifiers (Python 3.11+): no backtracking, so a huge string crossing a chunk costs no memory.
+_TO_BRACKET = re.compile(rb'(?:[^"{}\[\]]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
+_SPACES = re.compile(rb"[ \t\r\n]*+")
 _MAX_TRIALS = 8
 _HEADER_BYTES = 64
 
@@ -60,10 +62,8 @@ class _Buffer:
     def skip_ws(self) -> int | None:
         """Advance past whitespace; return the next byte, or None at the end of the document."""
         while True:
-            data, pos = self.data, self.pos
-            while pos < len(data) and data[pos] in _WS:
-                pos += 1
-            self.pos = pos
+            data = self.data
+            pos = self.pos = _SPACES.match(data, self.pos).end()
             if pos < len(data):
                 return data[pos]
             if not self.more():

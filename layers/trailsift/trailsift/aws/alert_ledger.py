@@ -2,15 +2,17 @@
 
 S3 notifications and Lambda retries are at-least-once and SNS standard topics cannot deduplicate, so
 before publishing an invocation *claims* each alert in a ledger, publishes only what it claimed, then
-marks it *sent* (or *releases* what failed to publish, so a retry may claim it at once). Ledger items live
-in the index table: ``pk = "ALERT#<event_key>"``, ``sk = "ALERT"``, with ``state`` ("claimed" | "sent"),
-``claimed_at``, ``owner`` (the claiming invocation's request id), ``sent_at`` and the TTL ``expires_at``.
+marks it *sent* (or *releases* what failed to publish: its claim turns stale, so a retry may claim it at
+once). Ledger items live in the index table: ``pk = "ALERT#<event_key>"``, ``sk = "ALERT"``, with ``state``
+("claimed" | "sent"), ``claimed_at``, ``owner`` (the claiming invocation's request id), ``sent_at`` and the
+TTL ``expires_at``.
 They carry no GSI key attribute, so no index query ever returns them, and their pk is not an event's.
 
 A claim older than ``lease_seconds`` is taken to belong to a dead invocation and may be claimed again.
 Known limit: an owner that crashes after SNS accepted a publish but before :meth:`AlertLedger.mark_sent`
-recorded it (or that takes longer than the lease between claim and ``mark_sent``) lets the alert be sent
-again once the lease expires (at once if a retry reuses the owner id). Alerts are at-least-once in that
+recorded it (or that is still running when its lease expires, so keep ``lease_seconds`` above the time from
+claim to ``mark_sent``, ideally the function's timeout) lets the alert be sent again once the lease expires
+(at once if a retry reuses the owner id). Alerts are at-least-once in that
 one window and exactly-once otherwise; they carry ``event_key`` so subscribers can drop the duplicate.
 """
 
@@ -52,7 +54,7 @@ class Claim:
 
 
 class _ConditionFailed(Exception):
-    """A conditional write was refused; ``item`` is the item as it stood (plain strings), if DynamoDB said."""
+    """A conditional write was refused; ``item`` is the item as it stood (typed JSON), if DynamoDB said."""
 
     def __init__(self, item: dict[str, Any] | None) -> None:
         super().__init__("conditional check failed")
@@ -205,7 +207,10 @@ class AlertLedger:
                 pass  # another invocation holds it now (our lease ran out) or it is gone: not ours to mark
 
     def release(self, alerts: Sequence[Alert]) -> None:
-        """Delete our unsent claims (their publish failed) so a retry can claim them at once."""
+        """Make our unsent claims (their publish failed) stale at once, so a retry can claim them right away.
+
+        An UpdateItem setting ``claimed_at`` to 0 rather than a DeleteItem: the role needs no new permission.
+        """
         seen: set[str] = set()
         for alert in alerts:
             if alert.event_key in seen:
@@ -213,15 +218,18 @@ class AlertLedger:
             seen.add(alert.event_key)
             try:
                 self._call(
-                    "delete_item",
+                    "update_item",
                     alert,
                     Key=_key(alert),
+                    UpdateExpression="SET #claimed_at = :released",
                     ConditionExpression="#owner = :me AND #state = :claimed",
-                    ExpressionAttributeNames={"#owner": "owner", "#state": "state"},
-                    ExpressionAttributeValues={":me": {"S": self.owner}, ":claimed": {"S": CLAIMED}},
+                    ExpressionAttributeNames={"#claimed_at": "claimed_at", "#owner": "owner", "#state": "state"},
+                    ExpressionAttributeValues={
+                        ":released": {"N": "0"}, ":me": {"S": self.owner}, ":claimed": {"S": CLAIMED},
+                    },
                 )
             except _ConditionFailed:
-                pass  # not our claim any more (or already released): nothing to undo
+                pass  # not our claim any more (sent, or taken over): nothing to undo
 
     def _call(self, operation: str, alert: Alert, **params: Any) -> dict[str, Any]:
         """One DynamoDB call with retries; raises :class:`_ConditionFailed` or :class:`LedgerError`.
