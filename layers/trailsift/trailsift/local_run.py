@@ -73,17 +73,26 @@ def moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in _FAKE_ENV}
-    os.environ.update({**_FAKE_ENV, "AWS_ENDPOINT_URL": url})
     try:
-        yield url
+        with environment({**_FAKE_ENV, "AWS_ENDPOINT_URL": url}):
+            yield url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        server.stop()
 
 
 _FAKE_ENV = {
@@ -236,20 +245,12 @@ def local_run(paths: Sequence[str | Path], *, handler: Path | None = None) -> It
     files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
     with moto_server() as url:
         stack = create_stack(url)
-        environment = {**stack.function_environment(), **_QUIET_FUNCTION}
-        saved = {name: os.environ.get(name) for name in environment}
-        os.environ.update({name: os.environ.get(name) or value for name, value in environment.items()})
-        try:
+        function_env = {**stack.function_environment(), **_QUIET_FUNCTION}
+        with environment({name: os.environ.get(name) or value for name, value in function_env.items()}):
             module = load_handler(handler or default_handler_path())
             events = [{"Records": [record]} for record in upload(stack, files)]
             invocations = invoke_each(module, events)
             yield LocalRunResult(stack, files, invocations, received_alerts(stack))
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 # The function's own JSON log lines and metrics would drown the run's output; set these to see them.

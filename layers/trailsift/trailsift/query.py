@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from trailsift.report import index_table_header, index_table_row
+from trailsift.aws.errors import describe_aws_error
 
 EXIT_OK, EXIT_AWS, EXIT_USAGE = 0, 1, 2
 STACK_OUTPUT = "IndexTableName"
@@ -157,22 +158,6 @@ def _write(rows: Iterable[dict], fmt: str, out: IO[str]) -> int:
     return count
 
 
-def _aws_message(exc: Exception, table: str | None, args: argparse.Namespace) -> str:
-    from botocore.exceptions import ClientError, NoRegionError
-
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", str(exc))
-        if code == "ResourceNotFoundException" and table is not None:
-            return f"table {table!r} not found: {message}"
-        if code == "ValidationError" and args.stack and "does not exist" in message:
-            return f"stack {args.stack!r} not found: {message}"
-        return f"{code}: {message}" if code else message
-    return str(exc)
-
-
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Run one ``trailsift query`` and return its exit status (0 ok, 1 AWS error, 2 usage error)."""
     out = out or sys.stdout
@@ -195,7 +180,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             reader = IndexReader(session.client("dynamodb", endpoint_url=args.endpoint_url), table)
             _write(_rows(args, reader, since, until), args.format, out)
         except (BotoCoreError, ClientError) as exc:
-            raise QueryError(_aws_message(exc, table, args)) from None
+            raise QueryError(describe_aws_error(exc, table=table, stack=args.stack)) from None
     except QueryError as exc:
         print(f"trailsift query: {exc}", file=err)
         return exc.code

@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from trailsift.report import cell
 from trailsift.triggers import UnknownTrigger, parse_trigger
+from trailsift.aws.errors import describe_aws_error
 
 EXIT_OK, EXIT_KEPT, EXIT_USAGE = 0, 1, 2
 QUEUE_OUTPUT = "FailureQueueUrl"
@@ -472,20 +473,6 @@ def _endpoint_for_handler(endpoint_url: str | None) -> Iterator[None]:
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def _aws_message(exc: Exception, args: argparse.Namespace) -> str:
-    from botocore.exceptions import ClientError, NoRegionError
-
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", str(exc))
-        if code == "ValidationError" and args.stack and "does not exist" in message:
-            return f"stack {args.stack!r} not found: {message}"
-        return f"{code}: {message}" if code else message
-    return str(exc)
-
-
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Run one ``trailsift redrive``: 0 all redriven (or a dry run), 1 some kept or an AWS error, 2 usage error."""
     out = out or sys.stdout
@@ -541,7 +528,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                     target = lambda_target(session.client("lambda", endpoint_url=args.endpoint_url), function)
                 redrive(sqs, queue_url, target, max_messages=args.max, dry_run=args.dry_run, report=report)
         except (BotoCoreError, ClientError) as exc:
-            raise _CommandError(_aws_message(exc, args)) from None
+            raise _CommandError(describe_aws_error(exc, stack=args.stack)) from None
     except _CommandError as exc:
         out.flush()
         print(f"trailsift redrive: {exc}", file=err)
