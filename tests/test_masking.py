@@ -206,8 +206,10 @@ def test_planted_secret_never_survives(tree: dict[str, Any], data: st.DataObject
 
     masked, count = mask_secrets(with_secret)
 
-    assert count == 1
-    assert masked == expected  # every other leaf is unchanged
+    # The random tree may hold sensitive keys or marker text of its own: those are masked alike.
+    expected_masked, expected_count = mask_secrets(expected)
+    assert count == expected_count >= 1
+    assert masked == expected_masked  # every other leaf is treated exactly as without the planted secret
     assert not any(secret in text for text in strings(masked))
     assert secret not in json.dumps(masked, ensure_ascii=False)
     assert with_secret == before
