@@ -18,23 +18,21 @@ one window and exactly-once otherwise; they carry ``event_key`` so subscribers c
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
 from trailsift.alerts import Alert
-from trailsift.aws.dynamodb import RETRYABLE_CODES as INDEX_RETRYABLE_CODES
+from trailsift.aws.retry import Backoff, is_retryable
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 ALERT_PREFIX = "ALERT#"
 ALERT_SORT_KEY = "ALERT"
 CLAIMED, SENT = "claimed", "sent"
 MAX_DELAY = 5.0  # seconds; the longest single backoff sleep
-RETRYABLE_CODES = INDEX_RETRYABLE_CODES | {"TransactionConflictException", "Throttling", "InternalFailure"}
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # Ours to take: nobody holds it, its claim is stale, or it is our own claim (our retried call re-claims it).
 CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#state = :claimed AND (#claimed_at < :stale OR #owner = :me))"
@@ -59,17 +57,6 @@ class _ConditionFailed(Exception):
     def __init__(self, item: dict[str, Any] | None) -> None:
         super().__init__("conditional check failed")
         self.item = item
-
-
-def _retryable(error: Exception) -> bool:
-    """True for throttling, DynamoDB's internal errors and conflicts, 5xx answers and dropped connections."""
-    if isinstance(error, (BotoConnectionError, HTTPClientError)):
-        return True
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
-    return False
 
 
 def _number(value: float) -> dict[str, str]:
@@ -114,7 +101,7 @@ class AlertLedger:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.sleep = sleep
-        self._random = random.Random()
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def claim(self, alerts: Sequence[Alert]) -> Claim:
         """Claim each alert (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
@@ -243,12 +230,11 @@ class AlertLedger:
             except Exception as error:  # noqa: BLE001 - classified below, never swallowed
                 if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
                     raise _ConditionFailed(error.response.get("Item")) from None
-                retryable = _retryable(error)
+                retryable = is_retryable(error)
                 if not retryable or attempt == self.max_attempts:
                     tries = f"after {attempt} attempt(s)" if retryable else "(not retryable)"
                     raise LedgerError(
                         f"{operation} of {ALERT_PREFIX}{alert.event_key} in {self.table_name} failed {tries}: {error}"
                     ) from error
-                delay = min(MAX_DELAY, self.base_delay * 2**attempt)
-                self.sleep(self._random.uniform(0, delay))
+                self._backoff.wait(attempt)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -6,7 +6,6 @@ Writes are idempotent puts (same pk/sk, same row) batched 25 at a time; reads on
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -16,6 +15,7 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
+from trailsift.aws.retry import Backoff, is_retryable
 from trailsift.index import (
     EVENT_PREFIX,
     GSI_BY_ACCOUNT,
@@ -29,14 +29,6 @@ from trailsift.index import (
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_DELAY = 5.0
-RETRYABLE_CODES = frozenset({
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-})
-
 Key = dict[str, str]
 
 
@@ -47,17 +39,6 @@ class IndexWriteError(RuntimeError):
         super().__init__(message)
         self.failed = list(failed)
         self.written = written
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for throttling, DynamoDB's internal errors, 5xx answers and dropped connections."""
-    if isinstance(exc, (BotoConnectionError, ReadTimeoutError)):
-        return True
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return code in RETRYABLE_CODES or status >= 500
 
 
 def _plain(value: Any) -> Any:
@@ -71,17 +52,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(_plain(v) for v in value)
     return value
-
-
-class _Backoff:
-    """Exponential backoff with full jitter: a random delay up to base * 2**attempt, capped."""
-
-    def __init__(self, base_delay: float, sleep: Callable[[float], None]) -> None:
-        self.base_delay = base_delay
-        self.sleep = sleep
-
-    def wait(self, attempt: int) -> None:
-        self.sleep(random.uniform(0, min(MAX_DELAY, self.base_delay * 2 ** attempt)))
 
 
 class IndexWriter:
@@ -101,7 +71,7 @@ class IndexWriter:
         self.client = client
         self.table_name = table_name
         self.max_attempts = max_attempts
-        self._backoff = _Backoff(base_delay, sleep)
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
         self._serialize = TypeSerializer().serialize
 
     def write(self, items: Sequence[Mapping[str, Any]]) -> int:
@@ -166,7 +136,7 @@ class IndexReader:
     def __init__(self, client: Any, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.table_name = table_name
-        self._backoff = _Backoff(0.05, sleep)
+        self._backoff = Backoff(0.05, MAX_DELAY, sleep)
         self._deserialize = TypeDeserializer().deserialize
 
     def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict]:

@@ -8,33 +8,16 @@ Whatever still fails is raised as :class:`AlertPublishError`, never dropped.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
-
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
+from trailsift.aws.retry import Backoff, error_code, is_retryable
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
 MAX_DELAY = 20.0  # seconds; the longest single backoff sleep
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "KMSThrottling",
-        "KMSThrottlingException",
-    }
-)
-
 Failure = tuple[str, str, str]  # (event_key, error code, error message)
 
 
@@ -49,24 +32,6 @@ class AlertPublishError(RuntimeError):
         super().__init__(
             f"{len(self.failed)} alert(s) not published ({published} published): {shown}{more}"
         )
-
-
-def _retryable(error: Exception) -> bool:
-    """True for a whole-call failure worth another try: throttling, 5xx, a dropped connection."""
-    if isinstance(error, (BotoConnectionError, HTTPClientError)):
-        return True
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
-    return False
-
-
-def _describe(error: Exception) -> tuple[str, str]:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return str(details.get("Code") or "ClientError"), str(details.get("Message") or error)
-    return type(error).__name__, str(error)
 
 
 def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
@@ -103,12 +68,7 @@ class AlertPublisher:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.sleep = sleep
-        self._random = random.Random()
-
-    def _backoff(self, attempt: int) -> None:
-        """Sleep before try ``attempt + 1``: exponential, with equal jitter so retries spread out."""
-        delay = min(self.base_delay * 2 ** (attempt - 1), MAX_DELAY)
-        self.sleep(delay / 2 + self._random.uniform(0, delay / 2))
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def publish(self, alerts: Sequence[Alert]) -> int:
         """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished."""
@@ -145,8 +105,8 @@ class AlertPublisher:
             try:
                 response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
             except Exception as error:  # noqa: BLE001 - classified, then re-reported, never swallowed
-                code, message = _describe(error)
-                if not _retryable(error):
+                code, message = error_code(error)
+                if not is_retryable(error):
                     return published, permanent + [(alert.event_key, code, message) for alert in pending]
                 last = {index: (code, message) for index in range(len(pending))}
                 retry = pending
@@ -172,6 +132,6 @@ class AlertPublisher:
             if not pending:
                 break
             if attempt < self.max_attempts:
-                self._backoff(attempt)
+                self._backoff.wait(attempt)
         permanent += [(alert.event_key, *last[index]) for index, alert in enumerate(pending)]
         return published, permanent

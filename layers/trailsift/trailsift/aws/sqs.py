@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
+from trailsift.aws.retry import Backoff
+
 BATCH_SIZE = 10
+MAX_DELAY = 5.0
 
 
 class DeadLetterError(RuntimeError):
@@ -33,6 +35,7 @@ class DeadLetterQueue:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.sleep = sleep
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def send(self, records: Sequence[dict[str, Any]]) -> int:
         """Queue every record; raise :class:`DeadLetterError` naming what is still unsent after retries."""
@@ -51,7 +54,7 @@ class DeadLetterQueue:
                 if not pending:
                     break
                 if attempt < self.max_attempts:
-                    self.sleep(self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random() / 2))
+                    self._backoff.wait(attempt)
             if pending:
                 raise DeadLetterError(f"{len(pending)} dead letter(s) still unsent after {self.max_attempts} attempts")
         return len(records)
