@@ -239,3 +239,14 @@ def test_an_alert_over_the_limit_is_reported_without_a_call(topic: Topic):
 def test_max_attempts_must_be_positive():
     with pytest.raises(ValueError, match="max_attempts"):
         AlertPublisher(object(), "arn", max_attempts=0)
+
+
+def test_on_sent_hears_each_accepted_batch_as_soon_as_sns_answers(topic: Any) -> None:
+    alerts = [make_alert(f"evt-{n:02d}") for n in range(23)]
+    heard: list[list[str]] = []
+    published = AlertPublisher(topic.sns, topic.arn, sleep=lambda _: None).publish(
+        alerts, on_sent=lambda sent: heard.append([a.event_key for a in sent])
+    )
+    assert published == 23
+    assert [len(batch) for batch in heard] == [10, 10, 3]
+    assert [key for batch in heard for key in batch] == [a.event_key for a in alerts]

@@ -120,10 +120,12 @@ class RecordingAlerts:
     def alerts(self) -> list[Alert]:
         return [alert for batch in self.batches for alert in batch]
 
-    def publish(self, alerts: Sequence[Alert]) -> int:
+    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
         if self.error is not None:
             raise self.error
         self.batches.append(list(alerts))
+        if on_sent is not None:
+            on_sent(list(alerts))
         return len(alerts)
 
 
@@ -676,8 +678,10 @@ class FakeLedger:
 class PartlyFailing(RecordingAlerts):
     """Publishes everything but the first alert, and says so the way AlertPublisher does (``.failed``)."""
 
-    def publish(self, alerts: Sequence[Alert]) -> int:
+    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
         self.batches.append(list(alerts[1:]))
+        if on_sent is not None:
+            on_sent(list(alerts[1:]))
         error = RuntimeError("1 alert failed")
         error.failed = [(alerts[0].event_key, "Throttled", "slow down")]  # type: ignore[attr-defined]
         raise error

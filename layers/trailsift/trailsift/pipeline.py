@@ -34,7 +34,7 @@ class ObjectSource(Protocol):
 
 
 class AlertSink(Protocol):
-    def publish(self, alerts: Sequence[Alert]) -> int: ...
+    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int: ...
 
 
 class IndexSink(Protocol):
@@ -235,17 +235,17 @@ class Pipeline:
         claim = self.ledger.claim(alerts)
         outcome.alerts_already_sent = len(claim.already_sent)
         try:
-            outcome.alerts = self.alerts.publish(claim.to_send) if claim.to_send else 0
+            # Each PublishBatch's accepted alerts are marked sent as soon as SNS answers: a crash later
+            # in the file can then re-send at most the one batch whose answer was never recorded.
+            outcome.alerts = self.alerts.publish(claim.to_send, on_sent=self.ledger.mark_sent) if claim.to_send else 0
         except Exception as exc:
-            # A publisher that says which alerts failed lets the others be recorded as sent and the failed
-            # ones be claimed again at once; without that, the lease decides when they may be retried.
+            # A publisher that says which alerts failed lets them be released, so a retry may claim
+            # them at once; without that, the lease decides when they may be sent again.
             failed = getattr(exc, "failed", None)
             if failed is not None:
                 failed_keys = {entry[0] for entry in failed}
-                self.ledger.mark_sent([a for a in claim.to_send if a.event_key not in failed_keys])
                 self.ledger.release([a for a in claim.to_send if a.event_key in failed_keys])
             raise
-        self.ledger.mark_sent(claim.to_send)
         if claim.held_elsewhere:
             raise AlertsPending(
                 f"{len(claim.held_elsewhere)} alert(s) claimed by another invocation and not yet sent; retry later"

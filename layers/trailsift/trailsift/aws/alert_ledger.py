@@ -9,11 +9,12 @@ TTL ``expires_at``.
 They carry no GSI key attribute, so no index query ever returns them, and their pk is not an event's.
 
 A claim older than ``lease_seconds`` is taken to belong to a dead invocation and may be claimed again.
-Known limit: an owner that crashes after SNS accepted a publish but before :meth:`AlertLedger.mark_sent`
-recorded it (or that is still running when its lease expires, so keep ``lease_seconds`` above the time from
-claim to ``mark_sent``, ideally the function's timeout) lets the alert be sent again once the lease expires
-(at once if a retry reuses the owner id). Alerts are at-least-once in that
-one window and exactly-once otherwise; they carry ``event_key`` so subscribers can drop the duplicate.
+Known limit: alerts SNS accepted but that :meth:`AlertLedger.mark_sent` never recorded (the function
+died in between, or DynamoDB stayed unavailable through every retry of the mark) are sent again by a
+later attempt once the lease expires (at once if a retry reuses the owner id). The pipeline marks
+each PublishBatch's alerts as soon as SNS answers, so the window is one batch of at most ten alerts.
+Alerts are at-least-once there and exactly-once otherwise; they carry their event ID so subscribers
+can drop the duplicate.
 """
 
 from __future__ import annotations

@@ -70,8 +70,12 @@ class AlertPublisher:
         self.sleep = sleep
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
-    def publish(self, alerts: Sequence[Alert]) -> int:
-        """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished."""
+    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
+        """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished.
+
+        ``on_sent`` is called after every PublishBatch answer with the alerts SNS accepted in it, so a
+        caller can record them at once (the alert ledger does) instead of after the last batch.
+        """
         published = 0
         failed: list[Failure] = []
         for alert in alerts:
@@ -79,14 +83,16 @@ class AlertPublisher:
                 failed.append((alert.event_key, "MessageTooLong", f"{alert.size()} bytes > {MAX_BATCH_BYTES}"))
         sendable = [alert for alert in alerts if alert.size() <= MAX_BATCH_BYTES]
         for batch in batches(sendable):
-            count, lost = self._publish_batch(batch)
+            count, lost = self._publish_batch(batch, on_sent)
             published += count
             failed += lost
         if failed:
             raise AlertPublishError(failed, published)
         return published
 
-    def _publish_batch(self, batch: list[Alert]) -> tuple[int, list[Failure]]:
+    def _publish_batch(
+        self, batch: list[Alert], on_sent: Callable[[list[Alert]], Any] | None
+    ) -> tuple[int, list[Failure]]:
         """One PublishBatch call and its retries: (published count, what failed for good)."""
         pending = batch
         permanent: list[Failure] = []
@@ -112,7 +118,10 @@ class AlertPublisher:
                 retry = pending
             else:
                 succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
-                published += sum(1 for index in range(len(pending)) if str(index) in succeeded)
+                accepted = [alert for index, alert in enumerate(pending) if str(index) in succeeded]
+                published += len(accepted)
+                if accepted and on_sent is not None:
+                    on_sent(accepted)
                 failures = {entry.get("Id"): entry for entry in response.get("Failed", [])}
                 retry, last = [], {}
                 for index, alert in enumerate(pending):

@@ -1,0 +1,893 @@
+"""Fault injection: randomized schedules of AWS faults and crashes, played against the real handler on moto.
+
+Each schedule runs ``functions/processor/app.py`` (loaded fresh with ``local_run.load_handler``) on one S3
+notification naming four real log files and one corrupt file, while a proxy in front of every boto3
+client the function uses injects faults: throttling, 5xx answers, connection timeouts (raised before the
+request reaches the service) and crashes of the execution environment, either just before the k-th call
+of a kind (the call never happens) or just after it succeeded (its answer never seen; after a
+PublishBatch, the alert ledger's documented duplicate window). Probabilistic faults only last for the first few
+invocation attempts of a schedule, and each crash fires once, so every schedule can finish.
+
+The harness plays Lambda: retries of one asynchronous invocation keep its request id (half the random
+schedules give every attempt a new one instead) and run in a warm
+environment when one is idle (a crashed one is gone: the next attempt loads the module again), each
+event gets three attempts, then Lambda's on-failure record goes to the failure queue and
+``trailsift.redrive.redrive`` hands it back as a new invocation. A virtual clock (the ledger's) moves
+on between attempts as Lambda's retry delays do. Some schedules deliver the notification twice, either
+after the first delivery or *during* it (the second delivery runs while the first is paused at one of
+its calls).
+
+After the retries, every schedule must end with exactly the expected index rows, every expected alert
+received, nothing unexpected, every ledger item "sent", no on-failure record left in the failure queue,
+and each alert received exactly 1 + n times, n being how often SNS accepted it without the ledger
+recording it as sent (the documented window: the environment died between the accepted publish and
+``mark_sent``; or, without a crash, ``mark_sent`` ran out of retries). The injector tracks n per alert
+from what each attempt published and marked. Statistics are collected in ``STATS`` and printed by the
+last test (``pytest -s``); ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import itertools
+import json
+import os
+import random
+import threading
+import uuid
+import warnings
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+import trailsift.aws.alert_ledger as alert_ledger_module
+import trailsift.aws.dynamodb as dynamodb_module
+import trailsift.aws.sns as sns_module
+import trailsift.aws.sqs as sqs_module
+from trailsift.alerts import format_alert
+from trailsift.engine import RuleEngine
+from trailsift.index import TABLE_DEFINITION
+from trailsift.local_run import LambdaContext, load_handler
+from trailsift.record import event_key
+from trailsift.redrive import RedriveFailed, redrive
+from trailsift.rules import Destination, default_rules
+from trailsift.scan import scan_log_file
+from trailsift.triggers import ObjectRef, parse_trigger, s3_notification
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS_LOGS = REPO / "events" / "logs"
+APP = REPO / "functions" / "processor" / "app.py"
+REGION = "us-east-1"
+BUCKET = "trailsift-faults-123456789012-us-east-1"
+TABLE = "trailsift-faults-index"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-local-ProcessorFunction"
+
+SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "110"))
+LAMBDA_ATTEMPTS = 3  # one invocation and Lambda's default two retries
+ATTEMPT_CAP = 12  # attempts of one delivery (retries and redrives together); reaching it is a potential loss
+LEASE = 90  # AlertLedger's default lease_seconds
+
+
+def _sample(account: str, stamp: str) -> Path:
+    found = sorted(EVENTS_LOGS.glob(f"AWSLogs/{account}/CloudTrail/*/*/*/*/{account}_CloudTrail_*{stamp}*.json.gz"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _key(path: Path) -> str:
+    posix = path.as_posix()
+    return posix[posix.index("AWSLogs/") :]
+
+
+# Four real files: 3 + 14 (two PublishBatch calls) + 1 + 1 alerts, 3 + 15 + 2 + 1 index rows.
+FILES = [
+    _sample("218007301253", "20230710T1205Z"),
+    _sample("218007301253", "20230710T1215Z"),
+    _sample("307578594326", "20240802T0830Z"),
+    _sample("111122223333", "20230719T2140Z"),
+]
+# A file that fails for good: dead-lettered to the failure queue (so SQS SendMessageBatch is exercised).
+CORRUPT_KEY = (
+    "AWSLogs/111122223333/CloudTrail/us-east-1/2023/07/19/"
+    "111122223333_CloudTrail_us-east-1_20230719T2145Z_CorruptCorruptCo.json.gz"
+)
+CORRUPT_BODY = gzip.compress(b'{"Records": [{"eventName": "StopLogging"', mtime=0)[:-8]  # truncated gzip
+
+
+class Crash(BaseException):
+    """The execution environment dies here (timeout, out of memory, host lost): nothing after it runs."""
+
+
+# --- what must come out ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    alerts: dict[str, str]  # message text -> event key
+    keys: frozenset[str]
+    rows: frozenset[tuple[str, str]]
+
+
+def _expected() -> Expected:
+    rules = default_rules()
+    engine = RuleEngine(rules)
+    alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
+    indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
+    alerts: dict[str, str] = {}
+    rows: set[tuple[str, str]] = set()
+    for path in FILES:
+        location = ObjectRef(BUCKET, _key(path)).location
+        for match in scan_log_file(path.read_bytes(), location, engine).matches:
+            chosen = [alerting[name] for name in match.rules if name in alerting]
+            if chosen:
+                alert = format_alert(match, chosen, location)
+                alerts[alert.message] = alert.event_key
+            rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
+    return Expected(alerts, frozenset(alerts.values()), frozenset(rows))
+
+
+EXPECTED = _expected()
+
+
+def test_the_files_give_enough_alerts_and_rows() -> None:
+    assert len(EXPECTED.keys) == len(EXPECTED.alerts) >= 10  # one alert per event, event keys unique
+    assert len(EXPECTED.rows) >= 10
+
+
+# --- schedules -------------------------------------------------------------------------------------
+
+# The kinds of call the injector counts (k-th call of a kind is counted over the whole schedule).
+GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER = (
+    "get", "publish", "index_write", "claim", "ledger_read", "mark", "release", "dead_letter",
+)
+THROTTLE, SERVER, TIMEOUT = "throttle", "500", "timeout"
+ERROR_CODES = {  # service -> fault -> (code, HTTP status)
+    "s3": {THROTTLE: ("SlowDown", 503), SERVER: ("InternalError", 500)},
+    "sns": {THROTTLE: ("Throttling", 400), SERVER: ("InternalError", 500)},
+    "dynamodb": {THROTTLE: ("ProvisionedThroughputExceededException", 400), SERVER: ("InternalServerError", 500)},
+    "sqs": {THROTTLE: ("RequestThrottled", 400), SERVER: ("InternalFailure", 500)},
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Inject one of ``faults`` (with ``probability``) into calls of ``service`` (or of ``kinds``).
+
+    ``attempts``: only during the schedule's first N invocation attempts (``None``: always);
+    ``calls``: only on these call numbers of the call's kind (``None``: any).
+    """
+
+    faults: tuple[str, ...]
+    probability: float = 1.0
+    service: str | None = None
+    kinds: frozenset[str] | None = None
+    attempts: int | None = None
+    calls: frozenset[int] | None = None
+
+    def applies(self, service: str, kind: str, number: int, attempt: int) -> bool:
+        return (
+            (self.service is None or self.service == service)
+            and (self.kinds is None or kind in self.kinds)
+            and (self.attempts is None or attempt <= self.attempts)
+            and (self.calls is None or number in self.calls)
+        )
+
+
+@dataclass(frozen=True)
+class Point:
+    """The k-th call of ``kind`` in the schedule, ``before`` it reaches the service or ``after`` it succeeded."""
+
+    kind: str
+    k: int
+    when: str = "before"
+
+    def __str__(self) -> str:
+        return f"{self.when} {self.kind} #{self.k}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    seed: int = 0
+    rules: tuple[Rule, ...] = ()
+    crashes: tuple[Point, ...] = ()
+    duplicate: bool = False  # the notification is delivered twice
+    preempt: Point | None = None  # ... the second time while the first delivery is paused here
+    duplicates: dict[str, int] | None = None  # hand-written: the duplicates it must produce, by window
+    same_request_id: bool = True  # Lambda's retries of one event keep its request id (the ledger's owner)
+
+    @property
+    def accepted_publish_crash(self) -> bool:
+        """A crash of kind (b): after a PublishBatch was accepted, before its answer was seen."""
+        return any(point.kind == PUBLISH and point.when == "after" for point in self.crashes)
+
+    def describe(self) -> str:
+        parts = [f"{self.name} (seed {self.seed})"]
+        for rule in self.rules:
+            where = rule.service or ",".join(sorted(rule.kinds or ()))
+            scope = f"attempts<={rule.attempts}" if rule.attempts else "always"
+            calls = f" calls {sorted(rule.calls)}" if rule.calls else ""
+            parts.append(f"{where}: {'/'.join(rule.faults)} p={rule.probability} {scope}{calls}")
+        parts += [f"crash {point}" for point in self.crashes]
+        if not self.same_request_id:
+            parts.append("a new request id for every attempt")
+        if self.duplicate:
+            parts.append(f"duplicate delivery{f' during the first, at {self.preempt}' if self.preempt else ''}")
+        return "; ".join(parts)
+
+
+# Why an alert may be received twice: SNS accepted it, and the ledger never recorded it as sent because ...
+UNRECORDED_CRASH_B = "(b) the environment crashed right after the accepted publish"
+UNRECORDED_CRASH = "the environment crashed later, before mark_sent recorded it"
+UNRECORDED_GAVE_UP = "mark_sent gave up (DynamoDB faults outlasted the ledger's retries)"
+
+MAX_K = {GET: 10, PUBLISH: 7, INDEX_WRITE: 3, CLAIM: 30, MARK: 30}
+MAIN_THREAD_KINDS = [CLAIM, PUBLISH, MARK, INDEX_WRITE]  # calls made by the handler's thread (not the fetch pool)
+
+
+def random_schedule(seed: int) -> Schedule:
+    rng = random.Random(seed)
+    rules = []
+    for service in ("s3", "sns", "dynamodb", "sqs"):
+        if rng.random() < 0.6:
+            faults = tuple(rng.sample([THROTTLE, SERVER, TIMEOUT], rng.randint(1, 3)))
+            probability = rng.choice([0.1, 0.25, 0.5, 0.8, 1.0])
+            rules.append(Rule(faults, probability, service=service, attempts=rng.randint(1, 4)))
+    crashes = []
+    for _ in range(rng.choices([0, 1, 2], [0.3, 0.5, 0.2])[0]):
+        kind = rng.choice([GET, PUBLISH, PUBLISH, INDEX_WRITE, CLAIM, MARK])
+        when = "before" if kind == GET else rng.choice(["before", "after"])
+        crashes.append(Point(kind, rng.randint(1, MAX_K[kind]), when))
+    duplicate = rng.random() < 0.35
+    preempt = None
+    if duplicate and rng.random() < 0.6:
+        kind = rng.choice(MAIN_THREAD_KINDS)
+        preempt = Point(kind, rng.randint(1, MAX_K[kind] // 2), rng.choice(["before", "after"]))
+    same_request_id = rng.random() < 0.5
+    return Schedule("random", seed, tuple(rules), tuple(crashes), duplicate, preempt, same_request_id=same_request_id)
+
+
+B, LATER, GAVE_UP = UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP
+EVERY_KIND = frozenset({GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER})
+
+# Publishes in one clean attempt: #1 the first file's 3 alerts, #2 and #3 the second file's 10 + 4, #4, #5 one each.
+HAND_WRITTEN = [
+    Schedule("crash before publish #1", crashes=(Point(PUBLISH, 1),), duplicates={}),
+    Schedule("crash after publish #1", crashes=(Point(PUBLISH, 1, "after"),), duplicates={B: 3}),
+    Schedule("crash after publish #2", crashes=(Point(PUBLISH, 2, "after"),), duplicates={B: 10}),
+    # Each PublishBatch's alerts are marked sent as soon as SNS answers, so a crash before the next
+    # publish re-sends nothing; a crash inside a batch's marking re-sends that batch's unmarked rest.
+    Schedule("crash before publish #3", crashes=(Point(PUBLISH, 3),), duplicates={}),
+    Schedule("crash before mark #6", crashes=(Point(MARK, 6),), duplicates={LATER: 8}),  # 2nd file: 2 of a 10-batch marked
+    Schedule("crash before index write #2", crashes=(Point(INDEX_WRITE, 2),), duplicates={}),
+    Schedule("crash after claim #5", crashes=(Point(CLAIM, 5, "after"),), duplicates={}),
+    Schedule("crash before dead letter #1", crashes=(Point(DEAD_LETTER, 1),), duplicates={}),
+    Schedule("throttling on the first call of every kind", rules=(Rule((THROTTLE,), kinds=EVERY_KIND, calls=frozenset({1})),), duplicates={}),
+    Schedule("500 on every S3 GET for 3 attempts", rules=(Rule((SERVER,), service="s3", attempts=3),), duplicates={}),
+    Schedule("SNS down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="sns", attempts=3),), duplicates={}),
+    Schedule("DynamoDB down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="dynamodb", attempts=3),), duplicates={}),
+    Schedule("failure queue down for 4 attempts", rules=(Rule((TIMEOUT, SERVER), service="sqs", attempts=4),), duplicates={}),
+    # No crash: SNS accepted the alerts, then every mark_sent of the first attempt ran out of retries.
+    Schedule("mark_sent fails for good in attempt 1", rules=(Rule((SERVER, THROTTLE), kinds=frozenset({MARK}), attempts=1),), duplicates={GAVE_UP: 15}),
+    # Only the first alert's mark fails (8 tries); mark_sent stops there, so the first file's other 2 go out again too.
+    Schedule("the first mark fails for good", rules=(Rule((SERVER,), kinds=frozenset({MARK}), calls=frozenset(range(1, 9))),), duplicates={GAVE_UP: 3}),
+    Schedule("duplicate delivery after the first", duplicate=True, duplicates={}),
+    Schedule(
+        "duplicate delivery during the first (after claim #5), crash before publish #2",
+        crashes=(Point(PUBLISH, 2),),
+        duplicate=True,
+        preempt=Point(CLAIM, 5, "after"),
+        duplicates={},
+    ),
+    Schedule(
+        "duplicate delivery during the first (before claim #6), crash after publish #2",
+        crashes=(Point(PUBLISH, 2, "after"),),
+        duplicate=True,
+        preempt=Point(CLAIM, 6),
+        duplicates={B: 10},
+    ),
+    Schedule(
+        "duplicate delivery during the first (after publish #2), crash before publish #3",
+        crashes=(Point(PUBLISH, 3),),
+        duplicate=True,
+        preempt=Point(PUBLISH, 2, "after"),
+        duplicates={},
+    ),
+]
+
+
+# --- the statistics --------------------------------------------------------------------------------
+
+STATS: dict[str, Any] = {
+    "schedules": 0,
+    "random schedules": 0,
+    "hand-written schedules": 0,
+    "faults": Counter(),  # "service fault" -> injected
+    "crashes": Counter(),  # "before publish" ... -> fired
+    "invocation attempts": 0,
+    "environments loaded": 0,
+    "attempts failed on alerts claimed elsewhere": 0,
+    "redrive runs": 0,
+    "schedules with a new request id per attempt": 0,
+    "duplicate deliveries": 0,
+    "concurrent deliveries": 0,
+    "alerts published (accepted entries)": 0,
+    "alerts received": 0,
+    "dead letters queued": 0,
+    "schedules with duplicates": Counter(),  # window -> schedules
+    "schedules with duplicates but no crash of kind (b)": 0,
+    "duplicate alerts": Counter(),  # window -> extra copies received
+    "unexplained duplicates": [],  # descriptions
+    "losses": [],  # descriptions
+}
+
+
+# --- the injector ----------------------------------------------------------------------------------
+
+
+def _kind(service: str, operation: str, params: dict[str, Any]) -> str | None:
+    if (service, operation) == ("s3", "get_object"):
+        return GET
+    if (service, operation) == ("sns", "publish_batch"):
+        return PUBLISH
+    if (service, operation) == ("sqs", "send_message_batch"):
+        return DEAD_LETTER
+    if service == "dynamodb":
+        if operation == "batch_write_item":
+            return INDEX_WRITE
+        if operation == "put_item":
+            return CLAIM
+        if operation == "get_item":
+            return LEDGER_READ
+        if operation == "update_item":
+            return MARK if ":sent" in params.get("UpdateExpression", "") else RELEASE
+    return None
+
+
+@dataclass
+class Env:
+    """One execution environment: its own module (caches, clients) and whether it has died."""
+
+    module: ModuleType
+    number: int
+    attempt: int = 0  # the schedule-wide number of the invocation running in it
+    dead: bool = False
+    published: set[str] = field(default_factory=set)  # event keys SNS accepted in this attempt
+    marked: set[str] = field(default_factory=set)  # event keys this attempt recorded as sent
+    crashed_batch: set[str] = field(default_factory=set)  # the accepted publish a crash came right after
+
+
+class Injector:
+    """Decides, per intercepted call, whether it fails, crashes, or goes through (thread-safe)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.random = random.Random(f"faults-{schedule.seed}-{schedule.name}")
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.fired: set[Point] = set()
+        self.faults: Counter[str] = Counter()
+        self.crashes: Counter[str] = Counter()
+        # event key -> why (one entry per time) SNS accepted it and the ledger never recorded it as sent
+        self.unrecorded: dict[str, list[str]] = {}
+        self.published = 0
+        self.preempt_hook: Any = None  # runs the concurrent delivery
+
+    def unrecorded_window(self, env: Env, why: str, batch: set[str] | None = None) -> None:
+        """What ``env``'s attempt published without recording it as sent goes out again (the ledger's window).
+
+        ``batch``: the keys of the publish the crash came right after (window (b)); the others get ``why``.
+        """
+        with self.lock:
+            for key in env.published - env.marked:
+                self.unrecorded.setdefault(key, []).append(UNRECORDED_CRASH_B if batch and key in batch else why)
+            env.marked |= env.published  # accounted for
+
+    def decide(self, env: Env, service: str, kind: str) -> tuple[str | None, str | None]:
+        """(action, preemption): action is None, a fault, "crash-before" or "crash-after"; preemption is
+        None, "before" or "after" (when the concurrent delivery runs, around this call)."""
+        with self.lock:
+            self.counts[kind] += 1
+            number = self.counts[kind]
+            preempt = self.schedule.preempt
+            if preempt is not None and (preempt.kind, preempt.k) == (kind, number) and preempt not in self.fired:
+                self.fired.add(preempt)
+                preempt_when: str | None = preempt.when
+            else:
+                preempt_when = None
+            for point in self.schedule.crashes:
+                if (point.kind, point.k) == (kind, number) and point not in self.fired:
+                    self.fired.add(point)
+                    self.crashes[f"{point.when} {kind}"] += 1
+                    return f"crash-{point.when}", preempt_when
+            for rule in self.schedule.rules:
+                if rule.applies(service, kind, number, env.attempt) and self.random.random() < rule.probability:
+                    fault = self.random.choice(rule.faults)
+                    self.faults[f"{service} {fault}"] += 1
+                    return fault, preempt_when
+            return None, preempt_when
+
+
+class FaultyClient:
+    """A boto3 client as the function sees it, with the schedule's faults in front of the calls that matter."""
+
+    def __init__(self, client: Any, service: str, env: Env, injector: Injector) -> None:
+        self._client, self._service, self._env, self._injector = client, service, env, injector
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("can_paginate", "get_paginator"):
+            return attribute
+
+        def call(**params: Any) -> Any:
+            env, injector = self._env, self._injector
+            if env.dead:  # a dead environment makes no more calls (its fetch threads included)
+                raise Crash(f"environment {env.number} is gone")
+            kind = _kind(self._service, name, params)
+            if kind is None:
+                return attribute(**params)
+            action, preempt = injector.decide(env, self._service, kind)
+            if preempt == "before":
+                injector.preempt_hook()
+            if action == "crash-before":
+                env.dead = True
+                raise Crash(f"before {kind} #{injector.counts[kind]}")
+            if action in (THROTTLE, SERVER):
+                code, status = ERROR_CODES[self._service][action]
+                error = {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+                raise ClientError(error, self._client.meta.method_to_api_mapping[name])
+            if action == TIMEOUT:
+                url = self._client.meta.endpoint_url
+                raise (ConnectTimeoutError(endpoint_url=url) if injector.random.random() < 0.5 else EndpointConnectionError(endpoint_url=url))
+            answer = attribute(**params)
+            if kind == PUBLISH:
+                accepted = {entry["Id"] for entry in answer.get("Successful", [])}
+                keys = [
+                    EXPECTED.alerts.get(entry["Message"], "?")
+                    for entry in params["PublishBatchRequestEntries"]
+                    if entry["Id"] in accepted
+                ]
+                env.published.update(keys)
+                if action == "crash-after":
+                    env.crashed_batch = set(keys)
+                with injector.lock:
+                    injector.published += len(keys)
+            elif kind == MARK:
+                env.marked.add(params["Key"]["pk"]["S"].removeprefix("ALERT#"))
+            if action == "crash-after":
+                env.dead = True
+                raise Crash(f"after {kind} #{injector.counts[kind]}")
+            if preempt == "after":
+                injector.preempt_hook()
+            return answer
+
+        return call
+
+
+# --- the world of one schedule ---------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_750_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Delivery:
+    number: int
+    lineage: int  # the delivery it descends from (a redrive continues its lineage)
+    event: dict[str, Any]
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    tries: int = 0  # attempts of this asynchronous invocation
+    last_error: str = ""
+
+
+@dataclass
+class Stack:
+    s3: Any
+    sns: Any
+    sqs: Any
+    dynamodb: Any
+    topic_arn: str
+    subscriber_url: str
+    failure_url: str
+    event: dict[str, Any]
+
+    @classmethod
+    def create(cls) -> Stack:
+        s3, sns, sqs, dynamodb = (boto3.client(name, region_name=REGION) for name in ("s3", "sns", "sqs", "dynamodb"))
+        s3.create_bucket(Bucket=BUCKET)
+        topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
+        subscriber_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        failure_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
+        dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
+        refs = []
+        for key, body in [*((_key(path), path.read_bytes()) for path in FILES), (CORRUPT_KEY, CORRUPT_BODY)]:
+            etag = s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+            refs.append(ObjectRef(BUCKET, key, size=len(body), etag=etag))
+        return cls(s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url, s3_notification(refs))
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message of the queue, deleted as read."""
+        bodies = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", [])
+            if not got:
+                return bodies
+            bodies += [json.loads(message["Body"]) for message in got]
+            entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(got)]
+            assert not self.sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+
+    def table(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE):
+            items += page["Items"]
+        return items
+
+    def reset(self) -> None:
+        """Back to the state after :meth:`create`: empty table and queues (the log files stay)."""
+        items = self.table()
+        for start in range(0, len(items), 25):
+            requests = [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items[start : start + 25]]
+            assert not self.dynamodb.batch_write_item(RequestItems={TABLE: requests}).get("UnprocessedItems")
+        self.drain(self.subscriber_url)
+        self.drain(self.failure_url)
+        assert self.table() == [] and self.drain(self.subscriber_url) == [] and self.drain(self.failure_url) == []
+
+
+@pytest.fixture(scope="module")
+def shared_stack() -> Any:
+    """One emulated account for the whole file (moto in-process); each schedule starts with :meth:`Stack.reset`."""
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            yield Stack.create()
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    shared_stack.reset()
+    return shared_stack
+
+
+class World:
+    """Lambda, S3, SNS, SQS and DynamoDB for one schedule."""
+
+    def __init__(self, schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.schedule = schedule
+        self.stack = stack
+        self.injector = Injector(schedule)
+        self.injector.preempt_hook = self._concurrent_delivery
+        self.random = random.Random(f"lambda-{schedule.seed}-{schedule.name}")
+        self.clock = Clock()
+        self.numbers = itertools.count(1)
+        self.env_numbers = itertools.count(1)
+        self.idle: list[Env] = []
+        self.queue: deque[Delivery] = deque()
+        self.destination: list[Delivery] = []  # deliveries whose on-failure record waits in the failure queue
+        self.per_lineage: Counter[int] = Counter()
+        self.attempts = 0
+        self.redrives = 0
+        self.anomalies: list[str] = []
+        self.deliveries = 0
+        self.second: Delivery | None = None
+        self.started: set[int] = set()  # deliveries attempted at least once
+        self.real: dict[str, Any] = {"s3": stack.s3, "sns": stack.sns, "sqs": stack.sqs, "dynamodb": stack.dynamodb}
+        self._patch(monkeypatch)
+
+    def _patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The adapters' backoff sleeps become no-ops; the ledger reads the virtual clock."""
+        clock = self.clock
+        injector = self.injector
+
+        def no_sleep(seconds: float) -> None:
+            return None
+
+        class Publisher(sns_module.AlertPublisher):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **{**kwargs, "sleep": no_sleep})
+
+        class Writer(dynamodb_module.IndexWriter):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **{**kwargs, "sleep": no_sleep})
+
+        class Queue(sqs_module.DeadLetterQueue):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **{**kwargs, "sleep": no_sleep})
+
+        class Ledger(alert_ledger_module.AlertLedger):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **{**kwargs, "clock": clock, "sleep": no_sleep})
+
+            def mark_sent(self, alerts: Any) -> None:
+                try:
+                    super().mark_sent(alerts)
+                except Exception:
+                    # SNS accepted these alerts but the ledger could not record them: a retry sends them again
+                    injector.unrecorded_window(self.client._env, UNRECORDED_GAVE_UP)
+                    raise
+
+        monkeypatch.setattr(sns_module, "AlertPublisher", Publisher)
+        monkeypatch.setattr(dynamodb_module, "IndexWriter", Writer)
+        monkeypatch.setattr(sqs_module, "DeadLetterQueue", Queue)
+        monkeypatch.setattr(alert_ledger_module, "AlertLedger", Ledger)
+
+    # --- Lambda ---
+
+    def _environment(self) -> Env:
+        if self.idle:
+            return self.idle.pop(self.random.randrange(len(self.idle)))
+        module = load_handler(APP)
+        env = Env(module, next(self.env_numbers))
+        monkeypatch_client = lambda service: FaultyClient(self.real[service], service, env, self.injector)  # noqa: E731
+        module.client = monkeypatch_client  # this module is private to the schedule: no undo needed
+        STATS["environments loaded"] += 1
+        return env
+
+    def _attempt(self, delivery: Delivery) -> bool:
+        """One invocation attempt; True when the handler returned (the event is done)."""
+        env = self._environment()
+        self.started.add(delivery.number)
+        self.attempts += 1
+        self.per_lineage[delivery.lineage] += 1
+        env.attempt = self.attempts
+        env.published, env.marked, env.crashed_batch = set(), set(), set()
+        if not self.schedule.same_request_id:
+            delivery.request_id = str(uuid.uuid4())
+        try:
+            env.module.handler(delivery.event, LambdaContext(aws_request_id=delivery.request_id))
+        except Crash as crash:
+            delivery.last_error = f"Crash: {crash}"
+            self.injector.unrecorded_window(env, UNRECORDED_CRASH, env.crashed_batch)
+            return False  # the environment is gone with it
+        except Exception as exc:  # InvocationFailed, or anything else the handler raised: Lambda retries
+            delivery.last_error = f"{type(exc).__name__}: {exc}"
+            if "claimed by another invocation" in delivery.last_error:
+                STATS["attempts failed on alerts claimed elsewhere"] += 1
+            if env.dead:
+                self.anomalies.append(f"crash turned into {type(exc).__name__} in attempt {env.attempt}")
+                return False
+            self.idle.append(env)
+            return False
+        if env.dead:
+            self.anomalies.append(f"the handler returned although its environment crashed (attempt {env.attempt})")
+            return True
+        self.idle.append(env)
+        return True
+
+    def _run(self, delivery: Delivery) -> None:
+        """Attempt ``delivery`` and schedule what Lambda does next."""
+        if self._attempt(delivery):
+            return
+        delivery.tries += 1
+        if self.per_lineage[delivery.lineage] >= ATTEMPT_CAP:
+            STATS["losses"].append(f"{self.schedule.describe()}: delivery {delivery.number} hit the attempt cap")
+            raise AssertionError(
+                f"{self.schedule.describe()}: delivery {delivery.lineage} still failing after {ATTEMPT_CAP} attempts "
+                f"(potential loss); last error: {delivery.last_error}"
+            )
+        if delivery.tries < LAMBDA_ATTEMPTS:
+            self.queue.append(delivery)
+        else:  # retries exhausted: the on-failure destination (the failure queue) gets the event
+            record = {
+                "version": "1.0",
+                "timestamp": "2025-06-15T12:00:00.000Z",
+                "requestContext": {
+                    "requestId": delivery.request_id,
+                    "functionArn": FUNCTION_ARN,
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": LAMBDA_ATTEMPTS,
+                },
+                "requestPayload": delivery.event,
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "responsePayload": {"errorType": delivery.last_error.split(":")[0], "errorMessage": delivery.last_error},
+            }
+            self.stack.sqs.send_message(QueueUrl=self.stack.failure_url, MessageBody=json.dumps(record))
+            self.destination.append(delivery)
+
+    def _new_delivery(self, lineage: int | None = None, event: dict[str, Any] | None = None) -> Delivery:
+        number = next(self.numbers)
+        self.deliveries += 1
+        return Delivery(number, number if lineage is None else lineage, event or self.stack.event)
+
+    def _concurrent_delivery(self) -> None:
+        """The duplicate delivery runs now, while the first one is paused inside one of its calls."""
+        second = self.second
+        if second is None or second.number in self.started or second in self.queue:
+            return  # already delivered (the preemption point came after the fallback delivery)
+        STATS["concurrent deliveries"] += 1
+        self._run(second)
+
+    def _redrive(self) -> None:
+        """``trailsift redrive``: each on-failure record goes back to the function as a new asynchronous invocation."""
+        self.redrives += 1
+        spawned = []
+
+        def target(payload: dict[str, Any]) -> None:
+            keys = {ref.key for ref in parse_trigger(payload).objects}
+            if keys == {CORRUPT_KEY}:  # the operator fixes (or drops) the corrupt file first
+                raise RedriveFailed("the file is corrupt; not redriven")
+            waiting = [d for d in self.destination if d.event == payload]
+            assert waiting, "redrive found an on-failure record nobody sent"
+            self.destination.remove(waiting[0])
+            spawned.append(self._new_delivery(waiting[0].lineage, payload))
+
+        redrive(self.stack.sqs, self.stack.failure_url, target, visibility_timeout=0)
+        assert spawned, f"{self.schedule.describe()}: redrive sent nothing back while {len(self.destination)} wait"
+        for delivery in spawned:
+            self.clock.advance(300)
+            self.queue.append(delivery)
+
+    def play(self) -> None:
+        first = self._new_delivery()
+        self.queue.append(first)
+        if self.schedule.duplicate:
+            self.second = self._new_delivery(event=json.loads(json.dumps(self.stack.event)))
+            if self.schedule.preempt is None:
+                self.queue.append(self.second)
+        started = self.started
+        while True:
+            if not self.queue and not self.destination:
+                if self.second is None or self.second.number in started or self.second in self.queue:
+                    return
+                # the preemption point passed without it (a crash came first): deliver it after all
+                self.queue.append(self.second)
+            if not self.queue:
+                self._redrive()
+                continue
+            delivery = self.queue.popleft()
+            if delivery.number in started:
+                self.clock.advance(self.random.uniform(LEASE - 30, LEASE + 110))  # Lambda's retry delays: 1 and 2 minutes
+            else:
+                self.clock.advance(self.random.uniform(0, 5))
+            started.add(delivery.number)
+            self._run(delivery)
+
+
+# --- running one schedule and checking its end state -----------------------------------------------
+
+
+def _environment_variables(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("TRAILSIFT_", "POWERTOOLS_")):
+            monkeypatch.delenv(name)
+    for name, value in {
+        "TRAILSIFT_ALERT_TOPIC_ARN": stack.topic_arn,
+        "TRAILSIFT_INDEX_TABLE": TABLE,
+        "TRAILSIFT_BUCKETS": BUCKET,
+        "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_url,
+        "POWERTOOLS_SERVICE_NAME": "trailsift-fault-injection",
+        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    _environment_variables(stack, monkeypatch)
+    world = World(schedule, stack, monkeypatch)
+    where = schedule.describe()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        world.play()
+    injector = world.injector
+
+    STATS["schedules"] += 1
+    STATS["random schedules" if schedule.name == "random" else "hand-written schedules"] += 1
+    STATS["faults"].update(injector.faults)
+    STATS["crashes"].update(injector.crashes)
+    STATS["invocation attempts"] += world.attempts
+    STATS["redrive runs"] += world.redrives
+    STATS["duplicate deliveries"] += int(schedule.duplicate)
+    STATS["schedules with a new request id per attempt"] += int(not schedule.same_request_id)
+    STATS["alerts published (accepted entries)"] += injector.published
+
+    assert not world.anomalies, f"{where}: {world.anomalies}"
+
+    # Alerts: every expected one received, nothing else, and each exactly once more for each time SNS
+    # accepted it without the ledger recording it (a crash or a failed mark_sent in between).
+    received = Counter(EXPECTED.alerts.get(envelope["Message"], "?") for envelope in stack.drain(stack.subscriber_url))
+    STATS["alerts received"] += sum(received.values())
+    assert injector.published == sum(received.values()), f"{where}: SNS accepted {injector.published}"
+    lost = EXPECTED.keys - set(received)
+    if lost:
+        STATS["losses"].append(f"{where}: {len(lost)} alert(s) never received")
+    assert not lost, f"{where}: alerts lost: {sorted(lost)}"
+    assert set(received) == EXPECTED.keys, f"{where}: unexpected alerts: {received['?']}"
+    unrecorded = injector.unrecorded
+    assert set(unrecorded) <= EXPECTED.keys, f"{where}: {unrecorded}"
+    duplicates = {key: count - 1 for key, count in received.items() if count > 1}
+    unexplained = {key: extra for key, extra in duplicates.items() if extra > len(unrecorded.get(key, ()))}
+    missing = {key: len(why) for key, why in unrecorded.items() if duplicates.get(key, 0) < len(why)}
+    if duplicates:
+        windows = {why for key in duplicates for why in unrecorded.get(key, ["unexplained"])}
+        STATS["schedules with duplicates"].update(windows)
+        if not schedule.accepted_publish_crash:
+            STATS["schedules with duplicates but no crash of kind (b)"] += 1
+        for key, extra in duplicates.items():
+            STATS["duplicate alerts"].update(unrecorded.get(key, ["unexplained"] * extra)[:extra])
+    if unexplained:
+        STATS["unexplained duplicates"].append(f"{where}: {unexplained}")
+    assert not unexplained, f"{where}: alerts sent again outside the accepted-but-unrecorded window: {unexplained}"
+    assert not missing, f"{where}: accepted-but-unrecorded alerts not sent again (the model is wrong): {missing}"
+    if schedule.duplicates is not None:
+        assert Counter(why for whys in unrecorded.values() for why in whys) == Counter(schedule.duplicates), where
+
+    # Index rows: exactly the expected set, each once. Ledger: every alert recorded as sent.
+    items = stack.table()
+    rows = [(item["pk"]["S"], item["sk"]["S"]) for item in items if item["pk"]["S"].startswith("EVENT#")]
+    assert len(rows) == len(set(rows)) == len(EXPECTED.rows) and set(rows) == EXPECTED.rows, f"{where}: rows differ"
+    ledger = {item["pk"]["S"].removeprefix("ALERT#"): item["state"]["S"] for item in items if item["pk"]["S"].startswith("ALERT#")}
+    assert set(ledger) == EXPECTED.keys, f"{where}: ledger keys differ"
+    assert set(ledger.values()) == {"sent"}, f"{where}: ledger states {Counter(ledger.values())}"
+    assert len(items) == len(rows) + len(ledger), f"{where}: stray items in the table"
+
+    # The failure queue: no on-failure record left behind; the corrupt file dead-lettered (at least once).
+    letters = stack.drain(stack.failure_url)
+    STATS["dead letters queued"] += len(letters)
+    conditions = Counter(letter["requestContext"]["condition"] for letter in letters)
+    assert set(conditions) == {"PermanentFailure"}, f"{where}: failure queue holds {conditions}"
+    for letter in letters:
+        assert [ref.key for ref in parse_trigger(letter["requestPayload"]).objects] == [CORRUPT_KEY], where
+
+
+@pytest.mark.parametrize("schedule", HAND_WRITTEN, ids=[schedule.name for schedule in HAND_WRITTEN])
+def test_hand_written_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_schedule(schedule, stack, monkeypatch)
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+def test_random_schedule(seed: int, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_schedule(random_schedule(seed), stack, monkeypatch)
+
+
+def test_statistics() -> None:
+    """Runs last: what the schedules above did, printed (``pytest -s``) and checked."""
+    if STATS["random schedules"] < SEEDS:
+        pytest.skip("needs every random schedule of this file to have run first")
+    lines = ["", "fault injection:"]
+    for name, value in STATS.items():
+        if isinstance(value, Counter):
+            value = ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) or "none"
+        elif isinstance(value, list):
+            value = f"{len(value)}" + "".join(f"\n    {entry}" for entry in value)
+        lines.append(f"  {name}: {value}")
+    print("\n".join(lines))
+    assert STATS["losses"] == []
+    assert STATS["unexplained duplicates"] == []
+    for service in ("s3", "sns", "dynamodb", "sqs"):
+        for fault in (THROTTLE, SERVER, TIMEOUT):
+            assert STATS["faults"][f"{service} {fault}"] >= 5, (service, fault)
+    for crash in ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get"):
+        assert STATS["crashes"][crash] >= 3, crash
+    assert STATS["redrive runs"] >= 10 and STATS["concurrent deliveries"] >= 10
+    assert STATS["attempts failed on alerts claimed elsewhere"] >= 5
+    assert set(STATS["schedules with duplicates"]) <= {UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP}
