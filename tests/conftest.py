@@ -75,6 +75,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     """An emulated AWS account (moto, in-process) with fake credentials; yields nothing useful."""
     from moto import mock_aws
 
+    fake_credentials(monkeypatch)
+    with mock_aws():
+        yield
+
+
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region for moto, and nothing that could point boto3 at a real endpoint."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -85,5 +92,23 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
+
+
+def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every message of an SQS queue; return their JSON bodies."""
+    received: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return received
+        for message in got:
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def index_rows(dynamodb: Any, table: str) -> list[tuple[str, str]]:
+    """The (pk, sk) of every index row; the alert ledger's items (``ALERT#...``) share the table and are left out."""
+    items: list[tuple[str, str]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
+        items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
+    return [(pk, sk) for pk, sk in items if pk.startswith("EVENT#")]

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import drain_queue, index_rows
 from trailsift.alerts import format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import TABLE_DEFINITION
@@ -85,21 +86,10 @@ class Stack:
 
     def alerts(self) -> list[dict[str, Any]]:
         """Drain the subscriber queue: the SNS envelopes received."""
-        received: list[dict[str, Any]] = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                return received
-            for message in got:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_queue(self.sqs, self.queue_url)
 
     def rows(self) -> list[tuple[str, str]]:
-        """The index rows' keys (the alert ledger's items, ``ALERT#...``, share the table and are left out)."""
-        items: list[tuple[str, str]] = []
-        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
-            items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"] if item["pk"]["S"].startswith("EVENT#")]
-        return items
+        return index_rows(self.dynamodb, TABLE)
 
     def ledger(self) -> dict[str, str]:
         """The alert ledger: event key -> state."""

@@ -42,6 +42,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 import boto3
 import pytest
 
+from tests.conftest import drain_queue, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES, format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import TABLE_DEFINITION
@@ -241,31 +242,15 @@ class Stack:
         return s3_notification_record(bucket, key, len(body), etag)
 
     def alerts(self) -> list[dict[str, Any]]:
-        received: list[dict[str, Any]] = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                return received
-            for message in got:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        """Drain the subscriber queue: the SNS envelopes received."""
+        return drain_queue(self.sqs, self.queue_url)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Drain the failure queue: the records the function sent there."""
-        received: list[dict[str, Any]] = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.failure_queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                return received
-            for message in got:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.failure_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_queue(self.sqs, self.failure_queue_url)
 
     def rows(self) -> list[tuple[str, str]]:
-        items: list[tuple[str, str]] = []
-        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE, ProjectionExpression="pk, sk"):
-            items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
-        return [(pk, sk) for pk, sk in items if pk.startswith("EVENT#")]  # index rows, not the alert ledger's
+        return index_rows(self.dynamodb, TABLE)
 
 
 def make_stack() -> Stack:

@@ -46,6 +46,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from tests.conftest import fake_credentials
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 import trailsift.aws.alert_ledger as alert_ledger_module
@@ -557,16 +559,7 @@ def shared_stack() -> Any:
     from moto import mock_aws
 
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        fake_credentials(monkeypatch)
         with mock_aws():
             yield Stack.create()
 
