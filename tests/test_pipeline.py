@@ -728,3 +728,15 @@ def test_a_publish_failure_without_details_marks_and_releases_nothing(records) -
     outcome = make_pipeline(source, alerts=RecordingAlerts(RuntimeError("boom")), ledger=ledger).run([target])[0]
     assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
     assert ledger.marked == [] and ledger.released == []
+
+
+def test_only_configured_accounts_are_read(records: dict[str, dict[str, Any]]) -> None:
+    mine, other = ref(1), dataclasses.replace(ref(2), key=ref(2).key.replace("123456789012", "210987654321"))
+    assert mine.key != other.key and "210987654321" in other.key
+    body = log_bytes([records[BENIGN]])
+    source = FakeSource({mine.key: body, other.key: body})
+    settings = PipelineSettings(accounts=frozenset({"123456789012"}))
+    outcomes = make_pipeline(source, settings=settings).run([mine, other])
+    assert [o.status for o in outcomes] == [Status.PROCESSED, Status.SKIPPED]
+    assert "account 210987654321 is not one this function is configured to read" in outcomes[1].reason
+    assert source.calls == [mine]  # the other account's file is never fetched

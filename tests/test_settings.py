@@ -237,3 +237,12 @@ def test_first_bad_variable_is_named() -> None:
 
 def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
+
+
+def test_accounts_are_parsed_and_checked() -> None:
+    assert Settings.from_env({"TRAILSIFT_ACCOUNTS": "111122223333, 444455556666"}).accounts == frozenset(
+        {"111122223333", "444455556666"}
+    )
+    assert Settings.from_env({}).accounts == frozenset()
+    with pytest.raises(SettingsError, match="TRAILSIFT_ACCOUNTS"):
+        Settings.from_env({"TRAILSIFT_ACCOUNTS": "1234"})

@@ -514,6 +514,7 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
         "TRAILSIFT_MAX_DECOMPRESSED_MIB",
         "TRAILSIFT_FETCH_CONCURRENCY",
         "TRAILSIFT_FAILURE_QUEUE_URL",
+        "TRAILSIFT_ACCOUNTS",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",

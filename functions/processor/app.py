@@ -145,6 +145,7 @@ def build_pipeline(owner: str = "cold-start") -> Pipeline:
         settings=PipelineSettings(
             buckets=config.buckets,
             key_prefix=config.key_prefix,
+            accounts=config.accounts,
             max_decompressed_bytes=config.max_decompressed_bytes,
             fetch_concurrency=config.fetch_concurrency,
             retention_days=config.retention_days,

@@ -88,6 +88,7 @@ class PipelineSettings:
 
     buckets: frozenset[str] = frozenset()  # empty: any bucket
     key_prefix: str = ""
+    accounts: frozenset[str] = frozenset()  # empty: any account
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     fetch_concurrency: int = 16
     max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
@@ -149,6 +150,8 @@ class Pipeline:
         facts = classify_key(ref.key, size=ref.size)
         if not facts.kind.holds_events:  # event files and Insights files (both hold records)
             return f"not a CloudTrail event file ({facts.kind.value}: {facts.reason})"
+        if self.settings.accounts and facts.account not in self.settings.accounts:
+            return f"account {facts.account} is not one this function is configured to read"
         return ""
 
     def _fetch_all(

@@ -21,6 +21,7 @@ RETENTION_DAYS = "TRAILSIFT_RETENTION_DAYS"
 MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
 FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
 FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
+ACCOUNTS = "TRAILSIFT_ACCOUNTS"
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -41,6 +42,7 @@ class Settings:
     index_table: str | None = None
     buckets: frozenset[str] = frozenset()  # empty: any bucket (local runs); the template always sets it
     key_prefix: str = ""
+    accounts: frozenset[str] = frozenset()  # empty: any account; else only log files of these accounts
     rules: str = ""  # "" (the default pack), "ssm:<parameter name>" or "s3://bucket/key"
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
@@ -63,10 +65,15 @@ class Settings:
         rules = env.get(RULES, "").strip()
         if rules and not (rules.startswith("ssm:") and len(rules) > 4) and not _is_s3_uri(rules):
             raise SettingsError(f"{RULES}: expected empty, 'ssm:<parameter name>' or 's3://bucket/key', got {rules!r}")
+        accounts = frozenset(a.strip() for a in env.get(ACCOUNTS, "").split(",") if a.strip())
+        for account in accounts:
+            if not re.fullmatch(r"[0-9]{12}", account):
+                raise SettingsError(f"{ACCOUNTS}: not an AWS account id: {account!r}")
         queue = env.get(FAILURE_QUEUE_URL, "").strip() or None
         if queue is not None and not _QUEUE_URL.fullmatch(queue):
             raise SettingsError(f"{FAILURE_QUEUE_URL}: not an SQS queue URL: {queue!r}")
         return cls(
+            accounts=accounts,
             failure_queue_url=queue,
             alert_topic_arn=topic,
             index_table=table,
