@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EVENTS_LOGS, REPO
+from tests.conftest import EVENTS_LOGS, REPO, index_rows
 from trailsift.engine import RuleEngine
 from trailsift.local_run import local_run, print_run, s3_key
 from trailsift.record import event_key
-from trailsift.rules import Destination, default_rules
+from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
 from trailsift.sources import discover
 
@@ -116,3 +116,36 @@ def _event_id(envelope: dict) -> str:
         if line.strip().startswith("event ID:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError("alert body has no event ID line")
+
+
+def test_a_rules_file_runs_end_to_end_through_the_s3_override(tmp_path: Path) -> None:
+    """`trailsift local --rules FILE`: the function reads the rules from S3, as a deployment's override does."""
+    rules = tmp_path / "only-trail-stops.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: trail-stopped\n"
+        "    severity: critical\n"
+        "    destinations: [alert]\n"
+        "    selectors:\n"
+        "      - FieldSelectors:\n"
+        "          - {Field: eventName, Equals: [StopLogging]}\n"
+    )
+    with local_run([EVENTS_LOGS], handler=REPO / "functions" / "processor" / "app.py", rules=rules) as result:
+        assert index_rows(result.stack.client("dynamodb"), result.stack.table) == []  # an alert-only rule
+    subjects = [alert["Subject"] for alert in result.alerts]
+    assert subjects and all(s.startswith("[critical] StopLogging ") for s in subjects)
+    assert {a["MessageAttributes"]["rule"]["Value"] for a in result.alerts} == {'["trail-stopped"]'}
+
+
+def test_a_bad_rules_file_fails_before_anything_runs(tmp_path: Path) -> None:
+    rules = tmp_path / "bad.json"
+    rules.write_text('{"rules": [{"name": "x", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Sort": ["A"]}]}]}]}')
+    with pytest.raises(RulesError, match="Sort"):
+        with local_run([EVENTS_LOGS], handler=REPO / "functions" / "processor" / "app.py", rules=rules):
+            pass
+
+
+def test_each_file_gets_the_functions_log_line(run_output) -> None:
+    _, _, printed, _ = run_output
+    assert "== 20 files, as the function logged them ==" in printed
+    assert "skipped    123456789012_CloudTrail-Digest" in printed and "digest" in printed

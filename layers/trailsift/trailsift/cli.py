@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("paths", nargs="*", default=["events/logs"], help="log files or folders (default: events/logs)")
     lp.add_argument("--handler", type=Path, help="the function's app.py (default: functions/processor/app.py)")
     lp.add_argument("--full", action="store_true", help="show each alert's event JSON too")
+    lp.add_argument("--rules", type=Path, metavar="FILE", help="a rules or selectors file to run instead of the default pack")
 
     qp = commands.add_parser(
         "query", help="read the DynamoDB index back by rule, principal, account or event id (newest first)",
@@ -185,7 +186,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _local(args: argparse.Namespace) -> int:
     from trailsift.local_run import local_run, print_run
 
-    with local_run(args.paths, handler=args.handler) as result:
+    with local_run(args.paths, handler=args.handler, rules=args.rules) as result:
         indexed_rules = print_run(result, sys.stdout, full=args.full)
         table, url = result.stack.table, result.stack.endpoint_url
         print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")

@@ -9,9 +9,12 @@ see. No account, no network beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import logging
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ from urllib.parse import unquote_plus
 
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKind
+from trailsift.report import cell
 from trailsift.sources import LocalFile
 from trailsift.triggers import ObjectRef, s3_notification
 
@@ -73,6 +77,8 @@ def moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto's backends live in the process: an earlier run's resources would still be there.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
     try:
         with environment({**_FAKE_ENV, "AWS_ENDPOINT_URL": url}):
             yield url
@@ -234,27 +240,68 @@ class LocalRunResult:
     files: list[LocalFile]
     invocations: list[Invocation]
     alerts: list[dict[str, Any]]
+    files_seen: list[dict[str, Any]] = field(default_factory=list)  # the function's log line for each file
 
 
 @contextmanager
-def local_run(paths: Sequence[str | Path], *, handler: Path | None = None) -> Iterator[LocalRunResult]:
+def local_run(
+    paths: Sequence[str | Path], *, handler: Path | None = None, rules: Path | None = None
+) -> Iterator[LocalRunResult]:
     """Upload the log files under ``paths`` into a fresh emulated stack, run the function on each one,
-    and yield what happened while the stack is still up (so the index can be queried)."""
+    and yield what happened while the stack is still up (so the index can be queried).
+
+    ``rules`` (a rules or selectors file) is put in S3 and named in ``TRAILSIFT_RULES``, the way a
+    deployment overrides the default pack, so a rules file is tried end to end before it is deployed.
+    """
     from trailsift.sources import discover
 
     files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
     with moto_server() as url:
         stack = create_stack(url)
         function_env = {**stack.function_environment(), **_QUIET_FUNCTION}
+        function_env["POWERTOOLS_SERVICE_NAME"] = f"trailsift-local-{uuid.uuid4().hex[:8]}"  # a logger of its own
+        if rules is not None:
+            function_env["TRAILSIFT_RULES"] = upload_rules(stack, rules)
+        captured = io.StringIO()
         with environment({name: os.environ.get(name) or value for name, value in function_env.items()}):
-            module = load_handler(handler or default_handler_path())
-            events = [{"Records": [record]} for record in upload(stack, files)]
-            invocations = invoke_each(module, events)
-            yield LocalRunResult(stack, files, invocations, received_alerts(stack))
+            with contextlib.redirect_stdout(captured):  # the function's JSON logs: read back below
+                module = load_handler(handler or default_handler_path())
+                events = [{"Records": [record]} for record in upload(stack, files)]
+                invocations = invoke_each(module, events)
+            yield LocalRunResult(stack, files, invocations, received_alerts(stack), file_logs(captured.getvalue()))
 
 
-# The function's own JSON log lines and metrics would drown the run's output; set these to see them.
-_QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+RULES_BUCKET = f"trailsift-local-config-{ACCOUNT}"
+
+
+def upload_rules(stack: LocalStack, path: Path) -> str:
+    """Check a rules file here (a bad one fails now, with its message), put it in S3, return its URI."""
+    from trailsift.rules import load_document, rules_from_document
+
+    rules_from_document(load_document(path), source=str(path))
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=RULES_BUCKET)
+    s3.put_object(Bucket=RULES_BUCKET, Key=path.name, Body=path.read_bytes())
+    return f"s3://{RULES_BUCKET}/{path.name}"
+
+
+def file_logs(text: str) -> list[dict[str, Any]]:
+    """The function's one log line per file (processed, skipped or failed), in order."""
+    import orjson
+
+    lines = []
+    for line in text.splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("message") in ("file processed", "file skipped", "file failed"):
+            lines.append(entry)
+    return lines
+
+
+# The function logs one INFO line per file (shown as a table); its metrics would only add noise.
+_QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> list[str]:
@@ -272,6 +319,11 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
     for invocation in failed:
         key = invocation.event["Records"][0]["s3"]["object"]["key"]
         out.write(f"  raised for {unquote_plus(key)}: {_one_line(invocation.error or '')}\n")
+    out.write(f"\n== {len(result.files_seen)} files, as the function logged them ==\n")
+    for entry in result.files_seen:
+        detail = entry.get("reason") or f"{entry.get('records', 0)} records, {entry.get('alerts', 0)} alerts, {entry.get('index_rows', 0)} rows"
+        name = str(entry.get("correlation_id", "")).rsplit("/", 1)[-1]
+        out.write(f"  {cell(entry.get('status'), 9)}  {cell(name, 72)}  {cell(detail, 0)}\n")
     out.write(f"\n== {len(result.alerts)} SNS alerts, as the subscriber received them ==\n")
     for number, envelope in enumerate(result.alerts, 1):
         attributes = envelope.get("MessageAttributes", {})
