@@ -481,12 +481,16 @@ _NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publi
 
 
 @_NO_METRICS
-def test_bad_environment_names_the_variable(stack: Stack, function: Any) -> None:
+def test_bad_environment_names_the_variable(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
     handler = function(TRAILSIFT_MAX_DECOMPRESSED_MIB="abc")
     record = stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())
     with pytest.raises(SettingsError, match="TRAILSIFT_MAX_DECOMPRESSED_MIB.*'abc'"):
         handler({"Records": [record]})
     assert handler.calls == []
+    out = capsys.readouterr().out
+    errors = [line for line in logs(out) if line["message"] == "invalid configuration"]
+    assert len(errors) == 1 and "TRAILSIFT_MAX_DECOMPRESSED_MIB" in errors[0]["reason"]
+    assert counts(out)["ConfigurationErrors"] == 1
 
 
 @_NO_METRICS

@@ -19,7 +19,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from trailsift.invocation import InvocationReport, invoke
 from trailsift.pipeline import Pipeline, PipelineSettings, Status
-from trailsift.settings import Settings
+from trailsift.rules import RulesError
+from trailsift.settings import Settings, SettingsError
 from trailsift.triggers import UnknownTrigger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailsift"))
@@ -161,7 +162,13 @@ def build_pipeline(owner: str = "cold-start") -> Pipeline:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """Process every CloudTrail log file the event names; see :mod:`trailsift.invocation` for the answer."""
     try:
-        report = invoke(event, build_pipeline(context.aws_request_id))
+        pipeline = build_pipeline(context.aws_request_id)
+    except (SettingsError, RulesError) as exc:  # a deployment problem: say exactly what, then fail loudly
+        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
+        logger.error("invalid configuration", extra={"reason": str(exc)})
+        raise
+    try:
+        report = invoke(event, pipeline)
     except UnknownTrigger as exc:
         metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
