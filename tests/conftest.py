@@ -112,3 +112,21 @@ def index_rows(dynamodb: Any, table: str) -> list[tuple[str, str]]:
     for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
         items += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
     return [(pk, sk) for pk, sk in items if pk.startswith("EVENT#")]
+
+
+class RecordingClient:
+    """Wraps a boto3 client and notes each API call ``(service, operation, params)``; otherwise the same client."""
+
+    def __init__(self, client: Any, service: str, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self._client, self._service, self._calls = client, service, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("can_paginate", "get_paginator"):
+            return attribute
+
+        def call(**params: Any) -> Any:
+            self._calls.append((self._service, name, params))
+            return attribute(**params)
+
+        return call

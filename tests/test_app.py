@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import drain_queue, index_rows
+from tests.conftest import RecordingClient, drain_queue, index_rows
 from trailsift.alerts import format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import TABLE_DEFINITION
@@ -129,24 +129,6 @@ class Function:
         return [(p["Bucket"], p["Key"]) for service, op, p in self.calls if (service, op) == ("s3", "get_object")]
 
 
-class _Recording:
-    """Wraps a boto3 client, noting each API call (the function under test sees the same client otherwise)."""
-
-    def __init__(self, client: Any, service: str, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
-        self._client, self._service, self._calls = client, service, calls
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute) or name.startswith("_") or name in ("can_paginate", "get_paginator"):
-            return attribute
-
-        def call(**params: Any) -> Any:
-            self._calls.append((self._service, name, params))
-            return attribute(**params)
-
-        return call
-
-
 @pytest.fixture
 def function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``function(**env)``: the handler module loaded fresh (after the environment is set), its AWS calls recorded."""
@@ -170,7 +152,7 @@ def function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
         module = load_handler(APP)
         calls: list[tuple[str, str, dict[str, Any]]] = []
         real = module.client
-        monkeypatch.setattr(module, "client", lambda service: _Recording(real(service), service, calls))
+        monkeypatch.setattr(module, "client", lambda service: RecordingClient(real(service), service, calls))
         return Function(module, calls)
 
     return load

@@ -42,7 +42,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 import boto3
 import pytest
 
-from tests.conftest import drain_queue, index_rows
+from tests.conftest import RecordingClient, drain_queue, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES, format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import TABLE_DEFINITION
@@ -273,24 +273,6 @@ def make_stack() -> Stack:
 Calls = list[tuple[str, str, dict[str, Any]]]
 
 
-class _Recording:
-    """Wraps the boto3 client the handler uses, noting every API call it makes."""
-
-    def __init__(self, client: Any, service: str, calls: Calls) -> None:
-        self._client, self._service, self._calls = client, service, calls
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute) or name.startswith("_") or name in ("can_paginate", "get_paginator"):
-            return attribute
-
-        def call(**params: Any) -> Any:
-            self._calls.append((self._service, name, params))
-            return attribute(**params)
-
-        return call
-
-
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
@@ -358,7 +340,7 @@ def load_function(
     real = module.client
     if faults:
         real("s3").meta.events.register_first("before-send.s3.GetObject", _fault_hook(faults, attempts))
-    module.client = lambda service: _Recording(real(service), service, calls)  # type: ignore[attr-defined]
+    module.client = lambda service: RecordingClient(real(service), service, calls)  # type: ignore[attr-defined]
     return Function(module, calls, attempts)
 
 
