@@ -86,7 +86,7 @@ def concurrent_gets(files: int, latency_ms: float) -> None:
 
     from trailsift.aws.s3 import S3ObjectSource
     from trailsift.engine import RuleEngine
-    from trailsift.pipeline import Pipeline, PipelineSettings, Status
+    from trailsift.pipeline import Pipeline, Status
     from trailsift.rules import default_rules
     from trailsift.settings import Settings
     from trailsift.triggers import ObjectRef
@@ -112,7 +112,7 @@ def concurrent_gets(files: int, latency_ms: float) -> None:
         def timed(concurrency: int) -> float:
             pipeline = Pipeline(
                 rules, engine, source, alerts=None, index=None,
-                settings=PipelineSettings(fetch_concurrency=concurrency),
+                settings=Settings(fetch_concurrency=concurrency),
             )
             start = time.perf_counter()
             outcomes = pipeline.run(refs)

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from trailsift.engine import RuleEngine
 from trailsift.invocation import InvocationFailed, InvocationReport, invoke
-from trailsift.pipeline import Pipeline, PipelineSettings, Status
+from trailsift.pipeline import ObjectDenied, ObjectGone, Pipeline, Status
+from trailsift.settings import Settings
 from trailsift.rules import default_rules
 from trailsift.triggers import UnknownTrigger
 
@@ -49,14 +50,6 @@ CORRUPT = b"\x1f\x8b\x08\x00" + b"\x00not deflate data" * 4
 
 RULES = default_rules()
 ENGINE = RuleEngine(RULES)
-
-
-class ObjectGone(Exception):
-    pass
-
-
-class ObjectDenied(Exception):
-    pass
 
 
 class FakeSource:
@@ -110,9 +103,7 @@ def pipeline_for(source: FakeSource, **kwargs: Any) -> Pipeline:
         source,
         alerts=kwargs.pop("alerts", Recorder()),
         index=kwargs.pop("index", Recorder()),
-        settings=kwargs.pop("settings", PipelineSettings(buckets=frozenset({BUCKET}))),
-        permanent=(ObjectDenied,),
-        skip=(ObjectGone,),
+        settings=kwargs.pop("settings", Settings(buckets=frozenset({BUCKET}))),
     )
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from trailsift.alerts import Alert
 from trailsift.engine import RuleEngine
-from trailsift.pipeline import FileOutcome, Pipeline, PipelineSettings, Status
+from trailsift.pipeline import FileOutcome, ObjectDenied, ObjectGone, Pipeline, Status
 from trailsift.rules import Destination, RuleSet, default_rules, parse_rules
 from trailsift.settings import Settings
 from trailsift.triggers import ObjectRef
@@ -145,14 +145,6 @@ class RecordingIndex:
         return len(items)
 
 
-class ObjectGone(Exception):
-    pass
-
-
-class ObjectDenied(Exception):
-    pass
-
-
 DEFAULT_RULES = default_rules()
 DEFAULT_ENGINE = RuleEngine(DEFAULT_RULES)
 
@@ -174,8 +166,6 @@ def make_pipeline(
         source,
         alerts=alerts,
         index=index,
-        permanent=(ObjectDenied,),
-        skip=(ObjectGone,),
         **kwargs,
     )
 
@@ -214,7 +204,7 @@ REFUSED = {
 def test_refused_objects_are_skipped_without_a_fetch(case: str) -> None:
     refused, word = REFUSED[case]
     source = FakeSource({})  # any fetch would raise KeyError, i.e. FAILED
-    pipeline = make_pipeline(source, settings=PipelineSettings(buckets=frozenset({BUCKET}), key_prefix="org/"))
+    pipeline = make_pipeline(source, settings=Settings(buckets=frozenset({BUCKET}), key_prefix="org/"))
     assert pipeline.refusal(refused)
     [outcome] = pipeline.run([refused])
     assert source.calls == []
@@ -227,7 +217,7 @@ def test_refused_objects_are_skipped_without_a_fetch(case: str) -> None:
 def test_refusal_accepts_configured_bucket_and_prefix(records: dict[str, dict[str, Any]]) -> None:
     wanted = ref(1, prefix="org/")
     source = FakeSource({wanted.key: log_bytes([records[BENIGN]])})
-    pipeline = make_pipeline(source, settings=PipelineSettings(buckets=frozenset({BUCKET, "b2-bucket"}), key_prefix="org/"))
+    pipeline = make_pipeline(source, settings=Settings(buckets=frozenset({BUCKET, "b2-bucket"}), key_prefix="org/"))
     assert pipeline.refusal(wanted) == ""
     [outcome] = pipeline.run([wanted])
     assert outcome.status is Status.PROCESSED
@@ -259,7 +249,7 @@ def test_mixed_refused_and_read_keep_their_order(records: dict[str, dict[str, An
     refused = [REFUSED["folder"][0], REFUSED["digest"][0], REFUSED["other bucket"][0]]
     order = [refused[0], good[0], refused[1], good[1], good[2], refused[2]]
     source = FakeSource({r.key: log_bytes([records[BENIGN]]) for r in good})
-    pipeline = make_pipeline(source, settings=PipelineSettings(buckets=frozenset({BUCKET})))
+    pipeline = make_pipeline(source, settings=Settings(buckets=frozenset({BUCKET})))
     outcomes = pipeline.run(order)
     assert [o.ref for o in outcomes] == order
     assert [o.status for o in outcomes] == [
@@ -379,7 +369,7 @@ def test_index_rows_use_clock_and_retention(records: dict[str, dict[str, Any]]) 
     source = FakeSource({one.key: log_bytes([records[STOP_LOGGING]])})
     index = RecordingIndex()
     make_pipeline(
-        source, index=index, settings=PipelineSettings(retention_days=7), clock=lambda: 1_700_000_000.9
+        source, index=index, settings=Settings(retention_days=7), clock=lambda: 1_700_000_000.9
     ).run([one])
     [item] = index.items
     assert item["indexedAt"] == 1_700_000_000
@@ -469,10 +459,14 @@ def test_fetch_errors_are_classified(case: str, records: dict[str, dict[str, Any
     assert outcomes[1].status is Status.PROCESSED
 
 
-def test_without_custom_classes_object_gone_is_retryable() -> None:
-    """``skip``/``permanent`` are what the caller says; an exception it did not name may be transient."""
+class SourceTrouble(Exception):
+    """An exception outside the source contract (not ObjectGone, not ObjectDenied)."""
+
+
+def test_an_exception_outside_the_source_contract_is_retryable() -> None:
+    """Only ObjectGone and ObjectDenied say "for good"; anything else a source raises may be transient."""
     one = ref(1)
-    pipeline = Pipeline(DEFAULT_RULES, DEFAULT_ENGINE, FakeSource({one.key: ObjectGone("x")}), alerts=None, index=None)
+    pipeline = Pipeline(DEFAULT_RULES, DEFAULT_ENGINE, FakeSource({one.key: SourceTrouble("x")}), alerts=None, index=None)
     [outcome] = pipeline.run([one])
     assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
 
@@ -529,7 +523,7 @@ def test_every_object_gets_its_own_outcome_in_order(
     pipeline = make_pipeline(
         source,
         alerts=alerts,
-        settings=PipelineSettings(buckets=frozenset({BUCKET}), fetch_concurrency=concurrency),
+        settings=Settings(buckets=frozenset({BUCKET}), fetch_concurrency=concurrency),
     )
     outcomes = pipeline.run(refs)
     assert [o.ref for o in outcomes] == refs
@@ -547,7 +541,7 @@ def test_fetches_run_concurrently_within_the_bound(records: dict[str, dict[str, 
     refs = [ref(n) for n in range(32)]
     body = log_bytes([records[BENIGN]])
     source = FakeSource({r.key: body for r in refs}, delay=0.05)
-    outcomes = make_pipeline(source, settings=PipelineSettings(fetch_concurrency=8)).run(refs)
+    outcomes = make_pipeline(source, settings=Settings(fetch_concurrency=8)).run(refs)
     assert all(o.status is Status.PROCESSED for o in outcomes)
     assert 1 < source.max_in_flight <= 8
     assert len(source.calls) == 32
@@ -557,7 +551,7 @@ def test_concurrency_one_fetches_one_at_a_time(records: dict[str, dict[str, Any]
     refs = [ref(n) for n in range(6)]
     body = log_bytes([records[BENIGN]])
     source = FakeSource({r.key: body for r in refs}, delay=0.005)
-    outcomes = make_pipeline(source, settings=PipelineSettings(fetch_concurrency=1)).run(refs)
+    outcomes = make_pipeline(source, settings=Settings(fetch_concurrency=1)).run(refs)
     assert source.max_in_flight == 1
     assert [o.ref for o in outcomes] == refs
 
@@ -587,7 +581,7 @@ def test_fetches_never_run_more_than_two_windows_ahead_of_processing(records: di
     body = log_bytes([records[BENIGN]])
     source = FakeSource({r.key: body for r in refs})  # fetching is instant, scanning is slow
     engine = SlowEngine(DEFAULT_ENGINE, source)
-    outcomes = make_pipeline(source, engine=engine, settings=PipelineSettings(fetch_concurrency=concurrency)).run(refs)
+    outcomes = make_pipeline(source, engine=engine, settings=Settings(fetch_concurrency=concurrency)).run(refs)
     assert [o.status for o in outcomes] == [Status.PROCESSED] * 32
     assert engine.processed == 32
     assert 1 < engine.max_ahead <= 2 * concurrency  # bodies do run ahead, but only within the window
@@ -599,7 +593,7 @@ def test_byte_budget_holds_back_large_objects(records: dict[str, dict[str, Any]]
     body = log_bytes([records[BENIGN]])
     source = FakeSource({r.key: body for r in refs})
     engine = SlowEngine(DEFAULT_ENGINE, source)
-    settings = PipelineSettings(fetch_concurrency=8, max_bytes_ahead=250)  # two objects fit, a third does not
+    settings = Settings(fetch_concurrency=8, max_bytes_ahead=250)  # two objects fit, a third does not
     outcomes = make_pipeline(source, engine=engine, settings=settings).run(refs)
     assert [o.status for o in outcomes] == [Status.PROCESSED] * 12
     assert 1 < engine.max_ahead <= 2
@@ -608,7 +602,7 @@ def test_byte_budget_holds_back_large_objects(records: dict[str, dict[str, Any]]
 def test_an_object_over_the_byte_budget_is_still_fetched(records: dict[str, dict[str, Any]]) -> None:
     refs = [dataclasses.replace(ref(n), size=10_000) for n in range(3)]
     source = FakeSource({r.key: log_bytes([records[BENIGN]]) for r in refs})
-    outcomes = make_pipeline(source, settings=PipelineSettings(max_bytes_ahead=1)).run(refs)
+    outcomes = make_pipeline(source, settings=Settings(max_bytes_ahead=1)).run(refs)
     assert [o.status for o in outcomes] == [Status.PROCESSED] * 3
     assert source.max_in_flight == 1
 
@@ -626,7 +620,7 @@ def test_decompression_limit_is_honoured() -> None:
     bomb, small = ref(1), ref(2)
     source = FakeSource({bomb.key: _bomb(64 * 1024), small.key: _bomb(1000)})
     assert len(source.objects[bomb.key]) < 1024
-    outcomes = make_pipeline(source, settings=PipelineSettings(max_decompressed_bytes=4096)).run([bomb, small])
+    outcomes = make_pipeline(source, settings=Settings(max_decompressed_bytes=4096)).run([bomb, small])
     assert (outcomes[0].status, outcomes[0].retryable) == (Status.FAILED, False)
     assert "4096" in outcomes[0].reason and bomb.location in outcomes[0].reason
     assert outcomes[1].status is Status.PROCESSED
@@ -636,7 +630,7 @@ def test_decompression_limit_from_settings_in_mib() -> None:
     config = Settings.from_env({"TRAILSIFT_MAX_DECOMPRESSED_MIB": "1"})
     bomb, fits = ref(1), ref(2)
     source = FakeSource({bomb.key: _bomb(2 * 1024 * 1024), fits.key: _bomb(1024 * 1024 - 10)})
-    pipeline = make_pipeline(source, settings=PipelineSettings(max_decompressed_bytes=config.max_decompressed_bytes))
+    pipeline = make_pipeline(source, settings=Settings(max_decompressed_bytes=config.max_decompressed_bytes))
     outcomes = pipeline.run([bomb, fits])
     assert (outcomes[0].status, outcomes[0].retryable) == (Status.FAILED, False)
     assert str(1024 * 1024) in outcomes[0].reason
@@ -735,7 +729,7 @@ def test_only_configured_accounts_are_read(records: dict[str, dict[str, Any]]) -
     assert mine.key != other.key and "210987654321" in other.key
     body = log_bytes([records[BENIGN]])
     source = FakeSource({mine.key: body, other.key: body})
-    settings = PipelineSettings(accounts=frozenset({"123456789012"}))
+    settings = Settings(accounts=frozenset({"123456789012"}))
     outcomes = make_pipeline(source, settings=settings).run([mine, other])
     assert [o.status for o in outcomes] == [Status.PROCESSED, Status.SKIPPED]
     assert "account 210987654321 is not one this function is configured to read" in outcomes[1].reason

@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from trailsift.invocation import InvocationReport, invoke
-from trailsift.pipeline import Pipeline, PipelineSettings, Status
+from trailsift.pipeline import Pipeline, Status
 from trailsift.rules import RulesError
 from trailsift.settings import Settings, SettingsError
 from trailsift.triggers import UnknownTrigger
@@ -131,29 +131,10 @@ def build_pipeline(owner: str = "cold-start") -> Pipeline:
 
     ``owner`` (the request id) names this invocation in the alert ledger.
     """
-    from trailsift.aws.s3 import ObjectDenied, ObjectGone
-
     config = settings()
     rules, engine = rules_source().get()
     source, alerts, index = adapters()
-    return Pipeline(
-        rules,
-        engine,
-        source,
-        alerts=alerts,
-        index=index,
-        ledger=alert_ledger(owner),
-        settings=PipelineSettings(
-            buckets=config.buckets,
-            key_prefix=config.key_prefix,
-            accounts=config.accounts,
-            max_decompressed_bytes=config.max_decompressed_bytes,
-            fetch_concurrency=config.fetch_concurrency,
-            retention_days=config.retention_days,
-        ),
-        permanent=(ObjectDenied,),
-        skip=(ObjectGone,),
-    )
+    return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=alert_ledger(owner), settings=config)
 
 
 @capture

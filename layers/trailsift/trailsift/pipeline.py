@@ -23,6 +23,7 @@ from trailsift.logfile import classify_key
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, NotALogFile
 from trailsift.rules import Destination, RuleSet
 from trailsift.scan import ScanResult, scan_log_file
+from trailsift.settings import Settings
 from trailsift.triggers import ObjectRef
 
 
@@ -30,6 +31,8 @@ MAX_PROBLEM_SAMPLES = 5
 
 
 class ObjectSource(Protocol):
+    """Fetches an object's bytes; raises :class:`ObjectGone` or :class:`ObjectDenied` for the permanent cases."""
+
     def fetch(self, ref: ObjectRef) -> bytes: ...
 
 
@@ -53,6 +56,14 @@ class AlertLedger(Protocol):
     def claim(self, alerts: Sequence[Alert]) -> AlertClaim: ...
     def mark_sent(self, alerts: Sequence[Alert]) -> None: ...
     def release(self, alerts: Sequence[Alert]) -> None: ...
+
+
+class ObjectGone(Exception):
+    """Raised by an :class:`ObjectSource`: the object (or the version named) no longer exists; nothing to retry."""
+
+
+class ObjectDenied(Exception):
+    """Raised by an :class:`ObjectSource`: reading the object is refused, and retrying will not change that."""
 
 
 class AlertsPending(Exception):
@@ -82,21 +93,8 @@ class FileOutcome:
     index_rows: int = 0
 
 
-@dataclass
-class PipelineSettings:
-    """The knobs of one pipeline (see :class:`trailsift.settings.Settings` for where they come from)."""
-
-    buckets: frozenset[str] = frozenset()  # empty: any bucket
-    key_prefix: str = ""
-    accounts: frozenset[str] = frozenset()  # empty: any account
-    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
-    fetch_concurrency: int = 16
-    max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
-    retention_days: int = 90
-
-
 class Pipeline:
-    """Runs objects through fetch, scan and routing; ``permanent`` errors name what never succeeds."""
+    """Runs objects through fetch, scan and routing; every object gets an outcome."""
 
     def __init__(
         self,
@@ -107,9 +105,7 @@ class Pipeline:
         alerts: AlertSink | None,
         index: IndexSink | None,
         ledger: AlertLedger | None = None,
-        settings: PipelineSettings | None = None,
-        permanent: tuple[type[BaseException], ...] = (),
-        skip: tuple[type[BaseException], ...] = (),
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules = rules
@@ -118,9 +114,7 @@ class Pipeline:
         self.alerts = alerts
         self.index = index
         self.ledger = ledger
-        self.settings = settings or PipelineSettings()
-        self.permanent = (LogFileError, *permanent)
-        self.skip = (NotALogFile, *skip)
+        self.settings = settings or Settings()
         self.clock = clock
         self._alert_rules = {r.name: r for r in rules if Destination.ALERT in r.destinations}
         self._index_rules = {r.name: r for r in rules if Destination.INDEX in r.destinations}
@@ -196,9 +190,9 @@ class Pipeline:
             )
             self._route(ref, scanned, outcome)
             return outcome
-        except self.skip as exc:
+        except (NotALogFile, ObjectGone) as exc:
             return FileOutcome(ref, Status.SKIPPED, str(exc))
-        except self.permanent as exc:
+        except (LogFileError, ObjectDenied) as exc:
             return FileOutcome(ref, Status.FAILED, str(exc), retryable=False)
         except Exception as exc:  # anything else may be transient (throttling, 5xx, timeouts): retry
             return FileOutcome(ref, Status.FAILED, f"{type(exc).__name__}: {exc}", retryable=True)

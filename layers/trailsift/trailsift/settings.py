@@ -36,7 +36,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """What one deployment of the function is configured to do."""
+    """What one deployment of the function is configured to do (the pipeline reads its knobs from here too)."""
 
     alert_topic_arn: str | None = None
     index_table: str | None = None
@@ -47,6 +47,7 @@ class Settings:
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     fetch_concurrency: int = 16
+    max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
     failure_queue_url: str | None = None  # permanent failures are dead-lettered here instead of retried
 
     @classmethod

@@ -6,20 +6,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from trailsift.pipeline import ObjectDenied, ObjectGone
 from trailsift.triggers import ObjectRef
+
+__all__ = ["ObjectDenied", "ObjectGone", "S3ObjectSource"]
 
 # MethodNotAllowed: the version named is a delete marker.
 _GONE = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "MethodNotAllowed"})
 # InvalidArgument: a malformed version id, which no retry can fix.
 _DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidObjectState", "InvalidArgument"})
-
-
-class ObjectGone(Exception):
-    """The object (or the version named) no longer exists: nothing to read, nothing to retry."""
-
-
-class ObjectDenied(Exception):
-    """Reading the object is refused (permissions, KMS key, archived storage class): retrying will not help."""
 
 
 class S3ObjectSource:
