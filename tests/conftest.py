@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,35 @@ class RecordingClient:
             return attribute(**params)
 
         return call
+
+
+@dataclass
+class FunctionStack:
+    """What template.yaml gives the function, on moto: buckets, the alert topic with a subscriber queue,
+    the failure queue and the index table; with the clients that made them."""
+
+    s3: Any
+    sns: Any
+    sqs: Any
+    dynamodb: Any
+    topic_arn: str
+    subscriber_url: str
+    failure_url: str
+
+
+def create_function_stack(buckets: Sequence[str], table: str) -> FunctionStack:
+    """Create the function's resources in the active moto account (the ``aws`` fixture or mock_aws)."""
+    import boto3
+
+    from trailsift.index import TABLE_DEFINITION
+
+    s3, sns, sqs, dynamodb = (boto3.client(name, region_name=AWS_REGION) for name in ("s3", "sns", "sqs", "dynamodb"))
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+    topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
+    subscriber_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    failure_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
+    dynamodb.create_table(TableName=table, **TABLE_DEFINITION)
+    return FunctionStack(s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url)

@@ -17,10 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import RecordingClient, drain_queue, index_rows
+from tests.conftest import RecordingClient, create_function_stack, drain_queue, index_rows
 from trailsift.alerts import format_alert
 from trailsift.engine import RuleEngine
-from trailsift.index import TABLE_DEFINITION
 from trailsift.invocation import InvocationFailed
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.record import event_key
@@ -103,18 +102,8 @@ class Stack:
 
 @pytest.fixture
 def stack(aws: Any) -> Stack:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    sns = boto3.client("sns", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket=OTHER_BUCKET)
-    topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
-    return Stack(s3, sqs, dynamodb, topic_arn, queue_url)
+    made = create_function_stack([BUCKET, OTHER_BUCKET], TABLE)
+    return Stack(made.s3, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url)
 
 
 @dataclass

@@ -39,13 +39,11 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-import boto3
 import pytest
 
-from tests.conftest import RecordingClient, drain_queue, index_rows
+from tests.conftest import RecordingClient, create_function_stack, drain_queue, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES, format_alert
 from trailsift.engine import RuleEngine
-from trailsift.index import TABLE_DEFINITION
 from trailsift.reader import STREAM_ABOVE_BYTES
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.record import event_key
@@ -254,20 +252,9 @@ class Stack:
 
 
 def make_stack() -> Stack:
-    """Bucket, other bucket, topic with a subscriber queue, index table (moto must be active)."""
-    s3 = boto3.client("s3", region_name="us-east-1")
-    sns = boto3.client("sns", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket=OTHER_BUCKET)
-    topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
-    failure_queue_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
-    return Stack(s3, sqs, dynamodb, topic_arn, queue_url, failure_queue_url)
+    """Bucket, other bucket, topic with a subscriber queue, failure queue, index table (moto must be active)."""
+    made = create_function_stack([BUCKET, OTHER_BUCKET], TABLE)
+    return Stack(made.s3, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url, made.failure_url)
 
 
 Calls = list[tuple[str, str, dict[str, Any]]]

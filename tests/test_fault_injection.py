@@ -44,10 +44,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.conftest import fake_credentials
+from tests.conftest import create_function_stack, fake_credentials
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 import trailsift.aws.alert_ledger as alert_ledger_module
@@ -56,7 +55,6 @@ import trailsift.aws.sns as sns_module
 import trailsift.aws.sqs as sqs_module
 from trailsift.alerts import format_alert
 from trailsift.engine import RuleEngine
-from trailsift.index import TABLE_DEFINITION
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.record import event_key
 from trailsift.redrive import RedriveFailed, redrive
@@ -67,7 +65,6 @@ from trailsift.triggers import ObjectRef, parse_trigger, s3_notification
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_LOGS = REPO / "events" / "logs"
 APP = REPO / "functions" / "processor" / "app.py"
-REGION = "us-east-1"
 BUCKET = "trailsift-faults-123456789012-us-east-1"
 TABLE = "trailsift-faults-index"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-local-ProcessorFunction"
@@ -511,19 +508,13 @@ class Stack:
 
     @classmethod
     def create(cls) -> Stack:
-        s3, sns, sqs, dynamodb = (boto3.client(name, region_name=REGION) for name in ("s3", "sns", "sqs", "dynamodb"))
-        s3.create_bucket(Bucket=BUCKET)
-        topic_arn = sns.create_topic(Name="trailsift-alerts")["TopicArn"]
-        subscriber_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        failure_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
-        dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
+        made = create_function_stack([BUCKET], TABLE)
+        s3 = made.s3
         refs = []
         for key, body in [*((_key(path), path.read_bytes()) for path in FILES), (CORRUPT_KEY, CORRUPT_BODY)]:
             etag = s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
             refs.append(ObjectRef(BUCKET, key, size=len(body), etag=etag))
-        return cls(s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url, s3_notification(refs))
+        return cls(s3, made.sns, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url, made.failure_url, s3_notification(refs))
 
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
         """Every message of the queue, deleted as read."""

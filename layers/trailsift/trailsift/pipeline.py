@@ -20,7 +20,7 @@ from trailsift.alerts import Alert, format_alert
 from trailsift.engine import RuleEngine
 from trailsift.index import index_items
 from trailsift.logfile import classify_key
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, NotALogFile
+from trailsift.reader import LogFileError, NotALogFile
 from trailsift.rules import Destination, RuleSet
 from trailsift.scan import ScanResult, scan_log_file
 from trailsift.settings import Settings

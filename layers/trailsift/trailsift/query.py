@@ -12,7 +12,6 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from itertools import islice
 from typing import IO, Any
 
 import orjson
