@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from trailsift import record as rec
-from trailsift.jsonout import render_json
+from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
 from trailsift.masking import mask_secrets
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
@@ -25,7 +25,6 @@ MAX_ATTRIBUTE_CHARS = 512  # keeps filter-policy attributes small; longer values
 MAX_FIELD_CHARS = 512  # longest event value shown in the human part of the body
 MAX_DESCRIPTION_CHARS = 300
 MAX_RULES_LISTED = 20
-BULKY_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 # Characters that could forge lines or reorder text in a mail client, shown escaped instead.
@@ -187,11 +186,6 @@ def _human(match: Match, rules: Sequence[Rule], severity: Severity, record: dict
     return "\n".join(lines)
 
 
-def _utf8_prefix(data: bytes, limit: int) -> str:
-    """At most ``limit`` bytes of ``data`` cut on a character boundary."""
-    return data[: max(limit, 0)].decode("utf-8", "ignore")
-
-
 def _attributes(rules: Sequence[Rule], severity: Severity, record: dict[str, Any]) -> dict[str, dict[str, str]]:
     """SNS message attributes for subscription filter policies; only those with a value."""
     names: list[str] = []
@@ -246,5 +240,5 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str) -> Aler
         if name in trimmed:
             trimmed[name] = f"[trimmed: {len(render_json(trimmed[name]))} bytes]"
     trimmed_json = render_json(trimmed)
-    body = trimmed_json.decode() if len(trimmed_json) <= budget else _utf8_prefix(trimmed_json, budget - 4) + "\n..."
+    body = trimmed_json.decode() if len(trimmed_json) <= budget else utf8_prefix(trimmed_json, budget - 4) + "\n..."
     return Alert(key, subject, human + body + marker, attributes)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-from trailsift.jsonout import render_json
+from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
 
 from trailsift.logfile import classify_key
 from trailsift.masking import mask_secrets
@@ -60,7 +60,6 @@ EVENT_PREFIX, RULE_PREFIX = "EVENT#", "RULE#"
 # of "KB" and leave room for the rounding of numbers (at most 21 bytes each).
 MAX_ITEM_BYTES = 400 * 1000
 NUMBER_BYTES = 21
-BULKY_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
 UNKNOWN_TIME = "unknown"
 _MAX_TIME = 64  # a real eventTime is 20 characters; anything longer is not one
 
@@ -96,11 +95,6 @@ def item_size(item: Mapping[str, Any]) -> int:
     return sum(attribute_size(name, value) for name, value in item.items())
 
 
-def _truncate(text: str, limit: int) -> str:
-    """At most ``limit`` UTF-8 bytes of ``text``, cut on a character boundary."""
-    return text.encode()[: max(limit, 0)].decode(errors="ignore")
-
-
 def fit_event(event: Any, budget: int) -> tuple[str, bool]:
     """The event as JSON text of at most ``budget`` bytes, and whether it had to be trimmed.
 
@@ -112,7 +106,7 @@ def fit_event(event: Any, budget: int) -> tuple[str, bool]:
         return text, False
     if isinstance(event, Mapping):
         text = _dumps({key: value for key, value in event.items() if key not in BULKY_FIELDS})
-    return _truncate(text, budget), True
+    return utf8_prefix(text.encode(), budget), True
 
 
 def _event_time(record: dict[str, Any]) -> str:

@@ -9,6 +9,13 @@ import orjson
 
 MAX_JSON_DEPTH = 128  # deeper parts of a record are elided when orjson cannot render it
 INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+# The fields that make a record large; the first to go when an alert or an index row must be trimmed.
+BULKY_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
+
+
+def utf8_prefix(data: bytes, limit: int) -> str:
+    """At most ``limit`` bytes of UTF-8 ``data`` as text, cut on a character boundary."""
+    return data[: max(limit, 0)].decode("utf-8", "ignore")
 
 
 def render_json(value: Any, option: int = INDENTED) -> bytes:
