@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
 from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
-
 from trailsift.logfile import classify_key
 from trailsift.masking import mask_secrets
 from trailsift.record import account, event_key, field_text, principal_arn

@@ -16,8 +16,8 @@ from typing import IO, Any
 
 import orjson
 
-from trailsift.report import index_table_header, index_table_row
 from trailsift.aws.errors import describe_aws_error
+from trailsift.report import index_table_header, index_table_row
 
 EXIT_OK, EXIT_AWS, EXIT_USAGE = 0, 1, 2
 STACK_OUTPUT = "IndexTableName"
