@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,45 @@ def create_function_stack(buckets: Sequence[str], table: str) -> FunctionStack:
     failure_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
     dynamodb.create_table(TableName=table, **TABLE_DEFINITION)
     return FunctionStack(s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url)
+
+
+@dataclass
+class Expected:
+    """What the function must send and write for some objects, as the core predicts it."""
+
+    subjects: Counter[str] = field(default_factory=Counter)  # alert subjects, with their counts
+    rows: set[tuple[str, str]] = field(default_factory=set)  # index rows' (pk, sk)
+    matches: Counter[str] = field(default_factory=Counter)  # matched records per rule
+    records: int = 0
+
+    @property
+    def alerts(self) -> int:
+        return sum(self.subjects.values())
+
+
+def expect(objects: dict[str, bytes], bucket: str, rules: Any = None) -> Expected:
+    """What scan_log_file and ``rules`` (default: the default pack) say must be sent and written for
+    these objects (key -> body, all in ``bucket``): the test oracle the handler is held to."""
+    from trailsift.alerts import format_alert
+    from trailsift.engine import RuleEngine
+    from trailsift.record import event_key
+    from trailsift.rules import Destination, default_rules
+    from trailsift.scan import scan_log_file
+    from trailsift.triggers import ObjectRef
+
+    rules = rules if rules is not None else default_rules()
+    engine = RuleEngine(rules)
+    alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
+    indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
+    out = Expected()
+    for key, body in objects.items():
+        location = ObjectRef(bucket, key).location
+        scanned = scan_log_file(body, location, engine)
+        out.records += scanned.records
+        for match in scanned.matches:
+            out.matches.update(match.rules)
+            chosen = [alerting[name] for name in match.rules if name in alerting]
+            if chosen:
+                out.subjects[format_alert(match, chosen, location).subject] += 1
+            out.rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
+    return out

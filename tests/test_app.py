@@ -17,14 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import RecordingClient, create_function_stack, drain_queue, index_rows
-from trailsift.alerts import format_alert
-from trailsift.engine import RuleEngine
+from tests.conftest import RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.invocation import InvocationFailed
 from trailsift.local_run import LambdaContext, load_handler
-from trailsift.record import event_key
-from trailsift.rules import Destination, RulesError, default_rules
-from trailsift.scan import scan_log_file
+from trailsift.rules import RulesError
 from trailsift.settings import SettingsError
 from trailsift.triggers import ObjectRef, UnknownTrigger, parse_trigger, s3_notification
 
@@ -150,38 +146,6 @@ def function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
 # --- what the library predicts -------------------------------------------------------------------
 
 
-@dataclass
-class Expected:
-    subjects: Counter[str] = field(default_factory=Counter)
-    rows: set[tuple[str, str]] = field(default_factory=set)
-    matches: Counter[str] = field(default_factory=Counter)
-    records: int = 0
-
-    @property
-    def alerts(self) -> int:
-        return sum(self.subjects.values())
-
-
-def expect(objects: dict[str, bytes], bucket: str = BUCKET) -> Expected:
-    """What scan_log_file and the default rules say the function must send and write for these objects."""
-    rules = default_rules()
-    engine = RuleEngine(rules)
-    alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
-    indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
-    out = Expected()
-    for key, body in objects.items():
-        location = ObjectRef(bucket, key).location
-        scanned = scan_log_file(body, location, engine)
-        out.records += scanned.records
-        for match in scanned.matches:
-            out.matches.update(match.rules)
-            chosen = [alerting[name] for name in match.rules if name in alerting]
-            if chosen:
-                out.subjects[format_alert(match, chosen, location).subject] += 1
-            out.rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
-    return out
-
-
 # --- what the function printed -------------------------------------------------------------------
 
 
@@ -251,7 +215,7 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
     encoded = records[-1]["s3"]["object"]["key"]
     assert "+" in encoded and "%C3%A9" in encoded and " " not in encoded  # as S3 sends it
     handler = function()
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     assert expected.alerts >= 4 and len(expected.matches) >= 4  # the sample files do match
 
     assert handler({"Records": records}) is None
@@ -292,14 +256,14 @@ def test_same_notification_twice_leaves_the_same_rows(stack: Stack, function: An
     handler = function()
     handler({"Records": records})
     first = sorted(stack.rows())
-    assert first == sorted(expect(stack.objects).rows)
+    assert first == sorted(expect(stack.objects, BUCKET).rows)
     handler({"Records": records})
     assert sorted(stack.rows()) == first
 
 
 def test_same_notification_twice_sends_each_alert_once(stack: Stack, function: Any) -> None:
     records = _upload_batch(stack)
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     function()({"Records": records})
     function()({"Records": records})  # a duplicate delivery, in a new execution environment
     received = stack.alerts()
@@ -310,7 +274,7 @@ def test_same_notification_twice_sends_each_alert_once(stack: Stack, function: A
 def test_eventbridge_object_created(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _upload_batch(stack)
     handler = function()
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     for key, body in stack.objects.items():
         event = {
             "version": "0",
@@ -353,7 +317,7 @@ def test_sqs_batch(stack: Stack, function: Any, capsys: pytest.CaptureFixture[st
     handler = function()
     clean = [_sqs_message([record]) for record in records]
     assert handler({"Records": clean}) == {"batchItemFailures": []}
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
     assert sorted(stack.rows()) == sorted(expected.rows)
     capsys.readouterr()
@@ -362,7 +326,7 @@ def test_sqs_batch(stack: Stack, function: Any, capsys: pytest.CaptureFixture[st
     good = [_sqs_message([record]) for record in records[:2]]
     answer = handler({"Records": [good[0], corrupt, good[1]]})
     assert answer == {"batchItemFailures": [{"itemIdentifier": corrupt["messageId"]}]}
-    again = expect({_key(path): path.read_bytes() for path in PLAIN_FILES[:2]})
+    again = expect({_key(path): path.read_bytes() for path in PLAIN_FILES[:2]}, BUCKET)
     assert stack.alerts() == []  # the good ones were delivered again, but their alerts had gone out already
     out = capsys.readouterr().out
     assert counts(out)["FilesFailed"] == 1 and counts(out)["FilesProcessed"] == 2
@@ -374,7 +338,7 @@ def test_corrupt_file_fails_the_invocation_after_the_others(
     stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records = _upload_batch(stack)
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     records.insert(2, stack.upload(CORRUPT_KEY, CORRUPT_BODY))
     handler = function()
     with pytest.raises(InvocationFailed) as caught:
@@ -398,7 +362,7 @@ def test_with_a_failure_queue_a_corrupt_file_is_dead_lettered_not_retried(
     dead = stack.sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
     handler = function(TRAILSIFT_FAILURE_QUEUE_URL=dead)
     records = _upload_batch(stack)
-    expected = expect(stack.objects)
+    expected = expect(stack.objects, BUCKET)
     records.insert(1, stack.upload(CORRUPT_KEY, CORRUPT_BODY))
     assert handler({"Records": records}) is None  # nothing to retry: the good files are done, the bad one queued
     assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects

@@ -41,14 +41,11 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import pytest
 
-from tests.conftest import RecordingClient, create_function_stack, drain_queue, index_rows
-from trailsift.alerts import MAX_MESSAGE_BYTES, format_alert
-from trailsift.engine import RuleEngine
+from tests.conftest import RecordingClient, create_function_stack, drain_queue, expect, index_rows
+from trailsift.alerts import MAX_MESSAGE_BYTES
 from trailsift.reader import STREAM_ABOVE_BYTES
 from trailsift.local_run import LambdaContext, load_handler
-from trailsift.record import event_key
-from trailsift.rules import Destination, RuleSet, default_rules, parse_rules
-from trailsift.scan import scan_log_file
+from trailsift.rules import default_rules, parse_rules
 from trailsift.triggers import ObjectRef
 
 REPO = Path(__file__).resolve().parent.parent
@@ -371,35 +368,6 @@ def _text(line: dict[str, Any]) -> str:
 
 
 # --- what the library predicts -------------------------------------------------------------------
-
-
-@dataclass
-class Expected:
-    subjects: Counter[str] = field(default_factory=Counter)
-    rows: set[tuple[str, str]] = field(default_factory=set)
-    records: int = 0
-
-    @property
-    def alerts(self) -> int:
-        return sum(self.subjects.values())
-
-
-def expect(objects: dict[str, bytes], rules: RuleSet) -> Expected:
-    """What scan_log_file and ``rules`` say must be sent and written for these objects (all in BUCKET)."""
-    engine = RuleEngine(rules)
-    alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
-    indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
-    out = Expected()
-    for key, body in objects.items():
-        location = ObjectRef(BUCKET, key).location
-        scanned = scan_log_file(body, location, engine)
-        out.records += scanned.records
-        for match in scanned.matches:
-            chosen = [alerting[name] for name in match.rules if name in alerting]
-            if chosen:
-                out.subjects[format_alert(match, chosen, location).subject] += 1
-            out.rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
-    return out
 
 
 # --- the cases -----------------------------------------------------------------------------------
@@ -883,9 +851,9 @@ def assert_disposition(expected: str, run: Run, bad: Bad, case: Case) -> None:
 def check(case: Case, run: Run, bad: Bad) -> None:
     # (1) the good file (and the bad one, when it is processed) delivered
     rules = parse_rules(case.rules(), source="test") if case.rules else default_rules()
-    good = expect({GOOD_KEY: GOOD_FILE.read_bytes()}, rules)
+    good = expect({GOOD_KEY: GOOD_FILE.read_bytes()}, BUCKET, rules)
     assert good.alerts >= 1 and good.rows
-    expected = expect({GOOD_KEY: GOOD_FILE.read_bytes(), **bad.processed}, rules)
+    expected = expect({GOOD_KEY: GOOD_FILE.read_bytes(), **bad.processed}, BUCKET, rules)
     assert Counter(envelope["Subject"] for envelope in run.alerts) == expected.subjects
     assert sorted(map(tuple, run.rows)) == sorted(expected.rows)
     assert [BUCKET, GOOD_KEY] in run.gets
