@@ -557,22 +557,24 @@ def test_concurrency_one_fetches_one_at_a_time(records: dict[str, dict[str, Any]
 
 
 class SlowEngine:
-    """Wraps the rule engine: each file holds one record naming its position; matching it is slow."""
+    """Wraps the rule engine: each file holds one record naming its position; scanning a file is slow."""
 
     def __init__(self, engine: RuleEngine, source: FakeSource) -> None:
         self.engine = engine
+        self.projection = engine.projection
+        self.match = engine.match
         self.source = source
         self.processed = 0
         self.max_ahead = 0
         self.lock = threading.Lock()
 
-    def match(self, record: dict[str, Any]) -> tuple[str, ...]:
+    def candidates(self, views: list[Any]) -> list[int]:
         with self.lock:
             ahead = self.source.started - self.processed  # fetches started but not yet scanned, this one included
             self.max_ahead = max(self.max_ahead, ahead)
             self.processed += 1
         time.sleep(0.01)
-        return self.engine.match(record)
+        return self.engine.candidates(views)
 
 
 def test_fetches_never_run_more_than_two_windows_ahead_of_processing(records: dict[str, dict[str, Any]]) -> None:

@@ -5,16 +5,22 @@ Most selectors name the exact values they care about (``eventName Equals [...]``
 such selector under those values: a record only runs the selectors that could match its values,
 plus the few that name none. The result is the same as evaluating every selector (the property
 tests hold the engine to a plain reference evaluator).
+
+Before any record is parsed in full, :meth:`RuleEngine.candidates` reads the few fields those
+indexes (and the other selectors' include conditions) name from a :class:`RecordProjection` of
+the whole file, a column at a time, and keeps only the records that could match.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from trailsift.fields import ValueGetter, value_getter
+from trailsift.projection import ColumnGetter, RecordProjection
 from trailsift.rules import RuleSet
-from trailsift.selectors import EventSelector, RecordTest, compile_selector
+from trailsift.selectors import INCLUDE_OPERATORS, EventSelector, RecordTest, compile_selector, never, value_test
 
 INDEX_PREFERENCE = ("eventName", "eventSource")
 """Fields preferred as index keys: present in nearly every record and very selective."""
@@ -44,6 +50,38 @@ def index_key(selector: EventSelector) -> tuple[str, frozenset[str]] | None:
     return min(candidates, key=rank)
 
 
+Guard = tuple[str, Callable[[str], bool], "frozenset[str] | None"]
+"""A field, the test one of its values must pass for a record to possibly match, and that test as a set when it is one."""
+
+
+def guards(rules: RuleSet) -> tuple[Guard, ...] | None:
+    """What a record must hold to possibly match some rule; None when any record may (no guard applies).
+
+    An indexed selector needs one of its index values (merged per field into one set); any other
+    selector needs a value that its first field selector with an include operator accepts; a
+    selector of exclude operators only can match anything.
+    """
+    wanted: dict[str, set[str]] = defaultdict(set)
+    found: list[Guard] = []
+    for rule in rules:
+        for selector in rule.selectors:
+            key = index_key(selector)
+            if key is not None:
+                wanted[key[0]].update(key[1])
+                continue
+            including = [fs for fs in selector.field_selectors if value_test(fs, INCLUDE_OPERATORS) is not never]
+            if not including:
+                return None
+            found.append((including[0].field, value_test(including[0], INCLUDE_OPERATORS), None))
+    for field, values in sorted(wanted.items()):
+        members = frozenset(values)
+        found.append((field, members.__contains__, members))
+    return tuple(found)
+
+
+_STRING_OR_NONE = frozenset({str, type(None)})
+
+
 class RuleEngine:
     """Compiled rules; :meth:`match` gives the names of the rules a record matches, in rule order."""
 
@@ -66,6 +104,32 @@ class RuleEngine:
             (value_getter(field), dict(table)) for field, table in tables.items()
         )
         self._unindexed = tuple(unindexed)
+        self._guards = guards(rules)
+        self.projection = RecordProjection(field for field, _, _ in self._guards or ())
+        self._columns: tuple[tuple[ColumnGetter, Callable[[str], bool], frozenset[str] | None], ...] = tuple(
+            (self.projection.column(field), accepts, members) for field, accepts, members in self._guards or ()
+        )
+
+    def candidates(self, views: Sequence[Any]) -> list[int]:
+        """Positions of the records (projected by :attr:`projection`) that could match a rule, in order.
+
+        Every record that :meth:`match` would match is among them; a value the projection cannot
+        test as one string (an array, a number, an aliased field) keeps its record.
+        """
+        if self._guards is None:
+            return list(range(len(views)))
+        found: list[int] = []
+        for column_of, accepts, members in self._columns:
+            column = column_of(views)
+            kinds = set(map(type, column))
+            if not kinds <= _STRING_OR_NONE:
+                found += [i for i, value in enumerate(column) if value is not None and (type(value) is not str or accepts(value))]
+            elif members is not None:
+                if not members.isdisjoint(column):
+                    found += [i for i, value in enumerate(column) if value in members]
+            elif str in kinds:
+                found += [i for i, value in enumerate(column) if value is not None and accepts(value)]
+        return sorted(set(found)) if len(self._columns) > 1 else found
 
     def match(self, record: dict[str, Any]) -> tuple[str, ...]:
         matched: set[int] = set()

@@ -11,8 +11,8 @@ from typing import Any
 
 ValueGetter = Callable[[dict[str, Any]], tuple[str, ...]]
 
-# CloudTrail's resources.ARN covers both spellings a resource entry can carry.
-_KEY_ALIASES: dict[str, tuple[str, ...]] = {"resources.ARN": ("ARN", "ARNPrefix")}
+KEY_ALIASES: dict[str, tuple[str, ...]] = {"resources.ARN": ("ARN", "ARNPrefix")}
+"""Fields whose last step reads several keys: CloudTrail's resources.ARN covers both spellings a resource carries."""
 
 
 def scalar_text(value: Any) -> str | None:
@@ -68,7 +68,7 @@ def single_value_getter(field: str) -> SingleValueGetter:
     end): the caller then asks :func:`value_getter`, which handles every case.
     """
     parts = tuple(field.split("."))
-    if field in _KEY_ALIASES:
+    if field in KEY_ALIASES:
         return lambda record: MANY
     if len(parts) == 1:
         key = parts[0]
@@ -98,7 +98,7 @@ def value_getter(field: str) -> ValueGetter:
     The common case (one string through objects only) takes the fast reader.
     """
     parts = field.split(".")
-    keys = tuple((part,) for part in parts[:-1]) + (_KEY_ALIASES.get(field, (parts[-1],)),)
+    keys = tuple((part,) for part in parts[:-1]) + (KEY_ALIASES.get(field, (parts[-1],)),)
     single = single_value_getter(field)
 
     def values(record: dict[str, Any]) -> tuple[str, ...]:

@@ -109,8 +109,23 @@ def inflate(
             return
 
 
+def _single_member(data: bytes, limit: int) -> bytes | None:
+    """The usual file in one call: one complete gzip member within ``limit``; None for anything else."""
+    if data[:2] != GZIP_MAGIC:
+        return None
+    inflater = isal_zlib.decompressobj(31)
+    try:
+        whole = inflater.decompress(data, limit + 1)
+    except (isal_zlib.error, zlib.error):
+        return None
+    return whole if inflater.eof and not inflater.unused_data and len(whole) <= limit else None
+
+
 def decompress(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> bytes:
-    """The whole decompressed content of ``data`` (see :func:`inflate`)."""
+    """The whole decompressed content of ``data`` (see :func:`inflate`, which also explains every refusal)."""
+    whole = _single_member(data, limit)
+    if whole is not None:
+        return whole
     pieces = list(inflate(data, source, limit=limit, chunk_size=limit + 1))
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
@@ -183,7 +198,12 @@ def iter_log_records(
         raise NotALogFile(source, "zero-byte object")
     if len(data) > stream_above:
         return _streamed(data, source, limit)
-    return _entries(_document_entries(decompress(data, source, limit=limit), source))
+    return document_entries(decompress(data, source, limit=limit), source)
+
+
+def document_entries(document: bytes, source: str) -> Iterator[Entry]:
+    """The entries of a whole decompressed document, as :func:`iter_log_records` yields them."""
+    return _entries(_document_entries(document, source))
 
 
 def parse_log_document(raw: bytes, source: str) -> LogFileContent:

@@ -244,6 +244,27 @@ def cloudtrail_compatibility(selectors: Sequence[EventSelector]) -> list[str]:
 # Compilation
 
 
+def never(value: str) -> bool:
+    """The value test of a field selector without any of the operators asked for: no value passes."""
+    return False
+
+
+def value_test(fs: FieldSelector, operators: tuple[str, str, str]) -> Callable[[str], bool]:
+    """True for a value that satisfies one of ``fs``'s conditions among ``operators`` (Equals-, StartsWith-, EndsWith-like).
+
+    Pass :data:`INCLUDE_OPERATORS` or :data:`EXCLUDE_OPERATORS`; a field selector without any of
+    them gets a test that is always false.
+    """
+    equals = frozenset(fs.values(operators[0]))
+    starts = fs.values(operators[1])
+    ends = fs.values(operators[2])
+    if not (equals or starts or ends):
+        return never
+    if not (starts or ends):
+        return equals.__contains__
+    return lambda value: value in equals or bool(starts and value.startswith(starts)) or bool(ends and value.endswith(ends))
+
+
 def compile_field_selector(fs: FieldSelector) -> RecordTest:
     """A predicate on records equivalent to ``fs`` (values read once, conditions as set and tuple tests).
 
@@ -252,23 +273,9 @@ def compile_field_selector(fs: FieldSelector) -> RecordTest:
     """
     single = single_value_getter(fs.field)
     get_all = value_getter(fs.field)
-    equals = frozenset(fs.values("Equals"))
-    starts = fs.values("StartsWith")
-    ends = fs.values("EndsWith")
-    not_equals = frozenset(fs.values("NotEquals"))
-    not_starts = fs.values("NotStartsWith")
-    not_ends = fs.values("NotEndsWith")
-    has_include = bool(equals or starts or ends)
-
-    def included(value: str) -> bool:
-        return value in equals or bool(starts and value.startswith(starts)) or bool(ends and value.endswith(ends))
-
-    def excluded(value: str) -> bool:
-        return (
-            value in not_equals
-            or bool(not_starts and value.startswith(not_starts))
-            or bool(not_ends and value.endswith(not_ends))
-        )
+    included = value_test(fs, INCLUDE_OPERATORS)
+    excluded = value_test(fs, EXCLUDE_OPERATORS)
+    has_include = included is not never
 
     def test(record: Record) -> bool:
         value = single(record)

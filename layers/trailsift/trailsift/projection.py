@@ -1,0 +1,140 @@
+"""Decode only a few fields of every record: one pass of msgspec over a log file, a small object per record.
+
+Nearly every record matches no rule, so building a full dict for each (what ``orjson.loads`` does)
+is wasted work. A projection is a tree of msgspec Struct types generated from field paths: decoding
+a document with it validates the whole JSON but keeps, for each record, just those fields. The
+engine reads them as columns to find the few records that could match; only those are parsed in
+full (:func:`raw_records` gives their text) and matched the ordinary way, so a projection only has
+to be right about which records *cannot* match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Union
+
+import msgspec
+
+from trailsift.fields import KEY_ALIASES
+
+ColumnGetter = Callable[[Sequence[Any]], list[Any]]
+"""One field of many projected records: per record a string, None (no value), or anything else (may hold several)."""
+
+SEVERAL = object()
+"""A column entry for a field that may hold several values (an aliased field): its record is read in full."""
+
+
+@dataclass
+class _Node:
+    """One object level of the projection tree: its children by JSON key."""
+
+    children: dict[str, _Node]
+
+
+class _Document(msgspec.Struct):
+    Records: list[msgspec.Raw]
+
+
+_RAW_RECORDS = msgspec.json.Decoder(_Document)
+
+
+def raw_records(document: bytes) -> list[msgspec.Raw]:
+    """The undecoded JSON text of each entry of ``Records``, in order (``document`` must be valid JSON)."""
+    return _RAW_RECORDS.decode(document).Records
+
+
+class RecordProjection:
+    """The fields ``fields`` of every record of a document, decoded in one pass.
+
+    >>> projection = RecordProjection(["eventName", "userIdentity.type"])
+    >>> views = projection.decode(b'{"Records":[{"eventName":"StopLogging","userIdentity":{"type":"Root"}}, {}]}')
+    >>> projection.column("userIdentity.type")(views)
+    ['Root', None]
+    """
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = tuple(sorted(set(fields)))
+        root = _Node({})
+        for field in self.fields:
+            parts = field.split(".")
+            node = root
+            for part in parts[:-1]:
+                node = node.children.setdefault(part, _Node({}))
+            for key in KEY_ALIASES.get(field, (parts[-1],)):
+                node.children.setdefault(key, _Node({}))
+        self._attributes: dict[tuple[str, ...], str] = {}
+        record_type = self._struct_type(root, ())
+        document_type = msgspec.defstruct("ProjectedDocument", [("Records", list[record_type])])  # type: ignore[valid-type]
+        self._decoder = msgspec.json.Decoder(document_type)
+
+    def _struct_type(self, node: _Node, path: tuple[str, ...]) -> type:
+        """A Struct type for ``node``; attributes are named ``f<n>`` and renamed to the JSON keys (any key works).
+
+        A leaf accepts any JSON value; a level on the way accepts any value too, its object form
+        being the next Struct, so no valid document is refused for the types it holds.
+        """
+        fields: list[tuple[str, Any, Any]] = []
+        rename: dict[str, str] = {}
+        for position, (key, child) in enumerate(sorted(node.children.items())):
+            attribute = f"f{position}"
+            rename[attribute] = key
+            self._attributes[path + (key,)] = attribute
+            if child.children:
+                child_type = self._struct_type(child, path + (key,))
+                kind: Any = Union[child_type, list, str, int, float, bool, None]  # type: ignore[valid-type]
+            else:
+                kind = Any
+            fields.append((attribute, kind, None))
+        return msgspec.defstruct("Projected", fields, rename=rename, gc=False)
+
+    def decode(self, document: bytes) -> list[Any] | None:
+        """The projected records of ``document``; None when it cannot be read this way (read it plainly).
+
+        None covers invalid JSON, a top level that is not an object, a missing or mistyped
+        ``Records``, an entry that is not an object, and numbers past the range of a double.
+        """
+        try:
+            return self._decoder.decode(document).Records  # type: ignore[attr-defined, no-any-return]
+        except (msgspec.DecodeError, RecursionError):
+            return None
+
+    def column(self, field: str) -> ColumnGetter:
+        """``field`` of many projected records at once, at C speed when every record holds objects along the path.
+
+        Per record: the value when the path runs through objects only (any JSON value), None when
+        something on the way is missing or null, :data:`SEVERAL` when an array or scalar is on the
+        way or the field is aliased (``resources.ARN``), so the caller reads that record in full.
+        """
+        parts = tuple(field.split("."))
+        trail = tuple(self._attributes[parts[: depth + 1]] for depth in range(len(parts) - 1))
+        leaves = tuple(self._attributes[parts[:-1] + (key,)] for key in KEY_ALIASES.get(field, (parts[-1],)))
+
+        def walk(view: Any) -> Any:
+            node = view
+            for attribute in trail:
+                node = getattr(node, attribute)
+                if node is None:
+                    return None
+                if type(node) in _NOT_AN_OBJECT:
+                    return SEVERAL
+            values = [getattr(node, leaf) for leaf in leaves]
+            if len(values) == 1:
+                return values[0]
+            return None if all(value is None for value in values) else SEVERAL
+
+        if len(leaves) > 1:
+            return lambda views: list(map(walk, views))
+        chain = attrgetter(".".join(trail + leaves))
+
+        def column(views: Sequence[Any]) -> list[Any]:
+            try:
+                return list(map(chain, views))
+            except AttributeError:  # null, an array or a scalar on the way: record by record
+                return list(map(walk, views))
+
+        return column
+
+
+_NOT_AN_OBJECT = frozenset({list, str, int, float, bool})
