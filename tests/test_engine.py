@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from trailsift.engine import RuleEngine
+from trailsift.engine import RuleEngine, guards
 from trailsift.rules import Rule, RuleSet, default_rules
 from trailsift.selectors import compile_selectors, parse_selectors
 
@@ -299,3 +299,26 @@ def test_real_records_engine_equals_brute_force() -> None:
     assert len(per_rule) >= 8, per_rule
     for name in ("writes-by-name", "reads", "describe-not-ec2", "typed", "unauthorized-api-calls"):
         assert per_rule.get(name, 0) > 0, (name, per_rule)
+
+
+def test_guards_say_what_a_record_must_hold() -> None:
+    rules = RuleSet(
+        (
+            Rule("stop", parse_selectors([{"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}])),
+            Rule("denied", parse_selectors([{"FieldSelectors": [{"Field": "errorCode", "StartsWith": ["AccessDenied"]}]}])),
+        )
+    )
+    found = {field: (accepts("StopLogging"), accepts("AccessDeniedException"), members) for field, accepts, members in guards(rules)}
+    assert found == {
+        "eventName": (True, False, frozenset({"StopLogging"})),
+        "errorCode": (False, True, None),
+    }
+
+
+def test_a_selector_of_exclude_operators_only_makes_every_record_a_candidate() -> None:
+    rules = RuleSet((Rule("not-read", parse_selectors([{"FieldSelectors": [{"Field": "eventName", "NotEquals": ["A"]}]}])),))
+    assert guards(rules) is None
+    engine = RuleEngine(rules)
+    views = engine.projection.decode(b'{"Records":[{},{"eventName":"A"},{"eventName":"B"}]}')
+    assert views is not None
+    assert engine.candidates(views) == [0, 1, 2]
