@@ -6,7 +6,7 @@
 Without --corpus it writes (once) a synthetic corpus with ../shared/tools/synth_corpus.py into
 .bench/c<events>. Every path reads the files from disk; the best of --repeat runs counts.
 
-  F  decompress only, with the fastest gzip decoder the project has (isal)    -- the floor
+  F  read + decompress only, the fastest way the project has (isal, one call)  -- the floor
   P  F + orjson.loads of every file                                           -- a careful parser
   N  gzip + json.loads + a Python loop over records (an eventName set test)  -- what most tools do
   T  trailsift's replay path end to end (discover, read, match, summary)
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from isal import igzip
+from isal import igzip, isal_zlib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "trailsift"))
@@ -131,6 +131,12 @@ def main() -> None:
     def floor() -> int:
         total = 0
         for path in files:
+            total += len(isal_zlib.decompress(path.read_bytes(), 31))
+        return total
+
+    def floor_igzip() -> int:
+        total = 0
+        for path in files:
             total += len(igzip.decompress(path.read_bytes()))
         return total
 
@@ -169,6 +175,7 @@ def main() -> None:
         return matched
 
     f_time, uncompressed = best_of(args.repeat, floor)
+    f_time = min(f_time, best_of(args.repeat, floor_igzip)[0])  # whichever way is faster is the floor
     p_time, events = best_of(args.repeat, careful)
     n_time, _ = best_of(args.repeat, common)
     t_time, t_matches = best_of(args.repeat, trailsift)
@@ -179,7 +186,7 @@ def main() -> None:
         raise SystemExit(f"MISMATCH: the obvious evaluator found {n_matches} matching records, trailsift {t_matches}")
 
     compressed = sum(p.stat().st_size for p in files)
-    rows = [("F decompress only (isal)", f_time), ("P F + orjson.loads", p_time),
+    rows = [("F read + decompress (isal)", f_time), ("P F + orjson.loads", p_time),
             ("N gzip + json.loads + loop", n_time), ("T trailsift replay", t_time)]
     print(f"corpus: {corpus} ({len(files)} files, {events} events, {compressed / 1e6:.1f} MB gz, "
           f"{uncompressed / 1e6:.1f} MB JSON)")

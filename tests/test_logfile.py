@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from trailsift.logfile import LogFileKind, classify_key
+from trailsift.logfile import LogFileKind, _classify_any_key, _classify_full_event_key, classify_key
 
 ACCT = "123456789012"
 NAME = f"{ACCT}_CloudTrail_us-east-1_20240229T2355Z_AbCdEfGhIjKlMnOp.json.gz"
@@ -217,3 +219,108 @@ def test_sample_tree_is_classified_as_intended(events_logs) -> None:
     for name, kind in kinds.items():
         if name.startswith("LICENSES/"):
             assert kind is LogFileKind.OTHER
+
+
+# --- the fast path for full-layout event keys says what the general rules say ---------------------
+
+ARABIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662"  # \d takes them, [0-9] not
+accounts = st.sampled_from([ACCT, "999999999999", "12345678901", "1234567890123", ARABIC_DIGITS])
+regions = st.sampled_from(["us-east-1", "eu-west-1", "US-EAST-1", "us_east_1", "x"])
+products = st.sampled_from(["CloudTrail", "CloudTrail-Insight", "CloudTrail-Digest", "Config", "cloudtrail"])
+stamps = st.sampled_from([
+    "20240229T2355Z", "20240101T0000Z", "20231301T0000Z", "20230230T1200Z", "20230101T2460Z",
+    "00000000T0000Z", "2024022T2355Z", "20240229T2355", "\u0662\u0660\u0662\u0664" + "0229T2355Z",
+])  # fmt: skip
+uniques = st.sampled_from(["AbCdEfGhIjKlMnOp", "0123456789abcdef", "AbCdEfGhIjKlMnO", "AbCdEfGhIjKlMn-p"])
+suffixes = st.sampled_from([".json.gz", ".json", ".gz", ".json.gz.tmp", ".json.gz\n", ""])
+prefixes = st.sampled_from([
+    "", "/", "a/b/", "/tmp/pytest-1/logs/", "x", "logs/AWSLogs-copy/", "AWSLogs/", "x/AWSLogs/",
+    f"AWSLogs/{ACCT}/CloudTrail/", f"old/AWSLogs/{ACCT}/CloudTrail-Digest/us-east-1/2024/02/29/",
+    f"AWSLogs/o-abc1234567/{ACCT}/CloudTrail-Insight/",
+])  # fmt: skip
+orgs = st.sampled_from(["o-abc1234567/", "o-" + "a1" * 16 + "/", "o-abc/", "o-ABC1234567/", "o-a/b/"])
+dates = st.sampled_from(["2024/2/29", "\u0662\u0660\u0662\u0664/02/29", "2024/02", "2024/02/29/30"])
+# the pieces log_keys may break
+PIECES = (
+    "prefix", "root", "org", "account", "product", "region", "date", "folders", "layout", "both-accounts",
+    "both-regions", "name-account", "name-product", "name-region", "stamp", "unique", "suffix", "name",
+)  # fmt: skip
+
+
+@st.composite
+def log_keys(draw: st.DrawFn) -> str:
+    """A full-layout key of any product, with none, one or two of its pieces slightly wrong."""
+    broken = {draw(st.sampled_from(PIECES)) for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 1, 1, 2])))}
+
+    def piece(which: str, right: str, wrong: st.SearchStrategy[str]) -> str:
+        return draw(wrong) if which in broken else right
+
+    account = piece("both-accounts", draw(st.sampled_from([ACCT, "210987654321"])), accounts)
+    region = piece("both-regions", draw(st.sampled_from(["us-east-1", "ap-southeast-2"])), regions)
+    product = draw(st.sampled_from(["CloudTrail", "CloudTrail", "CloudTrail-Insight", "CloudTrail-Digest", "Config"]))
+    stamp = draw(st.sampled_from(["20240229T2355Z", "20231231T2359Z"]))
+    name = (
+        f"{piece('name-account', account, accounts)}_{piece('name-product', product, products)}_"
+        f"{piece('name-region', region, regions)}_{piece('stamp', stamp, stamps)}_"
+        f"{piece('unique', 'AbCdEfGhIjKlMnOp', uniques)}{piece('suffix', '.json.gz', suffixes)}"
+    )
+    name = piece("name", name, st.sampled_from(["ConfigWritabilityCheckFile", "", "README.md", "x.json", DIGEST_NAME]))
+    org = draw(st.sampled_from(["", "o-abc1234567/"]))
+    folders = f"{piece('region', region, regions)}/{piece('date', '2024/02/29', dates)}/"
+    layout = (
+        f"{piece('root', 'AWSLogs', st.sampled_from(['awslogs', 'AWSLog', 'xAWSLogs']))}/{piece('org', org, orgs)}"
+        f"{piece('account', account, accounts)}/{piece('product', product, products)}/"
+        f"{piece('folders', folders, st.just(''))}"
+    )
+    return piece("prefix", "", prefixes) + piece("layout", layout, st.just("")) + name
+
+
+@settings(max_examples=1500, deadline=None)
+@given(key=log_keys(), size=st.sampled_from([None, None, 0, 1, 4096]))
+def test_fast_path_agrees_with_the_general_rules(key: str, size: int | None) -> None:
+    """Where the fast path answers, it answers what the general rules do; classify_key always does."""
+    general = _classify_any_key(key, size)
+    fast = _classify_full_event_key(key, size)
+    assert fast is None or fast == general
+    assert classify_key(key, size=size) == general
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY,
+        INSIGHT_KEY,
+        "/tmp/x/" + KEY,
+        "/tmp/AWSLogs-copy/" + KEY,
+        f"AWSLogs/o-abc1234567/{ACCT}/CloudTrail/us-east-1/2024/02/29/{NAME}",
+        f"trails/AWSLogs/o-abc1234567/{ACCT}/CloudTrail-Insight/eu-west-1/2023/01/02/{INSIGHT_NAME}",
+        KEY.removesuffix(".gz"),
+    ],
+)
+def test_full_layout_keys_take_the_fast_path(key: str) -> None:
+    fast = _classify_full_event_key(key, None)
+    assert fast is not None
+    assert fast == _classify_any_key(key, None)
+    assert repr(fast) == repr(_classify_any_key(key, None))
+    assert hash(fast) == hash(_classify_any_key(key, None))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"xAWSLogs/{ACCT}/CloudTrail/us-east-1/2024/02/29/{NAME}",  # not a folder named AWSLogs
+        f"AWSLogs/{ACCT}/CloudTrail/{NAME}",  # no region folders
+        NAME,
+        f"AWSLogs/{ACCT}/CloudTrail/us-east-1/2023/01/01/{ACCT}_CloudTrail_us-east-1_20231301T0000Z_AbCdEfGhIjKlMnOp.json.gz",
+        # an earlier AWSLogs/ decides the layout, and it disagrees with the name
+        f"AWSLogs/999999999999/CloudTrail/us-east-1/2024/02/29/AWSLogs/{ACCT}/CloudTrail/us-east-1/2024/02/29/{NAME}",
+    ],
+)
+def test_other_keys_take_the_general_path(key: str) -> None:
+    assert _classify_full_event_key(key, None) is None
+    assert classify_key(key) == _classify_any_key(key, None)
+
+
+def test_fast_path_leaves_zero_byte_objects_to_the_general_rules() -> None:
+    assert _classify_full_event_key(KEY, 0) is None
+    assert classify_key(KEY, size=0).reason == "zero-byte object"

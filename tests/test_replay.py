@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from trailsift import replay as replay_module
 from trailsift.engine import RuleEngine
-from trailsift.replay import ReplaySummary, replay
+from trailsift.logfile import classify_key
+from trailsift.replay import ReplaySummary, _read_bytes, replay
 from trailsift.rules import default_rules, parse_rules
 from trailsift.sources import discover
 
@@ -183,3 +187,69 @@ def test_sample_tree_is_reproducible(tmp_path: Path, events_logs: Path, shared_c
     assert sorted(done.stdout.split()) == sorted(k for k in rebuilt if not k.startswith("LICENSES/"))
     for relative, data in rebuilt.items():
         assert (events_logs / relative).read_bytes() == data, relative
+
+
+INSIGHT = f"{ACCT}_CloudTrail-Insight_us-east-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz"
+
+
+def test_empty_files_chosen_by_name_are_skipped_as_zero_byte_objects(tmp_path: Path, write_log_file, engine) -> None:
+    """Files are chosen by name, without a stat: an empty one is skipped with the reason a stat would give."""
+    empties = [
+        name("20240101T0005Z"),
+        f"AWSLogs/{ACCT}/CloudTrail-Insight/us-east-1/2024/01/01/{INSIGHT}",
+        "export/records.json",
+        "export/records.json.gz",
+        f"AWSLogs/999999999999/CloudTrail/us-east-1/2024/01/01/{Path(name('20240101T0005Z')).name}",
+        "notes.txt",
+    ]
+    paths = [write_log_file(b"", relative, gz=False) for relative in empties]
+    matches, summary = run([tmp_path], engine)
+    assert matches == [] and summary.files_read == 0 and summary.failed == []
+    assert sorted(summary.skipped) == sorted((str(path), "zero-byte object") for path in paths)
+    assert all(classify_key(path.as_posix(), size=0).reason == "zero-byte object" for path in paths)
+
+
+def test_an_empty_file_that_cannot_be_opened_is_still_skipped(
+    tmp_path: Path, write_log_file, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when discovery looked at sizes first: an empty file is skipped, not failed, readable or not."""
+    empty = write_log_file(b"", name("20240101T0005Z", "A000000000000000"), gz=False)
+    full = write_log_file([record("f0")], name("20240101T0005Z", "B000000000000000"))
+
+    def denied(location: str) -> bytes:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), location)
+
+    monkeypatch.setattr(replay_module, "_read_bytes", denied)
+    _, summary = run([tmp_path], engine)
+    assert summary.skipped == [(str(empty), "zero-byte object")]
+    assert summary.failed == [(str(full), "cannot read: Permission denied")]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 65536, 65537, 300_001])
+def test_read_bytes_reads_what_path_read_bytes_does(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(size))
+    assert _read_bytes(str(path)) == path.read_bytes()
+
+
+def test_read_bytes_reads_to_the_end_whatever_the_size_says() -> None:
+    """A file whose size says 0 (Linux's /proc) still reads whole: the end is where a read returns nothing."""
+    proc = Path("/proc/self/mounts")
+    if not proc.exists():
+        pytest.skip("no /proc here")
+    assert os.stat(proc).st_size == 0
+    data = _read_bytes(str(proc))
+    assert data and data == proc.read_bytes()
+
+
+@pytest.mark.parametrize("make", ["missing", "folder"])
+def test_read_bytes_raises_what_path_read_bytes_raises(tmp_path: Path, make: str) -> None:
+    path = tmp_path / "x"
+    if make == "folder":
+        path.mkdir()
+    with pytest.raises(OSError) as expected:
+        path.read_bytes()
+    with pytest.raises(OSError) as got:
+        _read_bytes(str(path))
+    assert type(got.value) is type(expected.value)
+    assert got.value.strerror == expected.value.strerror

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
 
-from trailsift.logfile import LogFileKind
+from trailsift.logfile import LogFileKey, LogFileKind, classify_key
 from trailsift.sources import LocalFile, discover
 
 ACCT = "123456789012"
@@ -125,3 +126,71 @@ def test_sample_tree(events_logs: Path) -> None:
     assert len(found) == 24
     assert sum(item.readable for item in found) == 19
     assert [item.path for item in found] == sorted(item.path for item in found)
+
+
+def discover_as_before(paths: list[str | Path]) -> list[tuple[Path, LogFileKey]]:
+    """What discover gave when it built a Path and ran a stat for every file: the reference for the lazy one."""
+    found = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            for root, dirs, files in os.walk(given):
+                dirs.sort()
+                found.extend(Path(root, name) for name in sorted(files))
+        else:
+            found.append(given)
+
+    def size(path: Path) -> int | None:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return None
+
+    return [(path, classify_key(path.as_posix(), size=size(path))) for path in found]
+
+
+def mixed_tree(root: Path) -> None:
+    """Every kind of file, empty and not, a symlink to a file, to a folder and to nothing."""
+    for data in (b"{}", b""):
+        day = "2024/01/01" if data else "2024/01/02"
+        touch(root, event_key(day, "20240101T0005Z"), data)
+        touch(root, f"AWSLogs/o-abc1234567/{ACCT}/CloudTrail-Insight/us-east-1/{day}/"
+                    f"{ACCT}_CloudTrail-Insight_us-east-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz", data)
+        touch(root, f"AWSLogs/999999999999/CloudTrail/us-east-1/{day}/{event_name('20240101T0005Z')}", data)
+        touch(root, f"AWSLogs/{ACCT}/CloudTrail/us-east-1/{day}/{event_name('20241301T0005Z')}", data)
+        touch(root, f"AWSLogs/{ACCT}/CloudTrail-Digest/us-east-1/{day}/"
+                    f"{ACCT}_CloudTrail-Digest_us-east-1_trail_us-east-1_20240101T010000Z.json.gz", data)
+        touch(root, f"exports/{len(data)}/records.json", data)
+        touch(root, f"notes/{len(data)}/README.md", data)
+    touch(root, f"AWSLogs/{ACCT}/Config/ConfigWritabilityCheckFile", b"")
+    (root / "links").mkdir()
+    (root / "links" / "to-file.json").symlink_to(root / "exports" / "2" / "records.json")
+    (root / "links" / "to-folder").symlink_to(root / "exports")  # not walked into, as os.walk does
+    (root / "links" / "broken.json.gz").symlink_to(root / "nowhere")
+
+
+def test_same_paths_and_keys_as_a_path_and_a_stat_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mixed_tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    single = Path("AWSLogs", ACCT, "CloudTrail", "us-east-1", "2024", "01", "02", event_name("20240101T0005Z"))
+    for paths in ([tmp_path], ["."], ["./AWSLogs/"], [f"{tmp_path}//exports/"], ["exports", str(single), single]):
+        found = list(discover(paths))
+        expected = discover_as_before(paths)
+        assert [(item.path, item.key) for item in found] == expected, paths
+        assert [item.location for item in found] == [str(path) for path, _ in expected]
+        assert [item.readable for item in found] == [key.holds_events or key.kind is LogFileKind.UNNAMED_JSON
+                                                     for _, key in expected]
+
+
+def test_the_name_decides_at_once_the_size_when_asked(tmp_path: Path) -> None:
+    """``named`` is what the name says; ``key`` adds what the size says, looked at once, on first use."""
+    path = touch(tmp_path, event_key("2024/01/01", "20240101T0005Z"), b"")
+    (item,) = discover([path])
+    assert item.named == classify_key(path.as_posix())
+    assert item.named.kind is LogFileKind.EVENTS and item.readable_by_name
+    assert item.key == classify_key(path.as_posix(), size=0)
+    assert not item.readable
+    path.write_bytes(b"{}")
+    assert item.key.reason == "zero-byte object"  # learnt once, kept
+    assert item.path is item.path
+    (again,) = discover([path])
+    assert again.key == again.named and again.readable
