@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from trailsift import projection as projection_module
-from trailsift.projection import SEVERAL, RecordProjection, raw_records
+from trailsift.fields import MANY
+from trailsift.projection import RecordProjection, raw_records
 
 PROJECTION = RecordProjection(["eventName", "userIdentity.type", "userIdentity.sessionContext.sourceIdentity", "resources.ARN", "f0"])
 
@@ -34,8 +35,8 @@ def test_nested_paths_through_objects_null_and_other_values() -> None:
         {"userIdentity": [{"type": "Root"}]},  # an array on the way: read that record in full
         {"userIdentity": "Root"},  # a scalar on the way
     ]
-    assert column("userIdentity.type", records) == ["Root", None, None, None, SEVERAL, SEVERAL]
-    assert column("userIdentity.sessionContext.sourceIdentity", records) == [None, None, None, "me", SEVERAL, SEVERAL]
+    assert column("userIdentity.type", records) == ["Root", None, None, None, MANY, MANY]
+    assert column("userIdentity.sessionContext.sourceIdentity", records) == [None, None, None, "me", MANY, MANY]
 
 
 def test_leaves_hold_any_json_value() -> None:
@@ -45,7 +46,7 @@ def test_leaves_hold_any_json_value() -> None:
 
 def test_aliased_fields_are_read_in_full() -> None:
     records = [{"resources": [{"ARN": "a"}]}, {}, {"resources": {"ARNPrefix": "p"}}, {"resources": {"type": "t"}}]
-    assert column("resources.ARN", records) == [SEVERAL, None, SEVERAL, None]
+    assert column("resources.ARN", records) == [MANY, None, MANY, None]
 
 
 def test_any_key_works_even_one_named_like_an_attribute() -> None:

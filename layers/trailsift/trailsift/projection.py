@@ -17,13 +17,13 @@ from typing import Any, Union
 
 import msgspec
 
-from trailsift.fields import KEY_ALIASES
+from trailsift.fields import KEY_ALIASES, MANY
 
 ColumnGetter = Callable[[Sequence[Any]], list[Any]]
-"""One field of many projected records: per record a string, None (no value), or anything else (may hold several)."""
+"""One field of many projected records: per record its value, None (no value), or MANY (read the record in full)."""
 
-SEVERAL = object()
-"""A column entry for a field that may hold several values (an aliased field): its record is read in full."""
+_NOT_AN_OBJECT = frozenset({list, str, int, float, bool})
+"""What a level on the way may hold besides an object or null: then the column cannot read the path."""
 
 
 @dataclass
@@ -104,7 +104,7 @@ class RecordProjection:
         """``field`` of many projected records at once, at C speed when every record holds objects along the path.
 
         Per record: the value when the path runs through objects only (any JSON value), None when
-        something on the way is missing or null, :data:`SEVERAL` when an array or scalar is on the
+        something on the way is missing or null, :data:`~trailsift.fields.MANY` when an array or scalar is on the
         way or the field is aliased (``resources.ARN``), so the caller reads that record in full.
         """
         parts = tuple(field.split("."))
@@ -118,11 +118,11 @@ class RecordProjection:
                 if node is None:
                     return None
                 if type(node) in _NOT_AN_OBJECT:
-                    return SEVERAL
+                    return MANY
             values = [getattr(node, leaf) for leaf in leaves]
             if len(values) == 1:
                 return values[0]
-            return None if all(value is None for value in values) else SEVERAL
+            return None if all(value is None for value in values) else MANY
 
         if len(leaves) > 1:
             return lambda views: list(map(walk, views))
@@ -136,5 +136,3 @@ class RecordProjection:
 
         return column
 
-
-_NOT_AN_OBJECT = frozenset({list, str, int, float, bool})
