@@ -71,8 +71,7 @@ def discover(paths: Iterable[str | Path]) -> Iterator[LocalFile]:
     for given in map(Path, paths):
         if given.is_dir():
             for locations in _walk(str(given)):
-                for location in locations:  # _local(location), inlined: this loop is most of discovery's time
-                    yield LocalFile(location, classify_key(location if _POSIX else location.replace(os.sep, "/")))
+                yield from map(_local, locations)
         elif given.exists():
             yield _local(str(given))
         else:
