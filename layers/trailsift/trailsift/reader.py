@@ -208,7 +208,7 @@ def document_entries(document: bytes, source: str) -> Iterator[Entry]:
 
 def parse_log_document(raw: bytes, source: str) -> LogFileContent:
     """Parse a whole decompressed document into a :class:`LogFileContent`."""
-    return _content(source, _entries(_document_entries(raw, source)))
+    return _content(source, document_entries(raw, source))
 
 
 def _content(source: str, entries: Iterable[Entry]) -> LogFileContent:
