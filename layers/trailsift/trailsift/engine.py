@@ -69,10 +69,14 @@ def guards(rules: RuleSet) -> tuple[Guard, ...] | None:
             if key is not None:
                 wanted[key[0]].update(key[1])
                 continue
-            including = [fs for fs in selector.field_selectors if value_test(fs, INCLUDE_OPERATORS) is not never]
+            including = [
+                (fs.field, test)
+                for fs in selector.field_selectors
+                if (test := value_test(fs, INCLUDE_OPERATORS)) is not never
+            ]
             if not including:
                 return None
-            found.append((including[0].field, value_test(including[0], INCLUDE_OPERATORS), None))
+            found.append((*including[0], None))
     for field, values in sorted(wanted.items()):
         members = frozenset(values)
         found.append((field, members.__contains__, members))
