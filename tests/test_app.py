@@ -416,6 +416,18 @@ _NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publi
 
 
 @_NO_METRICS
+def test_disabled_metrics_are_not_kept_from_one_invocation_to_the_next(stack: Stack, function: Any) -> None:
+    # Powertools neither prints nor clears metrics when they are disabled: the handler must not add them
+    records = _upload_batch(stack)
+    records.append(stack.upload(CORRUPT_KEY, CORRUPT_BODY))
+    handler = function(POWERTOOLS_METRICS_DISABLED="true")
+    for _ in range(2):
+        with pytest.raises(InvocationFailed):
+            handler({"Records": records})
+        assert handler.module.metrics.metric_set == {}
+
+
+@_NO_METRICS
 def test_bad_environment_names_the_variable(stack: Stack, function: Any, capsys: pytest.CaptureFixture[str]) -> None:
     handler = function(TRAILSIFT_MAX_DECOMPRESSED_MIB="abc")
     record = stack.upload(_key(PLAIN_FILES[0]), PLAIN_FILES[0].read_bytes())

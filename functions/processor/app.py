@@ -137,6 +137,16 @@ def build_pipeline(owner: str = "cold-start") -> Pipeline:
     return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=alert_ledger(owner), settings=config)
 
 
+def count_metric(name: str, value: float) -> None:
+    """Add a count to the invocation's metrics, unless metrics are disabled.
+
+    Disabled, Powertools neither flushes nor clears what was added, so a warm environment would
+    keep every invocation's values for ever.
+    """
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
 @capture
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
@@ -145,13 +155,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     try:
         pipeline = build_pipeline(context.aws_request_id)
     except (SettingsError, RulesError) as exc:  # a deployment problem: say exactly what, then fail loudly
-        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
+        count_metric("ConfigurationErrors", 1)
         logger.error("invalid configuration", extra={"reason": str(exc)})
         raise
     try:
         report = invoke(event, pipeline)
     except UnknownTrigger as exc:
-        metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
+        count_metric("UnknownTriggers", 1)
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
         raise
     try:
@@ -219,10 +229,10 @@ def record_report(report: InvocationReport) -> None:
         "TriggerPartsRejected": len(trigger.rejected),
         "FilesDeadLettered": len(report.dead_lettered),
     }
-    for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if is_metrics_disabled():  # single_metric flushes on its own and does not check this
+    if is_metrics_disabled():  # nothing to add: see count_metric; single_metric does not check this either
         return
+    for name, value in counts.items():
+        count_metric(name, value)
     for rule, value in sorted(report.rule_matches.items()):
         with single_metric(name="Matches", unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
             metric.add_dimension(name="rule", value=rule)
