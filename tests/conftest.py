@@ -97,15 +97,18 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    """Receive and delete every message of an SQS queue; return their JSON bodies."""
+    """Receive and delete every message of an SQS queue; return their JSON bodies.
+
+    Messages stay invisible while the drain runs, so none is received twice, and every delete must succeed.
+    """
     received: list[dict[str, Any]] = []
     while True:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", [])
         if not got:
             return received
-        for message in got:
-            received.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        received += [json.loads(message["Body"]) for message in got]
+        entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(got)]
+        assert not sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
 
 def index_rows(dynamodb: Any, table: str) -> list[tuple[str, str]]:

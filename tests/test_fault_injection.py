@@ -46,7 +46,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import create_function_stack, fake_credentials
+from tests.conftest import FunctionStack, create_function_stack, drain_queue, fake_credentials
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 import trailsift.aws.alert_ledger as alert_ledger_module
@@ -496,14 +496,7 @@ class Delivery:
 
 
 @dataclass
-class Stack:
-    s3: Any
-    sns: Any
-    sqs: Any
-    dynamodb: Any
-    topic_arn: str
-    subscriber_url: str
-    failure_url: str
+class Stack(FunctionStack):
     event: dict[str, Any]
 
     @classmethod
@@ -514,18 +507,11 @@ class Stack:
         for key, body in [*((_key(path), path.read_bytes()) for path in FILES), (CORRUPT_KEY, CORRUPT_BODY)]:
             etag = s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
             refs.append(ObjectRef(BUCKET, key, size=len(body), etag=etag))
-        return cls(s3, made.sns, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url, made.failure_url, s3_notification(refs))
+        return cls(**vars(made), event=s3_notification(refs))
 
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
         """Every message of the queue, deleted as read."""
-        bodies = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", [])
-            if not got:
-                return bodies
-            bodies += [json.loads(message["Body"]) for message in got]
-            entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(got)]
-            assert not self.sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+        return drain_queue(self.sqs, queue_url)
 
     def table(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
