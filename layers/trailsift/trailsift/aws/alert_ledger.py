@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailsift.alerts import Alert
-from trailsift.aws.retry import Backoff, is_retryable
+from trailsift.aws.retry import Backoff, attempts, is_retryable
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 ALERT_PREFIX = "ALERT#"
@@ -91,17 +91,13 @@ class AlertLedger:
             raise ValueError(f"retention_days must be at least 1, got {retention_days}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.client = client
         self.table_name = table_name
         self.owner = owner
         self.retention_days = retention_days
         self.lease_seconds = lease_seconds
         self.clock = clock
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.sleep = sleep
+        self.max_attempts = attempts(max_attempts)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def claim(self, alerts: Sequence[Alert]) -> Claim:

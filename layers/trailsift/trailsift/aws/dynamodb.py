@@ -15,7 +15,7 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
-from trailsift.aws.retry import Backoff, is_retryable
+from trailsift.aws.retry import Backoff, attempts, is_retryable
 from trailsift.index import (
     EVENT_PREFIX,
     GSI_BY_ACCOUNT,
@@ -66,11 +66,9 @@ class IndexWriter:
         base_delay: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.client = client
         self.table_name = table_name
-        self.max_attempts = max_attempts
+        self.max_attempts = attempts(max_attempts)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
         self._serialize = TypeSerializer().serialize
 

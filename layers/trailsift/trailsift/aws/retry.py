@@ -56,6 +56,13 @@ def error_code(error: BaseException) -> tuple[str, str]:
     return type(error).__name__, str(error)
 
 
+def attempts(max_attempts: int) -> int:
+    """``max_attempts`` itself once checked: every adapter tries at least once."""
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    return max_attempts
+
+
 class Backoff:
     """Exponential backoff with full jitter: before try ``n + 1`` sleep up to ``base * 2**n`` seconds, capped."""
 

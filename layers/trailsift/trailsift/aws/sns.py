@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
-from trailsift.aws.retry import Backoff, error_code, is_retryable
+from trailsift.aws.retry import Backoff, attempts, error_code, is_retryable
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
@@ -61,13 +61,9 @@ class AlertPublisher:
         base_delay: float = 0.2,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.client = client
         self.topic_arn = topic_arn
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.sleep = sleep
+        self.max_attempts = attempts(max_attempts)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from trailsift.aws.retry import Backoff
+from trailsift.aws.retry import Backoff, attempts
 
 BATCH_SIZE = 10
 MAX_DELAY = 5.0
@@ -32,9 +32,7 @@ class DeadLetterQueue:
     ) -> None:
         self.client = client
         self.queue_url = queue_url
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.sleep = sleep
+        self.max_attempts = attempts(max_attempts)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
 
     def send(self, records: Sequence[dict[str, Any]]) -> int:
