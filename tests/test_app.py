@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import RecordingClient, create_function_stack, drain_queue, expect, index_rows
+from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.invocation import InvocationFailed
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.rules import RulesError
@@ -64,12 +64,7 @@ CORRUPT_BODY = gzip.compress(b'{"Records": [{"eventName": "StopLogging"', mtime=
 
 
 @dataclass
-class Stack:
-    s3: Any
-    sqs: Any
-    dynamodb: Any
-    topic_arn: str
-    queue_url: str
+class Stack(FunctionStack):
     objects: dict[str, bytes] = field(default_factory=dict)  # key -> body, in BUCKET
 
     def upload(self, key: str, body: bytes, bucket: str = BUCKET) -> dict[str, Any]:
@@ -81,7 +76,7 @@ class Stack:
 
     def alerts(self) -> list[dict[str, Any]]:
         """Drain the subscriber queue: the SNS envelopes received."""
-        return drain_queue(self.sqs, self.queue_url)
+        return drain_queue(self.sqs, self.subscriber_url)
 
     def rows(self) -> list[tuple[str, str]]:
         return index_rows(self.dynamodb, TABLE)
@@ -99,7 +94,7 @@ class Stack:
 @pytest.fixture
 def stack(aws: Any) -> Stack:
     made = create_function_stack([BUCKET, OTHER_BUCKET], TABLE)
-    return Stack(made.s3, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url)
+    return Stack(**vars(made))
 
 
 @dataclass

@@ -41,7 +41,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import pytest
 
-from tests.conftest import RecordingClient, create_function_stack, drain_queue, expect, index_rows
+from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES
 from trailsift.reader import STREAM_ABOVE_BYTES
 from trailsift.local_run import LambdaContext, load_handler
@@ -223,13 +223,8 @@ def s3_notification_record(bucket: str, key: str, size: int, etag: str) -> dict[
 
 
 @dataclass
-class Stack:
-    s3: Any
-    sqs: Any
-    dynamodb: Any
-    topic_arn: str
-    queue_url: str
-    failure_queue_url: str
+class Stack(FunctionStack):
+    """The function's resources, with what these tests do to them."""
 
     def upload(self, key: str, body: bytes, bucket: str = BUCKET) -> dict[str, Any]:
         """Put the object; the ObjectCreated:Put record S3 would send for it (key URL-encoded)."""
@@ -238,11 +233,11 @@ class Stack:
 
     def alerts(self) -> list[dict[str, Any]]:
         """Drain the subscriber queue: the SNS envelopes received."""
-        return drain_queue(self.sqs, self.queue_url)
+        return drain_queue(self.sqs, self.subscriber_url)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Drain the failure queue: the records the function sent there."""
-        return drain_queue(self.sqs, self.failure_queue_url)
+        return drain_queue(self.sqs, self.failure_url)
 
     def rows(self) -> list[tuple[str, str]]:
         return index_rows(self.dynamodb, TABLE)
@@ -251,7 +246,7 @@ class Stack:
 def make_stack() -> Stack:
     """Bucket, other bucket, topic with a subscriber queue, failure queue, index table (moto must be active)."""
     made = create_function_stack([BUCKET, OTHER_BUCKET], TABLE)
-    return Stack(made.s3, made.sqs, made.dynamodb, made.topic_arn, made.subscriber_url, made.failure_url)
+    return Stack(**vars(made))
 
 
 Calls = list[tuple[str, str, dict[str, Any]]]
@@ -309,7 +304,7 @@ def load_function(
         "TRAILSIFT_ALERT_TOPIC_ARN": stack.topic_arn,
         "TRAILSIFT_INDEX_TABLE": TABLE,
         "TRAILSIFT_BUCKETS": BUCKET,
-        "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_queue_url,  # as the template sets it
+        "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_url,  # as the template sets it
         # a service name of its own: Powertools' logger binds to the stdout of the test that created it
         "POWERTOOLS_SERVICE_NAME": f"trailsift-bad-{uuid.uuid4().hex[:8]}",
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
