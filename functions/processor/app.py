@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import cache
+from functools import cache, wraps
 from importlib.util import find_spec
 from typing import Any
 
@@ -137,17 +137,26 @@ def build_pipeline(owner: str = "cold-start") -> Pipeline:
     return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=alert_ledger(owner), settings=config)
 
 
-def count_metric(name: str, value: float) -> None:
-    """Add a count to the invocation's metrics, unless metrics are disabled.
+def forget_disabled_metrics(function: Any) -> Any:
+    """Clear the invocation's metrics after ``log_metrics`` when metrics are disabled.
 
-    Disabled, Powertools neither flushes nor clears what was added, so a warm environment would
+    Disabled, Powertools neither prints nor clears them, so a warm environment would otherwise
     keep every invocation's values for ever.
     """
-    if not is_metrics_disabled():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    @wraps(function)
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return function(event, context)
+        finally:
+            if is_metrics_disabled():
+                metrics.clear_metrics()
+
+    return handler
 
 
 @capture
+@forget_disabled_metrics
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
@@ -155,13 +164,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     try:
         pipeline = build_pipeline(context.aws_request_id)
     except (SettingsError, RulesError) as exc:  # a deployment problem: say exactly what, then fail loudly
-        count_metric("ConfigurationErrors", 1)
+        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         logger.error("invalid configuration", extra={"reason": str(exc)})
         raise
     try:
         report = invoke(event, pipeline)
     except UnknownTrigger as exc:
-        count_metric("UnknownTriggers", 1)
+        metrics.add_metric(name="UnknownTriggers", unit=MetricUnit.Count, value=1)
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
         raise
     try:
@@ -229,10 +238,10 @@ def record_report(report: InvocationReport) -> None:
         "TriggerPartsRejected": len(trigger.rejected),
         "FilesDeadLettered": len(report.dead_lettered),
     }
-    if is_metrics_disabled():  # nothing to add: see count_metric; single_metric does not check this either
-        return
     for name, value in counts.items():
-        count_metric(name, value)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if is_metrics_disabled():  # single_metric flushes on its own and does not check this
+        return
     for rule, value in sorted(report.rule_matches.items()):
         with single_metric(name="Matches", unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
             metric.add_dimension(name="rule", value=rule)
