@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from trailsift.engine import RuleEngine
-from trailsift.projection import raw_records
+from trailsift.projection import raw_entries, raw_records
 from trailsift.reader import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
-    STREAM_ABOVE_BYTES,
+    DEFAULT_MAX_RECORD_BYTES,
     Entry,
+    LogFileError,
     RecordProblem,
-    decompress,
+    batches,
     document_entries,
     iter_log_records,
+    numbered_entries,
+    open_log_file,
 )
 
 
@@ -66,22 +69,39 @@ def scan_log_file(
     engine: RuleEngine,
     *,
     limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    stream_above: int | None = None,
+    chunk_bytes: int | None = None,
 ) -> ScanResult:
     """Read ``data`` as a log file and match every record against ``engine``'s rules.
 
-    A file read whole is first decoded through the engine's projection (only the fields the rules
-    read); only the records that match are then parsed in full. Files that are streamed, or that
-    the projection cannot read exactly, take the plain path; both give the same result.
-    Raises :class:`~trailsift.reader.LogFileError` for a file that cannot be read and
-    :class:`~trailsift.reader.NotALogFile` for content that is not an event file.
+    Records are first decoded through the engine's projection (only the fields the rules read),
+    the whole document at once when it is at most ``max_record_bytes`` (or ``stream_above``) decompressed, else in
+    batches of whole records while it is decompressed, in bounded memory. Only the records that
+    could match are then parsed in full and matched. What the projection cannot read exactly takes
+    the plain path (the whole document, or the one batch); every way gives the same result.
+    Raises :class:`~trailsift.reader.LogFileError` for a file that cannot be read (too large, a
+    record over ``max_record_bytes``, invalid) and :class:`~trailsift.reader.NotALogFile` for
+    content that is not an event file.
     """
-    if not data or len(data) > STREAM_ABOVE_BYTES:
-        return scan_plain(data, source, engine, limit=limit)
-    document = decompress(data, source, limit=limit)
-    projected = _scan_projected(document, source, engine)
-    if projected is not None:
-        return projected
-    return _scan_entries(document_entries(document, source), source, engine)
+    opened = open_log_file(
+        data, source, limit=limit, max_record_bytes=max_record_bytes, stream_above=stream_above, chunk_bytes=chunk_bytes
+    )
+    if isinstance(opened, bytes):
+        projected = _scan_projected(opened, source, engine)
+        if projected is not None:
+            return projected
+        return _scan_entries(document_entries(opened, source), source, engine)
+    result = ScanResult(source)
+    for batch in batches(opened, source, max_record_bytes=max_record_bytes, project=engine.projection.decode_records):
+        if batch.views is None:
+            _scan_entries(numbered_entries(batch.entries or (), batch.first), source, engine, result)
+            continue
+        try:
+            _match_candidates(batch.views, raw_entries, batch.text, batch.first, result, engine)
+        except orjson.JSONDecodeError as exc:  # JSON msgspec accepts and orjson refuses, as the plain path does
+            raise LogFileError(source, f"not valid JSON: {exc}") from None
+    return result
 
 
 def scan_plain(
@@ -90,14 +110,30 @@ def scan_plain(
     engine: RuleEngine,
     *,
     limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    stream_above: int | None = None,
+    chunk_bytes: int | None = None,
 ) -> ScanResult:
     """The plain path of :func:`scan_log_file`: every record parsed in full and matched (the reference)."""
-    return _scan_entries(iter_log_records(data, source, limit=limit), source, engine)
+    return _scan_entries(
+        iter_log_records(
+            data,
+            source,
+            limit=limit,
+            max_record_bytes=max_record_bytes,
+            stream_above=stream_above,
+            chunk_bytes=chunk_bytes,
+        ),
+        source,
+        engine,
+    )
 
 
-def _scan_entries(entries: Iterable[Entry], source: str, engine: RuleEngine) -> ScanResult:
-    """Match every entry parsed in full."""
-    result = ScanResult(source)
+def _scan_entries(
+    entries: Iterable[Entry], source: str, engine: RuleEngine, result: ScanResult | None = None
+) -> ScanResult:
+    """Match every entry parsed in full (adding to ``result`` when given)."""
+    result = result if result is not None else ScanResult(source)
     match = engine.match
     for index, entry in entries:
         if type(entry) is dict:
@@ -124,17 +160,36 @@ def _scan_projected(document: bytes, source: str, engine: RuleEngine) -> ScanRes
     views = engine.projection.decode(document)
     if views is None:
         return None
-    result = ScanResult(source, records=len(views))
-    candidates = engine.candidates(views)
-    if candidates:
-        texts = raw_records(document)
-        match = engine.match
-        for index in candidates:
-            try:
-                record = orjson.loads(memoryview(texts[index]))
-            except orjson.JSONDecodeError:
-                return None  # JSON msgspec accepts and orjson refuses: the plain path says why
-            names = match(record)
-            if names:
-                result.matches.append(Match(source, index, record, names))
+    result = ScanResult(source)
+    try:
+        _match_candidates(views, raw_records, document, 0, result, engine)
+    except orjson.JSONDecodeError:
+        return None  # JSON msgspec accepts and orjson refuses: the plain path says why
     return result
+
+
+def _match_candidates(
+    views: list[Any],
+    texts_of: Callable[[bytes], list[Any]],
+    text: bytes,
+    first: int,
+    result: ScanResult,
+    engine: RuleEngine,
+) -> None:
+    """Add ``views``' records to ``result`` and match those that could match (orjson's refusal of one is raised).
+
+    ``texts_of(text)`` gives the raw text of every record, in order; ``first`` is the index of the
+    first of them in the file's ``Records``.
+    """
+    result.records += len(views)
+    candidates = engine.candidates(views)
+    if not candidates:
+        return
+    texts = texts_of(text)
+    match = engine.match
+    source = result.source
+    for position in candidates:
+        record = orjson.loads(memoryview(texts[position]))
+        names = match(record)
+        if names:
+            result.matches.append(Match(source, first + position, record, names))
