@@ -39,7 +39,8 @@ t = time.perf_counter()
 spec = importlib.util.spec_from_file_location("app", {str(APP)!r})
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
-app.build_pipeline()
+from trailsift.deadline import Deadline
+app.build_pipeline("cold-start", Deadline(lambda: 300_000, app.settings().deadline_margin_ms))
 built = time.perf_counter() - t
 if os.environ.get("WITH_CLIENT"):
     app.client("s3")

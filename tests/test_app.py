@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.invocation import InvocationFailed
@@ -102,8 +103,8 @@ class Function:
     module: ModuleType
     calls: list[tuple[str, str, dict[str, Any]]]  # (service, operation, params) of every AWS call it made
 
-    def __call__(self, event: Any) -> Any:
-        return self.module.handler(event, LambdaContext())
+    def __call__(self, event: Any, context: LambdaContext | None = None) -> Any:
+        return self.module.handler(event, context or LambdaContext())
 
     def gets(self) -> list[tuple[str, str]]:
         return [(p["Bucket"], p["Key"]) for service, op, p in self.calls if (service, op) == ("s3", "get_object")]
@@ -190,7 +191,8 @@ def logs(text: str) -> list[dict[str, Any]]:
 
 def file_logs(text: str) -> dict[str, dict[str, Any]]:
     """The per-file log line of each object, by its correlation id."""
-    lines = [line for line in logs(text) if line["message"] in ("file processed", "file skipped", "file failed")]
+    messages = ("file processed", "file skipped", "file failed", "file deferred")
+    lines = [line for line in logs(text) if line["message"] in messages]
     by_key = {line["correlation_id"]: line for line in lines}
     assert len(by_key) == len(lines)
     return by_key
@@ -232,6 +234,8 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
         "TriggerPartsRejected": 0,
         "FilesDeadLettered": 0,
         "AlertsAlreadySent": 0,
+        "FilesDeferred": 0,
+        "RetriesStoppedAtDeadline": 0,
     }
     assert matches(out) == dict(expected.matches)
 
@@ -498,3 +502,149 @@ def test_cold_start_imports_no_aws_sdk() -> None:
     # botocore's client machinery may be loaded before the first invocation.
     assert {name for name in loaded if name.startswith("botocore")} <= {"botocore"}
     assert not {name for name in loaded if name.startswith(("trailsift.aws", "yaml", "aws_xray_sdk"))}
+
+
+# --- the deadline: the function never runs into its own timeout -----------------------------------
+
+
+@dataclass
+class ShortOnTime(LambdaContext):
+    """A Lambda context whose remaining time is whatever ``left_ms`` says: the test moves it."""
+
+    left_ms: int = 95_000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return self.left_ms
+
+
+class OnCall:
+    """A boto3 client that runs ``hook()`` before each call of ``operation`` (the hook may raise)."""
+
+    def __init__(self, client: Any, operation: str, hook: Any) -> None:
+        self._client, self._operation, self._hook = client, operation, hook
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name != self._operation:
+            return attribute
+
+        def call(**params: Any) -> Any:
+            self._hook()
+            return attribute(**params)
+
+        return call
+
+
+def _hook(handler: Function, monkeypatch: pytest.MonkeyPatch, service: str, operation: str, hook: Any) -> None:
+    wrapped = handler.module.client
+
+    def client(name: str) -> Any:
+        return OnCall(wrapped(name), operation, hook) if name == service else wrapped(name)
+
+    monkeypatch.setattr(handler.module, "client", client)
+
+
+def _time_runs_out_after_three_files(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Function, ShortOnTime, list[dict[str, Any]]]:
+    """The five sample files; every index write takes 30 s of the 95 s the invocation starts with.
+
+    The first three files write index rows (one BatchWriteItem each), the fourth matches nothing: once
+    the third is done 5 s are left, inside the default 10 s margin, so the last two are not started.
+    """
+    records = _upload_batch(stack)
+    for path in PLAIN_FILES[:3]:
+        rows = expect({_key(path): path.read_bytes()}, BUCKET).rows
+        assert 1 <= len(rows) <= 25  # one BatchWriteItem
+    handler = function(TRAILSIFT_FETCH_CONCURRENCY="1")
+    context = ShortOnTime()
+
+    def spend() -> None:
+        context.left_ms -= 30_000
+
+    _hook(handler, monkeypatch, "dynamodb", "batch_write_item", spend)
+    return handler, context, records
+
+
+def test_time_running_out_mid_batch_defers_the_rest_as_retryable(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, context, records = _time_runs_out_after_three_files(stack, function, monkeypatch)
+    done = {_key(path): path.read_bytes() for path in PLAIN_FILES[:3]}
+    deferred_keys = [_key(PLAIN_FILES[3]), ODD_KEY]
+
+    with pytest.raises(InvocationFailed, match=r"^2 failure\(s\): .*not started: 5000 ms left") as caught:
+        handler({"Records": records}, context)
+    assert all(key.split("/")[-1] in str(caught.value) for key in deferred_keys)
+
+    expected = expect(done, BUCKET)
+    assert expected.alerts >= 3
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    assert sorted(stack.rows()) == sorted(expected.rows)  # nothing of the files not started
+    assert set(stack.ledger().values()) == {"sent"} and len(stack.ledger()) == expected.alerts
+    assert (BUCKET, ODD_KEY) not in handler.gets()  # its fetch was never submitted
+
+    out = capsys.readouterr().out
+    metrics = counts(out)
+    assert (metrics["FilesProcessed"], metrics["FilesFailed"], metrics["FilesDeferred"]) == (3, 2, 2)
+    assert metrics["RetriesStoppedAtDeadline"] == 0
+    per_file = file_logs(out)
+    for key in deferred_keys:
+        line = per_file[key]
+        assert (line["message"], line["level"], line["disposition"]) == ("file deferred", "WARNING", "retried")
+        assert line["reason"].startswith("not started: 5000 ms left of the invocation, below the safety margin")
+    assert {per_file[key]["status"] for key in done} == {"processed"}
+
+    # Lambda's retry, with time enough: the rest is done, and no alert of the first three goes out again
+    assert function()({"Records": records}) is None
+    rest = expect({key: stack.objects[key] for key in deferred_keys}, BUCKET)
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == rest.subjects
+    assert sorted(stack.rows()) == sorted(expect(stack.objects, BUCKET).rows)
+
+
+def test_time_running_out_in_an_sqs_batch_redelivers_only_the_files_not_started(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, context, records = _time_runs_out_after_three_files(stack, function, monkeypatch)
+    messages = [_sqs_message([record]) for record in records]
+    answer = handler({"Records": messages}, context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": m["messageId"]} for m in sorted(
+        messages[3:], key=lambda m: m["messageId"]
+    )]}
+
+
+def test_a_retry_sleep_that_would_cross_the_deadline_raises_and_releases_the_alerts(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = PLAIN_FILES[0]
+    record = stack.upload(_key(path), path.read_bytes())
+    expected = expect(stack.objects, BUCKET)
+    assert expected.alerts >= 1
+    handler = function()
+    context = ShortOnTime(left_ms=300_000)
+    publishes = []
+
+    def throttled_with_no_time_left() -> None:
+        publishes.append(1)
+        context.left_ms = 10_000  # exactly the margin: any backoff sleep would end inside it
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "PublishBatch")
+
+    _hook(handler, monkeypatch, "sns", "publish_batch", throttled_with_no_time_left)
+    with pytest.raises(InvocationFailed, match="Throttling"):
+        handler({"Records": [record]}, context)
+    assert stack.alerts() == []
+    assert sorted(stack.rows()) == sorted(expected.rows)  # idempotent rows: rewritten by the retry
+    claims = stack.dynamodb.scan(
+        TableName=TABLE, FilterExpression="begins_with(pk, :a)", ExpressionAttributeValues={":a": {"S": "ALERT#"}}
+    )["Items"]
+    assert len(claims) == expected.alerts
+    assert {(c["state"]["S"], c["claimed_at"]["N"]) for c in claims} == {("claimed", "0")}  # released
+    out = capsys.readouterr().out
+    assert len(publishes) >= 1 and counts(out)["RetriesStoppedAtDeadline"] == len(publishes)  # one per batch, no sleep
+    [line] = [line for line in logs(out) if line["message"] == "retries stopped at the deadline"]
+    assert line["retries_stopped"] == len(publishes) and line["margin_ms"] == 10_000
+
+    # the retry (another invocation: another owner) may claim the released alerts at once, and sends each once
+    assert function()({"Records": [record]}, LambdaContext(aws_request_id="another-invocation")) is None
+    assert Counter(envelope["Subject"] for envelope in stack.alerts()) == expected.subjects
+    assert set(stack.ledger().values()) == {"sent"}

@@ -73,6 +73,6 @@ def test_persistent_failure_raises_after_the_attempts(queue) -> None:
             AlwaysFailing.calls += 1
             return {"Failed": [{"Id": e["Id"], "SenderFault": False} for e in Entries]}
 
-    with pytest.raises(DeadLetterError, match="still unsent after 3 attempts"):
+    with pytest.raises(DeadLetterError, match=r"still unsent after 3 attempt\(s\)"):
         DeadLetterQueue(AlwaysFailing(), url, max_attempts=3, sleep=lambda _: None).send([{"n": 0}])
     assert AlwaysFailing.calls == 3

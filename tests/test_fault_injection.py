@@ -5,8 +5,11 @@ notification naming four real log files and one corrupt file, while a proxy in f
 client the function uses injects faults: throttling, 5xx answers, connection timeouts (raised before the
 request reaches the service) and crashes of the execution environment, either just before the k-th call
 of a kind (the call never happens) or just after it succeeded (its answer never seen; after a
-PublishBatch, the alert ledger's documented duplicate window). Probabilistic faults only last for the first few
-invocation attempts of a schedule, and each crash fires once, so every schedule can finish.
+PublishBatch, the alert ledger's documented duplicate window). Some schedules also run their first
+invocation attempts short of time: each AWS call the function makes takes a second of what the
+context says is left, so the deadline stops it mid-batch (files not started, retry waits refused).
+Probabilistic faults and short time only last for the first few invocation attempts of a schedule,
+and each crash fires once, so every schedule can finish.
 
 The harness plays Lambda: retries of one asynchronous invocation keep its request id (half the random
 schedules give every attempt a new one instead) and run in a warm
@@ -202,6 +205,8 @@ class Schedule:
     preempt: Point | None = None  # ... the second time while the first delivery is paused here
     duplicates: dict[str, int] | None = None  # hand-written: the duplicates it must produce, by window
     same_request_id: bool = True  # Lambda's retries of one event keep its request id (the ledger's owner)
+    short_of_time: int = 0  # the first N attempts start with ``time_left_ms``, each AWS call taking CALL_MS of it
+    time_left_ms: int = 40_000
 
     @property
     def accepted_publish_crash(self) -> bool:
@@ -218,6 +223,8 @@ class Schedule:
         parts += [f"crash {point}" for point in self.crashes]
         if not self.same_request_id:
             parts.append("a new request id for every attempt")
+        if self.short_of_time:
+            parts.append(f"attempts<={self.short_of_time} start with {self.time_left_ms} ms, {CALL_MS} ms a call")
         if self.duplicate:
             parts.append(f"duplicate delivery{f' during the first, at {self.preempt}' if self.preempt else ''}")
         return "; ".join(parts)
@@ -229,6 +236,9 @@ UNRECORDED_CRASH = "the environment crashed later, before mark_sent recorded it"
 UNRECORDED_GAVE_UP = "mark_sent gave up (DynamoDB faults outlasted the ledger's retries)"
 
 MAX_K = {GET: 10, PUBLISH: 7, INDEX_WRITE: 3, CLAIM: 30, MARK: 30}
+# What each AWS call takes of a short-of-time attempt's budget; a clean attempt makes about 55 calls, and the
+# function's default 10 s margin (at most a quarter of the start) leaves 15, 30 or 50 of them.
+CALL_MS = 1_000
 MAIN_THREAD_KINDS = [CLAIM, PUBLISH, MARK, INDEX_WRITE]  # calls made by the handler's thread (not the fetch pool)
 
 
@@ -251,7 +261,12 @@ def random_schedule(seed: int) -> Schedule:
         kind = rng.choice(MAIN_THREAD_KINDS)
         preempt = Point(kind, rng.randint(1, MAX_K[kind] // 2), rng.choice(["before", "after"]))
     same_request_id = rng.random() < 0.5
-    return Schedule("random", seed, tuple(rules), tuple(crashes), duplicate, preempt, same_request_id=same_request_id)
+    short_of_time = rng.choices([0, 1, 2, 3], [0.6, 0.2, 0.1, 0.1])[0]
+    time_left_ms = rng.choice([20_000, 40_000, 60_000])
+    return Schedule(
+        "random", seed, tuple(rules), tuple(crashes), duplicate, preempt, same_request_id=same_request_id,
+        short_of_time=short_of_time, time_left_ms=time_left_ms,
+    )
 
 
 B, LATER, GAVE_UP = UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP
@@ -300,6 +315,17 @@ HAND_WRITTEN = [
         preempt=Point(PUBLISH, 2, "after"),
         duplicates={},
     ),
+    Schedule("time runs out mid-batch in attempt 1", short_of_time=1, duplicates={}),
+    Schedule("time runs out in two attempts, new request ids", short_of_time=2, same_request_id=False, duplicates={}),
+    Schedule(
+        "time runs out while SNS and DynamoDB throttle",
+        rules=(
+            Rule((THROTTLE,), 0.5, service="sns", attempts=2),
+            Rule((THROTTLE,), 0.5, service="dynamodb", attempts=2),
+        ),
+        short_of_time=2,
+        time_left_ms=60_000,
+    ),
 ]
 
 
@@ -314,6 +340,8 @@ STATS: dict[str, Any] = {
     "invocation attempts": 0,
     "environments loaded": 0,
     "attempts failed on alerts claimed elsewhere": 0,
+    "attempts short of time": 0,
+    "attempts that deferred files (not started)": 0,
     "redrive runs": 0,
     "schedules with a new request id per attempt": 0,
     "duplicate deliveries": 0,
@@ -362,6 +390,17 @@ class Env:
     published: set[str] = field(default_factory=set)  # event keys SNS accepted in this attempt
     marked: set[str] = field(default_factory=set)  # event keys this attempt recorded as sent
     crashed_batch: set[str] = field(default_factory=set)  # the accepted publish a crash came right after
+    context: LambdaContext = field(default_factory=LambdaContext)  # the running attempt's
+
+
+@dataclass
+class ShortOnTime(LambdaContext):
+    """Lambda's context for an attempt short of time: each AWS call the function makes takes CALL_MS of ``left_ms``."""
+
+    left_ms: int = 0
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return self.left_ms
 
 
 class Injector:
@@ -433,6 +472,9 @@ class FaultyClient:
             kind = _kind(self._service, name, params)
             if kind is None:
                 return attribute(**params)
+            if isinstance(env.context, ShortOnTime):
+                with injector.lock:  # fetch threads call too
+                    env.context.left_ms -= CALL_MS
             action, preempt = injector.decide(env, self._service, kind)
             if preempt == "before":
                 injector.preempt_hook()
@@ -631,8 +673,13 @@ class World:
         env.published, env.marked, env.crashed_batch = set(), set(), set()
         if not self.schedule.same_request_id:
             delivery.request_id = str(uuid.uuid4())
+        if env.attempt <= self.schedule.short_of_time:
+            env.context = ShortOnTime(aws_request_id=delivery.request_id, left_ms=self.schedule.time_left_ms)
+            STATS["attempts short of time"] += 1
+        else:
+            env.context = LambdaContext(aws_request_id=delivery.request_id)
         try:
-            env.module.handler(delivery.event, LambdaContext(aws_request_id=delivery.request_id))
+            env.module.handler(delivery.event, env.context)
         except Crash as crash:
             delivery.last_error = f"Crash: {crash}"
             self.injector.unrecorded_window(env, UNRECORDED_CRASH, env.crashed_batch)
@@ -641,6 +688,8 @@ class World:
             delivery.last_error = f"{type(exc).__name__}: {exc}"
             if "claimed by another invocation" in delivery.last_error:
                 STATS["attempts failed on alerts claimed elsewhere"] += 1
+            if "not started: " in delivery.last_error:
+                STATS["attempts that deferred files (not started)"] += 1
             if env.dead:
                 self.anomalies.append(f"crash turned into {type(exc).__name__} in attempt {env.attempt}")
                 return False
@@ -860,4 +909,5 @@ def test_statistics() -> None:
         assert STATS["crashes"][crash] >= 3, crash
     assert STATS["redrive runs"] >= 10 and STATS["concurrent deliveries"] >= 10
     assert STATS["attempts failed on alerts claimed elsewhere"] >= 5
+    assert STATS["attempts that deferred files (not started)"] >= 10
     assert set(STATS["schedules with duplicates"]) <= {UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP}

@@ -1,4 +1,4 @@
-"""The pipeline over in-memory fakes: refusals, scanning, routing, failure classes, order and the fetch window."""
+"""The pipeline over in-memory fakes: refusals, scanning, routing, failure classes, order, fetch window, deadline."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailsift.alerts import Alert
+from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
 from trailsift.pipeline import FileOutcome, ObjectDenied, ObjectGone, Pipeline, Status
 from trailsift.rules import Destination, RuleSet, default_rules, parse_rules
@@ -736,3 +737,110 @@ def test_only_configured_accounts_are_read(records: dict[str, dict[str, Any]]) -
     assert [o.status for o in outcomes] == [Status.PROCESSED, Status.SKIPPED]
     assert "account 210987654321 is not one this function is configured to read" in outcomes[1].reason
     assert source.calls == [mine]  # the other account's file is never fetched
+
+
+# --- the deadline: nothing is started inside the invocation's safety margin -----------------------
+
+
+class TimeLeft:
+    """A fake ``get_remaining_time_in_millis``: the milliseconds the invocation has left."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+class TimedIndex(RecordingIndex):
+    """An index whose every write takes ``cost_ms`` of the invocation's time (in the processing thread,
+    so which object the time runs out on does not depend on the fetch threads)."""
+
+    def __init__(self, time_left: TimeLeft, cost_ms: int) -> None:
+        super().__init__()
+        self.time_left, self.cost_ms = time_left, cost_ms
+
+    def write(self, items: Sequence[dict[str, Any]]) -> int:
+        self.time_left.ms -= self.cost_ms
+        return super().write(items)
+
+
+def _stop_logging_files(
+    records: dict[str, dict[str, Any]], count: int
+) -> tuple[list[ObjectRef], FakeSource, list[str]]:
+    """``count`` objects, each one StopLogging (an alert and an index row) with an eventID of its own."""
+    refs, objects, ids = [], {}, []
+    for n in range(count):
+        record = copy.deepcopy(records[STOP_LOGGING])
+        record["eventID"] = f"{n:08d}-0000-4000-8000-000000000000"
+        refs.append(ref(n))
+        objects[refs[-1].key] = log_bytes([record])
+        ids.append(record["eventID"])
+    return refs, FakeSource(objects), ids
+
+
+def test_time_running_out_mid_batch_defers_the_objects_not_started(records: dict[str, dict[str, Any]]) -> None:
+    refs, source, ids = _stop_logging_files(records, 5)
+    time_left = TimeLeft(95_000)
+    deadline = Deadline(time_left, 10_000)
+    alerts, ledger, index = RecordingAlerts(), FakeLedger(), TimedIndex(time_left, 30_000)
+    pipeline = make_pipeline(
+        source, alerts=alerts, index=index, ledger=ledger, settings=Settings(fetch_concurrency=1), deadline=deadline
+    )
+    outcomes = pipeline.run(refs)
+    # 95 s left; each object's write takes 30 s: the fourth would start with 5 s left, inside the 10 s margin
+    assert [o.status for o in outcomes] == [Status.PROCESSED] * 3 + [Status.FAILED] * 2
+    assert [(o.retryable, o.deferred) for o in outcomes] == [(False, False)] * 3 + [(True, True)] * 2
+    for outcome in outcomes[3:]:
+        assert outcome.reason == (
+            "not started: 5000 ms left of the invocation, below the safety margin of 10000 ms; retried"
+        )
+        assert outcome.records == 0 and not outcome.rule_matches
+    assert [a.event_key for a in alerts.alerts] == ledger.marked == ids[:3]  # the objects done keep their alerts
+    assert {item["pk"] for item in index.items} == {f"EVENT#{i}" for i in ids[:3]}  # and nothing of the others
+    assert refs[4] not in source.calls and set(refs[:3]) <= set(source.calls)  # no fetch submitted once time ran out
+
+
+def test_no_time_at_the_start_fetches_nothing_and_refusals_still_skip(records: dict[str, dict[str, Any]]) -> None:
+    refs, source, _ = _stop_logging_files(records, 3)
+    refused = ObjectRef("someone-elses-bucket", event_key(9))
+    time_left = TimeLeft(100_000)
+    deadline = Deadline(time_left, 10_000)
+    time_left.ms = 9_000
+    settings = Settings(buckets=frozenset({BUCKET}))
+    pipeline = make_pipeline(source, index=RecordingIndex(), settings=settings, deadline=deadline)
+    outcomes = pipeline.run([refs[0], refused, *refs[1:]])
+    assert [(o.status, o.deferred) for o in outcomes] == [
+        (Status.FAILED, True), (Status.SKIPPED, False), (Status.FAILED, True), (Status.FAILED, True)
+    ]
+    assert "9000 ms left" in outcomes[0].reason
+    assert source.calls == []
+
+
+class ThrottledSNS:
+    """An SNS client whose every PublishBatch is throttled."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish_batch(self, **params: Any) -> Any:
+        self.calls += 1
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "PublishBatch")
+
+
+def test_a_retry_sleep_that_would_cross_the_deadline_fails_the_file_and_releases_its_alerts(
+    records: dict[str, dict[str, Any]]
+) -> None:
+    from trailsift.aws.sns import AlertPublisher
+
+    refs, source, ids = _stop_logging_files(records, 1)
+    time_left = TimeLeft(100_000)
+    deadline = Deadline(time_left, 10_000)
+    time_left.ms = 10_000  # an object may still start; no sleep may
+    sns, slept, ledger = ThrottledSNS(), [], FakeLedger()
+    publisher = AlertPublisher(sns, "arn:aws:sns:us-east-1:123456789012:alerts", sleep=slept.append, deadline=deadline)
+    [outcome] = make_pipeline(source, alerts=publisher, ledger=ledger, deadline=deadline).run(refs)
+    assert (outcome.status, outcome.retryable, outcome.deferred) == (Status.FAILED, True, False)
+    assert "Throttling" in outcome.reason
+    assert (sns.calls, slept, deadline.sleeps_refused) == (1, [], 1)  # raised instead of sleeping
+    assert ledger.released == ids and ledger.marked == []  # claimed, not sent: released for the retry

@@ -11,7 +11,7 @@ from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
 from trailsift.settings import Settings, SettingsError
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:trailsift-alerts"
-INTEGERS = (mod.RETENTION_DAYS, mod.MAX_DECOMPRESSED_MIB, mod.FETCH_CONCURRENCY)
+INTEGERS = (mod.RETENTION_DAYS, mod.MAX_DECOMPRESSED_MIB, mod.FETCH_CONCURRENCY, mod.DEADLINE_MARGIN_SECONDS)
 
 
 def test_names_are_the_template_ones() -> None:
@@ -19,7 +19,10 @@ def test_names_are_the_template_ones() -> None:
         "TRAILSIFT_ALERT_TOPIC_ARN", "TRAILSIFT_INDEX_TABLE", "TRAILSIFT_BUCKETS", "TRAILSIFT_KEY_PREFIX",
         "TRAILSIFT_RULES",
     )
-    assert INTEGERS == ("TRAILSIFT_RETENTION_DAYS", "TRAILSIFT_MAX_DECOMPRESSED_MIB", "TRAILSIFT_FETCH_CONCURRENCY")
+    assert INTEGERS == (
+        "TRAILSIFT_RETENTION_DAYS", "TRAILSIFT_MAX_DECOMPRESSED_MIB", "TRAILSIFT_FETCH_CONCURRENCY",
+        "TRAILSIFT_DEADLINE_MARGIN_SECONDS",
+    )
 
 
 @pytest.mark.parametrize("env", [{}, {name: "" for name in (*INTEGERS, mod.ALERT_TOPIC_ARN, mod.INDEX_TABLE,
@@ -37,6 +40,7 @@ def test_defaults(env: dict[str, str]) -> None:
     assert config.retention_days == 90
     assert config.max_decompressed_bytes == DEFAULT_MAX_DECOMPRESSED_BYTES == 4 * 1024**3
     assert config.fetch_concurrency == 16
+    assert config.deadline_margin_ms == 10_000
 
 
 def test_unrelated_variables_are_ignored() -> None:
@@ -54,6 +58,7 @@ def test_every_variable_parsed() -> None:
             "TRAILSIFT_RETENTION_DAYS": "30",
             "TRAILSIFT_MAX_DECOMPRESSED_MIB": " 512 ",
             "TRAILSIFT_FETCH_CONCURRENCY": "16",
+            "TRAILSIFT_DEADLINE_MARGIN_SECONDS": " 25 ",
         }
     )
     assert config == Settings(
@@ -65,6 +70,7 @@ def test_every_variable_parsed() -> None:
         retention_days=30,
         max_decompressed_bytes=512 * 1024 * 1024,
         fetch_concurrency=16,
+        deadline_margin_ms=25_000,
     )
 
 
@@ -179,6 +185,7 @@ def _read(name: str, raw: str) -> int:
         mod.RETENTION_DAYS: config.retention_days,
         mod.MAX_DECOMPRESSED_MIB: config.max_decompressed_bytes,
         mod.FETCH_CONCURRENCY: config.fetch_concurrency,
+        mod.DEADLINE_MARGIN_SECONDS: config.deadline_margin_ms,
     }[name]
 
 
@@ -227,6 +234,11 @@ def test_max_decompressed_mib_examples() -> None:
 @given(value=st.integers(min_value=1, max_value=10**4))
 def test_fetch_concurrency_is_capped_at_64(value: int) -> None:
     assert _read(mod.FETCH_CONCURRENCY, str(value)) == min(value, 64)
+
+
+@given(value=st.integers(min_value=1, max_value=10**4))
+def test_deadline_margin_seconds_is_converted_to_milliseconds(value: int) -> None:
+    assert _read(mod.DEADLINE_MARGIN_SECONDS, str(value)) == value * 1000
 
 
 def test_first_bad_variable_is_named() -> None:

@@ -513,6 +513,7 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
         "TRAILSIFT_RETENTION_DAYS",
         "TRAILSIFT_MAX_DECOMPRESSED_MIB",
         "TRAILSIFT_FETCH_CONCURRENCY",
+        "TRAILSIFT_DEADLINE_MARGIN_SECONDS",
         "TRAILSIFT_FAILURE_QUEUE_URL",
         "TRAILSIFT_ACCOUNTS",
         "POWERTOOLS_SERVICE_NAME",

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from trailsift.deadline import Deadline
 from trailsift.invocation import InvocationReport, invoke
 from trailsift.pipeline import Pipeline, Status
 from trailsift.rules import RulesError
@@ -86,9 +87,11 @@ def rules_source() -> Any:
     return ConfiguredRules(settings().rules, ssm_client=None, s3_client=None)
 
 
-@cache
-def adapters() -> tuple[Any, Any, Any]:
-    """The S3 reader, the alert publisher and the index writer (``None`` when not configured)."""
+def adapters(deadline: Deadline) -> tuple[Any, Any, Any]:
+    """This invocation's S3 reader, alert publisher and index writer (``None`` when not configured).
+
+    Made per invocation (the clients under them are kept) because their retries stop at its deadline.
+    """
     config = settings()
 
     def s3_source() -> Any:
@@ -99,12 +102,12 @@ def adapters() -> tuple[Any, Any, Any]:
     def alert_publisher() -> Any:
         from trailsift.aws.sns import AlertPublisher
 
-        return AlertPublisher(client("sns"), config.alert_topic_arn)
+        return AlertPublisher(client("sns"), config.alert_topic_arn, deadline=deadline)
 
     def index_writer() -> Any:
         from trailsift.aws.dynamodb import IndexWriter
 
-        return IndexWriter(client("dynamodb"), config.index_table)
+        return IndexWriter(client("dynamodb"), config.index_table, deadline=deadline)
 
     source = _Lazy(s3_source)
     alerts = _Lazy(alert_publisher) if config.alert_topic_arn else None
@@ -112,7 +115,7 @@ def adapters() -> tuple[Any, Any, Any]:
     return source, alerts, index
 
 
-def alert_ledger(owner: str) -> Any:
+def alert_ledger(owner: str, deadline: Deadline) -> Any:
     """This invocation's alert ledger (kept in the index table), or ``None`` without an index table."""
     config = settings()
     if not (config.index_table and config.alert_topic_arn):
@@ -121,20 +124,23 @@ def alert_ledger(owner: str) -> Any:
     def build() -> Any:
         from trailsift.aws.alert_ledger import AlertLedger
 
-        return AlertLedger(client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days)
+        return AlertLedger(
+            client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days, deadline=deadline
+        )
 
     return _Lazy(build)
 
 
-def build_pipeline(owner: str = "cold-start") -> Pipeline:
+def build_pipeline(owner: str, deadline: Deadline) -> Pipeline:
     """The pipeline for the current rules (re-read through the Parameters cache on every invocation).
 
-    ``owner`` (the request id) names this invocation in the alert ledger.
+    ``owner`` (the request id) names this invocation in the alert ledger; ``deadline`` is its time budget.
     """
     config = settings()
     rules, engine = rules_source().get()
-    source, alerts, index = adapters()
-    return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=alert_ledger(owner), settings=config)
+    source, alerts, index = adapters(deadline)
+    ledger = alert_ledger(owner, deadline)
+    return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=ledger, settings=config, deadline=deadline)
 
 
 def forget_disabled_metrics(function: Any) -> Any:
@@ -160,9 +166,14 @@ def forget_disabled_metrics(function: Any) -> Any:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
-    """Process every CloudTrail log file the event names; see :mod:`trailsift.invocation` for the answer."""
+    """Process every CloudTrail log file the event names; see :mod:`trailsift.invocation` for the answer.
+
+    Nothing new is started once the time Lambda has left is inside the configured safety margin
+    (:class:`~trailsift.deadline.Deadline`): what is left is answered as retryable, never cut off.
+    """
     try:
-        pipeline = build_pipeline(context.aws_request_id)
+        deadline = Deadline(context.get_remaining_time_in_millis, settings().deadline_margin_ms)
+        pipeline = build_pipeline(context.aws_request_id, deadline)
     except (SettingsError, RulesError) as exc:  # a deployment problem: say exactly what, then fail loudly
         metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         logger.error("invalid configuration", extra={"reason": str(exc)})
@@ -174,12 +185,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         logger.error("unknown trigger shape", extra={"reason": str(exc)})
         raise
     try:
-        return report.response(dead_letter=dead_letterer(context))
+        return report.response(dead_letter=dead_letterer(context, deadline))
     finally:
-        record_report(report)
+        record_report(report, deadline)
 
 
-def dead_letterer(context: Any) -> Any:
+def dead_letterer(context: Any, deadline: Deadline) -> Any:
     """Sends permanently failed files to the failure queue (``None`` when no queue is configured)."""
     queue_url = settings().failure_queue_url
     if queue_url is None:
@@ -193,18 +204,27 @@ def dead_letterer(context: Any) -> Any:
             dead_letter(o.ref, o.reason, request_id=context.aws_request_id, function_arn=context.invoked_function_arn)
             for o in outcomes
         ]
-        DeadLetterQueue(client("sqs"), queue_url).send(records)
+        DeadLetterQueue(client("sqs"), queue_url, deadline=deadline).send(records)
 
     return send
 
 
-def record_report(report: InvocationReport) -> None:
-    """One log line per object (correlation id = its key) and the invocation's metrics."""
+def record_report(report: InvocationReport, deadline: Deadline) -> None:
+    """One log line per object (correlation id = its key) and the invocation's metrics.
+
+    Objects the deadline kept from starting are logged as "file deferred" and counted in ``FilesDeferred``
+    (and ``FilesFailed``); retry sleeps it refused are counted in ``RetriesStoppedAtDeadline``.
+    """
     trigger = report.trigger
     for notice in trigger.notices:
         logger.info("nothing to read", extra={"notice": notice})
     for rejected in trigger.rejected:
         logger.error("rejected trigger part", extra={"origin": rejected.origin, "reason": rejected.reason})
+    if deadline.sleeps_refused:
+        logger.warning(
+            "retries stopped at the deadline",
+            extra={"retries_stopped": deadline.sleeps_refused, "margin_ms": deadline.margin_ms},
+        )
     for outcome in report.outcomes:
         logger.set_correlation_id(outcome.ref.key)
         fields = {
@@ -215,7 +235,9 @@ def record_report(report: InvocationReport) -> None:
             "alerts": outcome.alerts,
             "index_rows": outcome.index_rows,
         }
-        if outcome.status is Status.FAILED:
+        if outcome.deferred:
+            logger.warning("file deferred", extra={**fields, "reason": outcome.reason, "disposition": "retried"})
+        elif outcome.status is Status.FAILED:
             disposition = "dead-lettered" if outcome in report.dead_lettered else "retried" if outcome.retryable else "raised"
             logger.error("file failed", extra={**fields, "reason": outcome.reason, "disposition": disposition})
         elif outcome.status is Status.SKIPPED:
@@ -237,6 +259,8 @@ def record_report(report: InvocationReport) -> None:
         "IndexRowsWritten": sum(o.index_rows for o in report.outcomes),
         "TriggerPartsRejected": len(trigger.rejected),
         "FilesDeadLettered": len(report.dead_lettered),
+        "FilesDeferred": sum(o.deferred for o in report.outcomes),
+        "RetriesStoppedAtDeadline": deadline.sleeps_refused,
     }
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

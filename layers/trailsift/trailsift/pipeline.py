@@ -3,7 +3,9 @@
 Pure wiring over small interfaces (an object source, an alert sink, an index sink), so the same
 code runs in Lambda, in the local stack and in tests. Every object gets an outcome; one object's
 failure never stops the others, and failures are reported (and raised by the caller) rather than
-swallowed.
+swallowed. With a :class:`~trailsift.deadline.Deadline`, no object is started once the invocation's
+time left is inside the safety margin: those are failed as retryable, untouched, instead of being
+cut off half-written by Lambda's timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from trailsift.alerts import Alert, format_alert
+from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
 from trailsift.index import index_items
 from trailsift.logfile import classify_key
@@ -91,6 +94,7 @@ class FileOutcome:
     alerts: int = 0
     alerts_already_sent: int = 0
     index_rows: int = 0
+    deferred: bool = False  # FAILED before it was started: the invocation's deadline was too near
 
 
 class Pipeline:
@@ -107,6 +111,7 @@ class Pipeline:
         ledger: AlertLedger | None = None,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        deadline: Deadline | None = None,
     ) -> None:
         self.rules = rules
         self.engine = engine
@@ -116,11 +121,16 @@ class Pipeline:
         self.ledger = ledger
         self.settings = settings or Settings()
         self.clock = clock
+        self.deadline = deadline
         self._alert_rules = {r.name: r for r in rules if Destination.ALERT in r.destinations}
         self._index_rules = {r.name: r for r in rules if Destination.INDEX in r.destinations}
 
     def run(self, refs: Sequence[ObjectRef]) -> list[FileOutcome]:
-        """One outcome per object, in the order given; fetches run concurrently in a bounded pool."""
+        """One outcome per object, in the order given; fetches run concurrently in a bounded pool.
+
+        Once the deadline is reached, the objects not yet started are deferred (see :meth:`_defer`);
+        those done keep their outcomes.
+        """
         outcomes: dict[int, FileOutcome] = {}
         wanted: list[tuple[int, ObjectRef]] = []
         for position, ref in enumerate(refs):
@@ -130,7 +140,10 @@ class Pipeline:
             else:
                 wanted.append((position, ref))
         for position, ref, fetched in self._fetch_all(wanted):
-            outcomes[position] = self._process(ref, fetched)
+            if fetched is None or self._deadline_reached():
+                outcomes[position] = self._defer(ref, fetched)
+            else:
+                outcomes[position] = self._process(ref, fetched)
         return [outcomes[position] for position in range(len(refs))]
 
     def refusal(self, ref: ObjectRef) -> str:
@@ -148,13 +161,33 @@ class Pipeline:
             return f"account {facts.account} is not one this function is configured to read"
         return ""
 
+    def _deadline_reached(self) -> bool:
+        return self.deadline is not None and self.deadline.reached()
+
+    def _defer(self, ref: ObjectRef, fetched: Future[bytes] | None) -> FileOutcome:
+        """The outcome of an object not started for want of time: FAILED and retryable, nothing written.
+
+        Its fetch, if one was submitted, is cancelled (one already running is left to finish unread).
+        """
+        assert self.deadline is not None
+        if fetched is not None:
+            fetched.cancel()
+        reason = (
+            f"not started: {self.deadline.left_ms()} ms left of the invocation, "
+            f"below the safety margin of {self.deadline.margin_ms} ms; retried"
+        )
+        return FileOutcome(ref, Status.FAILED, reason, retryable=True, deferred=True)
+
     def _fetch_all(
         self, wanted: list[tuple[int, ObjectRef]]
-    ) -> Iterator[tuple[int, ObjectRef, Future[bytes]]]:
+    ) -> Iterator[tuple[int, ObjectRef, Future[bytes] | None]]:
         """Yield fetches in order, with at most ``2 x concurrency`` objects and ``max_bytes_ahead``
         compressed bytes (by the sizes the trigger gave) in flight or waiting; one object always may.
 
         The window bounds memory: a slow scan holds back new downloads instead of piling up bodies.
+        Once the deadline is reached no fetch is submitted: the objects left are yielded with ``None``.
+        The pool is not waited for at the end: by then every fetch was consumed, unless the deadline or
+        an exception cut the run short, and a download still running must not hold the invocation.
         """
         if not wanted:
             return
@@ -163,18 +196,25 @@ class Pipeline:
         pending = deque(wanted)
         window: deque[tuple[int, ObjectRef, Future[bytes]]] = deque()
         ahead = 0
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        try:
             while pending or window:
-                while pending and len(window) < 2 * workers:
+                while pending and len(window) < 2 * workers and not self._deadline_reached():
                     size = pending[0][1].size or 0
                     if window and ahead + size > budget:
                         break
                     position, ref = pending.popleft()
                     window.append((position, ref, pool.submit(self.source.fetch, ref)))
                     ahead += size
+                if not window:  # the deadline stopped new fetches
+                    position, ref = pending.popleft()
+                    yield position, ref, None
+                    continue
                 position, ref, future = window.popleft()
                 ahead -= ref.size or 0
                 yield position, ref, future
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _process(self, ref: ObjectRef, fetched: Future[bytes]) -> FileOutcome:
         try:

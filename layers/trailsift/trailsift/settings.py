@@ -22,6 +22,7 @@ MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
 FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
 FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
 ACCOUNTS = "TRAILSIFT_ACCOUNTS"
+DEADLINE_MARGIN_SECONDS = "TRAILSIFT_DEADLINE_MARGIN_SECONDS"
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -49,6 +50,8 @@ class Settings:
     fetch_concurrency: int = 16
     max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
     failure_queue_url: str | None = None  # permanent failures are dead-lettered here instead of retried
+    # Time kept in reserve before the function's timeout: no object starts, and no retry sleep begins, inside it.
+    deadline_margin_ms: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,6 +87,7 @@ class Settings:
             retention_days=_positive(env, RETENTION_DAYS, 90),
             max_decompressed_bytes=_positive(env, MAX_DECOMPRESSED_MIB, DEFAULT_MAX_DECOMPRESSED_BYTES >> 20) << 20,
             fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 16), 64),
+            deadline_margin_ms=_positive(env, DEADLINE_MARGIN_SECONDS, 10) * 1000,
         )
 
 

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from trailsift.alerts import Alert
 from trailsift.aws.retry import Backoff, attempts, is_retryable
+from trailsift.deadline import Deadline
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 ALERT_PREFIX = "ALERT#"
@@ -84,6 +85,7 @@ class AlertLedger:
         max_attempts: int = 8,
         base_delay: float = 0.05,
         sleep: Callable[[float], Any] = time.sleep,
+        deadline: Deadline | None = None,
     ) -> None:
         if not owner:
             raise ValueError("owner must be a non-empty id (the invocation's request id)")
@@ -98,7 +100,7 @@ class AlertLedger:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.max_attempts = attempts(max_attempts)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
     def claim(self, alerts: Sequence[Alert]) -> Claim:
         """Claim each alert (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
@@ -219,6 +221,7 @@ class AlertLedger:
         """One DynamoDB call with retries; raises :class:`_ConditionFailed` or :class:`LedgerError`.
 
         Retrying a write whose first try may have landed is safe: every condition accepts our own result.
+        Retries stop early when the invocation's deadline leaves no time for the next backoff sleep.
         """
         method = getattr(self.client, operation)
         for attempt in range(1, self.max_attempts + 1):
@@ -228,10 +231,9 @@ class AlertLedger:
                 if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
                     raise _ConditionFailed(error.response.get("Item")) from None
                 retryable = is_retryable(error)
-                if not retryable or attempt == self.max_attempts:
+                if not retryable or attempt == self.max_attempts or not self._backoff.wait(attempt):
                     tries = f"after {attempt} attempt(s)" if retryable else "(not retryable)"
                     raise LedgerError(
                         f"{operation} of {ALERT_PREFIX}{alert.event_key} in {self.table_name} failed {tries}: {error}"
                     ) from error
-                self._backoff.wait(attempt)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -16,6 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
 from trailsift.aws.retry import Backoff, attempts, is_retryable
+from trailsift.deadline import Deadline
 from trailsift.index import (
     EVENT_PREFIX,
     GSI_BY_ACCOUNT,
@@ -65,18 +66,20 @@ class IndexWriter:
         max_attempts: int = 8,
         base_delay: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.table_name = table_name
         self.max_attempts = attempts(max_attempts)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
         self._serialize = TypeSerializer().serialize
 
     def write(self, items: Sequence[Mapping[str, Any]]) -> int:
         """Write ``items`` (last one wins for a repeated pk/sk) and return how many rows were written.
 
-        Raises :class:`IndexWriteError` with the keys left unwritten when retries run out or DynamoDB
-        refuses a request outright (missing table, invalid item, no permission).
+        Raises :class:`IndexWriteError` with the keys left unwritten when retries run out (or the
+        invocation's deadline leaves no time for the next backoff sleep) or DynamoDB refuses a request
+        outright (missing table, invalid item, no permission).
         """
         unique: dict[tuple[str, str], Mapping[str, Any]] = {}
         for item in items:
@@ -98,13 +101,11 @@ class IndexWriter:
     def _write_batch(self, batch: list[dict[str, Any]]) -> int:
         pending = batch
         written = 0
-        for attempt in range(self.max_attempts):
-            if attempt:
-                self._backoff.wait(attempt)
+        for attempt in range(1, self.max_attempts + 1):
             try:
                 answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
             except (ClientError, BotoConnectionError, ReadTimeoutError) as exc:
-                if is_retryable(exc) and attempt + 1 < self.max_attempts:
+                if is_retryable(exc) and attempt < self.max_attempts and self._backoff.wait(attempt):
                     continue
                 raise IndexWriteError(
                     f"{len(pending)} rows not written to {self.table_name}: {exc}",
@@ -116,8 +117,10 @@ class IndexWriter:
             pending = left
             if not pending:
                 return written
+            if attempt == self.max_attempts or not self._backoff.wait(attempt):
+                break
         raise IndexWriteError(
-            f"{len(pending)} rows still unprocessed by {self.table_name} after {self.max_attempts} attempts",
+            f"{len(pending)} rows still unprocessed by {self.table_name} after {attempt} attempt(s)",
             [_key(request) for request in pending],
             written,
         )

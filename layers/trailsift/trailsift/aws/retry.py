@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
+from trailsift.deadline import Deadline
+
 RETRYABLE_CODES = frozenset(
     {
         # throttling, by service
@@ -64,14 +66,27 @@ def attempts(max_attempts: int) -> int:
 
 
 class Backoff:
-    """Exponential backoff with full jitter: before try ``n + 1`` sleep up to ``base * 2**n`` seconds, capped."""
+    """Exponential backoff with full jitter: before try ``n + 1`` sleep up to ``base * 2**n`` seconds, capped.
 
-    def __init__(self, base_delay: float, max_delay: float, sleep: Callable[[float], Any]) -> None:
+    With a :class:`~trailsift.deadline.Deadline`, a sleep that would end inside the invocation's safety
+    margin is not begun: the caller stops retrying and raises what still fails, exactly as when its
+    attempts run out, so that Lambda retries it instead of killing the invocation mid-sleep.
+    """
+
+    def __init__(
+        self, base_delay: float, max_delay: float, sleep: Callable[[float], Any], deadline: Deadline | None = None
+    ) -> None:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.sleep = sleep
+        self.deadline = deadline
         self._random = random.Random()
 
-    def wait(self, attempt: int) -> None:
-        """Sleep after failed try number ``attempt`` (1-based)."""
-        self.sleep(self._random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt)))
+    def wait(self, attempt: int) -> bool:
+        """Sleep after failed try number ``attempt`` (1-based) and return True; or return False, without
+        sleeping, when the deadline leaves no time for the sleep (then no further try may be made)."""
+        delay = self._random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        if self.deadline is not None and not self.deadline.permits_sleep(delay):
+            return False
+        self.sleep(delay)
+        return True

@@ -3,7 +3,8 @@
 The boto3 client is passed in (never created at import), so tests can hand over a moto client or a
 wrapper that injects failures. Entries SNS rejects as the sender's fault are permanent; throttling,
 server faults and entries failed on SNS's side are retried with exponential backoff and jitter.
-Whatever still fails is raised as :class:`AlertPublishError`, never dropped.
+Whatever still fails (retries run out, or the invocation's deadline leaves no time for the next
+backoff sleep) is raised as :class:`AlertPublishError`, never dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
 from trailsift.aws.retry import Backoff, attempts, error_code, is_retryable
+from trailsift.deadline import Deadline
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
@@ -60,11 +62,12 @@ class AlertPublisher:
         max_attempts: int = 5,
         base_delay: float = 0.2,
         sleep: Callable[[float], Any] = time.sleep,
+        deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.topic_arn = topic_arn
         self.max_attempts = attempts(max_attempts)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
     def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
         """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished.
@@ -134,9 +137,7 @@ class AlertPublisher:
                     last[len(retry)] = (code, message)
                     retry.append(alert)
             pending = retry
-            if not pending:
+            if not pending or attempt == self.max_attempts or not self._backoff.wait(attempt):
                 break
-            if attempt < self.max_attempts:
-                self._backoff.wait(attempt)
         permanent += [(alert.event_key, *last[index]) for index, alert in enumerate(pending)]
         return published, permanent

@@ -1,4 +1,8 @@
-"""Send dead letters to the failure queue: SendMessageBatch (10 a call), failed entries retried, the rest raised."""
+"""Send dead letters to the failure queue: SendMessageBatch (10 a call), failed entries retried, the rest raised.
+
+Retries stop early when the invocation's deadline leaves no time for the next backoff sleep: what is
+still unsent is raised then too, so the invocation fails and Lambda keeps the event.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import orjson
 
 from trailsift.aws.retry import Backoff, attempts
+from trailsift.deadline import Deadline
 
 BATCH_SIZE = 10
 MAX_DELAY = 5.0
@@ -29,11 +34,12 @@ class DeadLetterQueue:
         max_attempts: int = 5,
         base_delay: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
         self.max_attempts = attempts(max_attempts)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep)
+        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
     def send(self, records: Sequence[dict[str, Any]]) -> int:
         """Queue every record; raise :class:`DeadLetterError` naming what is still unsent after retries."""
@@ -49,10 +55,8 @@ class DeadLetterQueue:
                 if permanent:
                     raise DeadLetterError(f"failure queue refused {len(permanent)} record(s): {permanent[0].get('Message')}")
                 pending = {f["Id"]: pending[f["Id"]] for f in failed}
-                if not pending:
+                if not pending or attempt == self.max_attempts or not self._backoff.wait(attempt):
                     break
-                if attempt < self.max_attempts:
-                    self._backoff.wait(attempt)
             if pending:
-                raise DeadLetterError(f"{len(pending)} dead letter(s) still unsent after {self.max_attempts} attempts")
+                raise DeadLetterError(f"{len(pending)} dead letter(s) still unsent after {attempt} attempt(s)")
         return len(records)
