@@ -43,7 +43,7 @@ import pytest
 
 from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES
-from trailsift.reader import STREAM_ABOVE_BYTES
+from trailsift.reader import DEFAULT_MAX_RECORD_BYTES
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.rules import default_rules, parse_rules
 from trailsift.triggers import ObjectRef
@@ -142,7 +142,7 @@ def nested_record_file(event_id: str, depth: int) -> bytes:
 
 
 def big_streamed_file(tag: str, *, corrupt: bool) -> bytes:
-    """A file over the streaming threshold (2 MiB compressed): an alerting record, then incompressible filler.
+    """A file read streamed (over 2 MiB decompressed): an alerting record, then incompressible filler.
 
     ``corrupt``: an invalid record sits in the middle; else the gzip is cut at 60 %.
     """
@@ -156,7 +156,7 @@ def big_streamed_file(tag: str, *, corrupt: bool) -> bytes:
         if corrupt and index == 90:
             parts.append('{"eventName": tru, "eventID": "broken"}')
     data = gz(("{\"Records\":[" + ",".join(parts) + "]}").encode())
-    assert len(data) * 6 // 10 > STREAM_ABOVE_BYTES  # the streamed path, even cut
+    assert len(data) * 6 // 10 > DEFAULT_MAX_RECORD_BYTES  # the streamed path, even cut
     return data if corrupt else data[: len(data) * 6 // 10]
 
 
@@ -176,7 +176,7 @@ def write_bomb(path: Path, prefix: bytes, filler: bytes, size: int, suffix: byte
             out.write(squeeze.compress(block))
         out.write(squeeze.compress(suffix))
         out.write(squeeze.flush())
-    assert path.stat().st_size > STREAM_ABOVE_BYTES  # the streamed path, as a real 50 MB delivery would take
+    assert path.stat().st_size > DEFAULT_MAX_RECORD_BYTES  # more than the streaming threshold even compressed
 
 
 # Rules with one more index rule on readOnly (scoped to an event source no real file uses).
@@ -638,10 +638,10 @@ CASES: list[Case] = [
          check=_check_no_partial_alerts),
     Case("decompression bomb", "dead-letter", f"more than {BOMB_LIMIT_MIB << 20} bytes", FAILED, _bomb("bomb"),
          get=True, env={"TRAILSIFT_MAX_DECOMPRESSED_MIB": str(BOMB_LIMIT_MIB)}, check=_check_bomb, subprocess=True),
-    # (8 MiB, one streaming chunk: enough to show whether memory stays bounded while the string is scanned)
-    Case("decompression bomb inside one record", "dead-letter", f"more than {8 << 20} bytes", FAILED,
-         _bomb("string-bomb"), get=True, env={"TRAILSIFT_MAX_DECOMPRESSED_MIB": "8"},
-         check=_check_bomb, subprocess=True),
+    # (a 1 GiB string: refused at the record limit, after about 2 MiB, whatever the decompressed-size limit)
+    Case("decompression bomb inside one record", "dead-letter",
+         f"record 0: record is larger than the limit of {DEFAULT_MAX_RECORD_BYTES} bytes", FAILED,
+         _bomb("string-bomb"), get=True, check=_check_bomb, subprocess=True),
     # -- the records inside
     Case("records that are not objects", "processed", "expected an object", {**PROCESSED, "RecordProblems": 4},
          _file(lambda c: gz(doc([1, "StopLogging", None, [ct_record("in-a-list")], ct_record("not-objects-1")])),

@@ -18,6 +18,7 @@ from operator import attrgetter
 from typing import Any, Union
 
 import msgspec
+import orjson
 
 from trailsift.fields import KEY_ALIASES, MANY
 
@@ -39,8 +40,63 @@ class _Document(msgspec.Struct):
     Records: list[msgspec.Raw]
 
 
+class _Anything(msgspec.Struct, gc=False):
+    """Any object, none of whose members is kept: decoding to it validates and counts."""
+
+
 _RAW_RECORDS = msgspec.json.Decoder(_Document)
 _RAW_ENTRIES = msgspec.json.Decoder(list[msgspec.Raw])
+_COUNT_OBJECTS = msgspec.json.Decoder(list[_Anything])
+_WHITESPACE = b" \t\r\n"
+
+
+class FieldsAbsent(Sequence[None]):
+    """The views of records known from their text to hold none of the projected fields: just how many.
+
+    A batch in which no projected top-level key appears (and no escape, which could spell one) has
+    no candidate, whatever its records; counting them costs a fraction of projecting them, which
+    matters for files of millions of tiny records.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [None] * len(range(self.count)[index])
+        range(self.count)[index]  # raises IndexError as a list would
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FieldsAbsent):
+            return self.count == other.count
+        return list(self) == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def count_objects(array: bytes) -> int | None:
+    """How many entries the JSON array ``array`` holds when every one is an object; None when not so or invalid.
+
+    ``[{}, {}, ...]`` (no string anywhere, so nothing but empty objects) is counted from its bytes;
+    anything else by one msgspec pass that keeps nothing.
+    """
+    if b'"' not in array:
+        bare = array.translate(None, _WHITESPACE)
+        count = bare.count(b"{")
+        expected = b"[" + b"{}," * (count - 1) + b"{}]" if count else b"[]"
+        if bare == expected:
+            return count
+    try:
+        with paused_gc():
+            return len(_COUNT_OBJECTS.decode(array))
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 @contextmanager
@@ -96,6 +152,7 @@ class RecordProjection:
         document_type = msgspec.defstruct("ProjectedDocument", [("Records", list[record_type])])  # type: ignore[valid-type]
         self._decoder = msgspec.json.Decoder(document_type)
         self._batch_decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
+        self._top_keys = tuple(orjson.dumps(key) for key in root.children)
 
     def _struct_type(self, node: _Node, path: tuple[str, ...]) -> type:
         """A Struct type for ``node``; attributes are named ``f<n>`` and renamed to the JSON keys (any key works).
@@ -129,12 +186,22 @@ class RecordProjection:
         except (msgspec.DecodeError, RecursionError):
             return None
 
-    def decode_records(self, array: bytes) -> list[Any] | None:
-        """The projected records of a JSON array of records (a streamed batch); None as for :meth:`decode`."""
+    def decode_records(self, array: bytes) -> Sequence[Any] | None:
+        """The projected records of a JSON array of records (a streamed batch); None as for :meth:`decode`.
+
+        When none of the projected top-level keys appears in the text (and no escape that could
+        spell one), the records are only counted: :class:`FieldsAbsent`. None when the JSON cannot be
+        projected (an entry that is not an object, a number past double range, deep nesting). ``msgspec.DecodeError`` when ``array`` is not JSON at all (a streamed batch cut in the
+        wrong place), so the caller need not ask orjson why.
+        """
+        if b"\\" not in array and not any(key in array for key in self._top_keys):
+            count = count_objects(array)
+            if count is not None:
+                return FieldsAbsent(count)
         try:
             with paused_gc():
                 return self._batch_decoder.decode(array)  # type: ignore[no-any-return]
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, RecursionError):
             return None
 
     def column(self, field: str) -> ColumnGetter:
@@ -162,16 +229,20 @@ class RecordProjection:
             return None if all(value is None for value in values) else MANY
 
         if len(leaves) > 1:
-            return lambda views: list(map(walk, views))
+            return lambda views: [None] * len(views) if type(views) is FieldsAbsent else list(map(walk, views))
         chain = attrgetter(".".join(trail + leaves))
 
         def column(views: Sequence[Any]) -> list[Any]:
+            if type(views) is FieldsAbsent:
+                return [None] * len(views)
             try:
                 return list(map(chain, views))
             except AttributeError:  # null, an array or a scalar on the way: a level at a time
                 pass
-            nodes: list[Any] = list(views)
-            for attribute in trail + leaves:
+            nodes: list[Any] = list(map(attrgetter(trail[0]), views))
+            for attribute in trail[1:] + leaves:
+                if nodes.count(None) == len(nodes):
+                    return nodes
                 nodes = [
                     node if node is None or node is MANY else MANY if type(node) in _NOT_AN_OBJECT else getattr(node, attribute)
                     for node in nodes

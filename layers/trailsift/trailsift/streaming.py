@@ -21,7 +21,7 @@ Only the shape CloudTrail writes is streamed (``Records`` as the first key); any
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +84,7 @@ class RecordBatch:
     first: int
     offset: int
     text: bytes
-    views: list[Any] | None
+    views: Sequence[Any] | None
     entries: list[Any] | None
 
     @property
@@ -92,8 +92,9 @@ class RecordBatch:
         return len(self.views if self.views is not None else self.entries or ())
 
 
-Projector = Callable[[bytes], "list[Any] | None"]
-"""Decodes a JSON array text of records into views, or gives None when it cannot (orjson then decides)."""
+Projector = Callable[[bytes], "Sequence[Any] | None"]
+"""Decodes a JSON array text of records into views; None when it cannot (orjson then decides); raises
+``msgspec.DecodeError`` when the text is not JSON."""
 
 
 class _Splitter:
@@ -110,6 +111,7 @@ class _Splitter:
         self.index = 0  # index of the entry at pos
         self.ended = False
         self.signature: re.Pattern[bytes] | None = None
+        self.proven = False  # a cut before the signature was right once: trust it alone from then on
 
     # -- buffer ---------------------------------------------------------------------------------
 
@@ -143,13 +145,18 @@ class _Splitter:
         pattern = rb"\}[ \t\r\n]*+,[ \t\r\n]*+\{[ \t\r\n]*+\"" + found.group(1) + b'"' if found else _ANY_CUT.pattern
         self.signature = re.compile(pattern)
 
-    def guesses(self, low: int, high: int, *, scalar: bool) -> Iterator[int]:
+    def guesses(self, low: int, high: int, *, scalar: bool) -> Iterator[tuple[int, re.Pattern[bytes]]]:
         """Places in ``buf[low:high]`` where an object closes before ``,{``, last first, positioned just after the ``}``.
 
-        When the entry at ``pos`` is not an object (``scalar``), any comma is a guess too, so a run of
-        such entries is cut in batches like records are.
+        Cuts before the signature come first; any ``},{`` only while the signature has not been right
+        once (inside records, ``},{`` separates the objects of arrays: a record of 100,000 resources
+        would otherwise cost failed decodes on every chunk). When the entry at ``pos`` is not an object
+        (``scalar``), any comma is a guess too, so a run of such entries is cut in batches like records are.
         """
-        patterns: tuple[re.Pattern[bytes], ...] = (self.signature, _ANY_CUT) if self.signature is not None else (_ANY_CUT,)
+        assert self.signature is not None
+        patterns: tuple[re.Pattern[bytes], ...] = (self.signature,)
+        if not self.proven and self.signature.pattern != _ANY_CUT.pattern:
+            patterns += (_ANY_CUT,)
         if scalar:
             patterns += (_ANY_COMMA,)
         for pattern in patterns:
@@ -162,7 +169,7 @@ class _Splitter:
                 for cut in reversed(found):
                     if cut <= end:
                         found_any = True
-                        yield cut
+                        yield cut, pattern
                 end = start
                 window *= 4
             if found_any:
@@ -179,7 +186,11 @@ class _Splitter:
         text = b"".join((b"[", memoryview(self.buf)[self.pos : cut], b"]"))  # one copy (a + b + c makes three)
         views = None
         if self.project is not None and (text.isascii() or _is_utf8(text)):
-            views = self.project(text)
+            try:
+                views = self.project(text)
+            except msgspec.DecodeError:
+                if not exact:
+                    return None  # not JSON: a wrong guess, no need to ask orjson
         entries = None
         if views is None:
             try:
@@ -269,9 +280,10 @@ class _Splitter:
                 self.learn_signature()
             end = len(self.buf)
             tried = 0
-            for cut in self.guesses(max(self.pos, self.searched - 256), end, scalar=first != ord("{")):
+            for cut, pattern in self.guesses(max(self.pos, self.searched - 256), end, scalar=first != ord("{")):
                 batch = self.batch(cut)
                 if batch is not None:
+                    self.proven = self.proven or pattern is self.signature
                     return self.take(batch, cut)
                 tried += 1
                 if tried == _MAX_GUESSES:
