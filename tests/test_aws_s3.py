@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from trailsift.aws.s3 import ObjectDenied, ObjectGone, S3ObjectSource
+from trailsift.aws.s3 import ObjectDenied, ObjectGone, ObjectTooLarge, S3ObjectSource
 from trailsift.triggers import ObjectRef
 
 BUCKET = "trailsift-test-bucket"
@@ -37,6 +37,15 @@ def test_fetch_honours_the_version_id(s3: Any) -> None:
     assert source.fetch(ObjectRef(BUCKET, KEY, version_id=old)) == b"first version"
     assert source.fetch(ObjectRef(BUCKET, KEY, version_id=new)) == b"second version"
     assert source.fetch(ObjectRef(BUCKET, KEY)) == b"second version"
+
+
+@pytest.mark.parametrize("size", [1001, 50_000])
+def test_an_object_over_the_limit_is_refused(s3: Any, size: int) -> None:
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"x" * size)
+    with pytest.raises(ObjectTooLarge, match="larger than the limit of 1000 bytes") as caught:
+        S3ObjectSource(s3, max_bytes=1000).fetch(ObjectRef(BUCKET, KEY))
+    assert f"s3://{BUCKET}/{KEY}" in str(caught.value)
+    assert S3ObjectSource(s3, max_bytes=size).fetch(ObjectRef(BUCKET, KEY)) == b"x" * size
 
 
 def test_missing_key_is_gone(s3: Any) -> None:

@@ -629,6 +629,29 @@ def test_decompression_limit_is_honoured() -> None:
     assert outcomes[1].status is Status.PROCESSED
 
 
+def test_record_limit_is_honoured() -> None:
+    """A record longer than max_record_bytes refuses its file (naming the record), in a file read whole or streamed."""
+    long_record = {"eventName": "GetObject", "eventSource": "s3.amazonaws.com", "padding": "x" * 5000}
+    short = {"eventName": "GetObject", "eventSource": "s3.amazonaws.com"}
+    streamed = gzip.compress(json.dumps({"Records": [short] * 20 + [long_record]}).encode(), mtime=0)
+    small, refused = ref(1), ref(2)
+    source = FakeSource({small.key: _bomb(1000), refused.key: streamed})
+    outcomes = make_pipeline(source, settings=Settings(max_record_bytes=4096)).run([small, refused])
+    assert outcomes[0].status is Status.PROCESSED
+    assert (outcomes[1].status, outcomes[1].retryable) == (Status.FAILED, False)
+    assert f"{refused.location} record 20: record is larger than the limit of 4096 bytes" in outcomes[1].reason
+
+
+def test_objects_larger_than_the_limit_are_refused_unread() -> None:
+    big, fits = ref(1, size=10_001), ref(2, size=1000)
+    source = FakeSource({big.key: _bomb(1000), fits.key: _bomb(1000)})
+    outcomes = make_pipeline(source, settings=Settings(max_object_bytes=10_000)).run([big, fits])
+    assert (outcomes[0].status, outcomes[0].retryable) == (Status.FAILED, False)
+    assert "10001 bytes, larger than the limit of 10000 bytes (max object size)" in outcomes[0].reason
+    assert outcomes[1].status is Status.PROCESSED
+    assert [call.key for call in source.calls] == [fits.key]  # no GET for the object refused
+
+
 def test_decompression_limit_from_settings_in_mib() -> None:
     config = Settings.from_env({"TRAILSIFT_MAX_DECOMPRESSED_MIB": "1"})
     bomb, fits = ref(1), ref(2)

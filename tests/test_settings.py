@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trailsift import settings as mod
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_BYTES
 from trailsift.settings import Settings, SettingsError
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:trailsift-alerts"
@@ -38,7 +38,9 @@ def test_defaults(env: dict[str, str]) -> None:
     assert config.key_prefix == ""
     assert config.rules == ""
     assert config.retention_days == 90
-    assert config.max_decompressed_bytes == DEFAULT_MAX_DECOMPRESSED_BYTES == 4 * 1024**3
+    assert config.max_decompressed_bytes == DEFAULT_MAX_DECOMPRESSED_BYTES == 2 * 1024**3
+    assert config.max_record_bytes == DEFAULT_MAX_RECORD_BYTES == 2 * 1024**2
+    assert config.max_object_bytes == mod.DEFAULT_MAX_OBJECT_BYTES == 128 * 1024**2
     assert config.fetch_concurrency == 16
     assert config.deadline_margin_ms == 10_000
 
@@ -184,6 +186,7 @@ def _read(name: str, raw: str) -> int:
     return {
         mod.RETENTION_DAYS: config.retention_days,
         mod.MAX_DECOMPRESSED_MIB: config.max_decompressed_bytes,
+        mod.MAX_RECORD_KIB: config.max_record_bytes,
         mod.FETCH_CONCURRENCY: config.fetch_concurrency,
         mod.DEADLINE_MARGIN_SECONDS: config.deadline_margin_ms,
     }[name]
@@ -225,9 +228,17 @@ def test_max_decompressed_mib_is_converted_to_bytes(value: int) -> None:
     assert _read(mod.MAX_DECOMPRESSED_MIB, str(value)) == value * 1024 * 1024
 
 
+def test_record_and_object_limits_are_read_in_kib_and_mib() -> None:
+    assert _read(mod.MAX_RECORD_KIB, "512") == 512 * 1024
+    assert Settings.from_env({mod.MAX_OBJECT_MIB: "60"}).max_object_bytes == 60 * 1024 * 1024
+    for name in (mod.MAX_RECORD_KIB, mod.MAX_OBJECT_MIB):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: "0"})
+
+
 def test_max_decompressed_mib_examples() -> None:
     assert _read(mod.MAX_DECOMPRESSED_MIB, "1") == 1_048_576
-    assert _read(mod.MAX_DECOMPRESSED_MIB, "4096") == DEFAULT_MAX_DECOMPRESSED_BYTES
+    assert _read(mod.MAX_DECOMPRESSED_MIB, "2048") == DEFAULT_MAX_DECOMPRESSED_BYTES
     assert _read(mod.MAX_DECOMPRESSED_MIB, "007") == 7 * 1_048_576
 
 

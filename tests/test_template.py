@@ -512,6 +512,8 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
         "TRAILSIFT_RULES",
         "TRAILSIFT_RETENTION_DAYS",
         "TRAILSIFT_MAX_DECOMPRESSED_MIB",
+        "TRAILSIFT_MAX_RECORD_KIB",
+        "TRAILSIFT_MAX_OBJECT_MIB",
         "TRAILSIFT_FETCH_CONCURRENCY",
         "TRAILSIFT_DEADLINE_MARGIN_SECONDS",
         "TRAILSIFT_FAILURE_QUEUE_URL",

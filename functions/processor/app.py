@@ -97,7 +97,7 @@ def adapters(deadline: Deadline) -> tuple[Any, Any, Any]:
     def s3_source() -> Any:
         from trailsift.aws.s3 import S3ObjectSource
 
-        return S3ObjectSource(client("s3"))
+        return S3ObjectSource(client("s3"), max_bytes=settings().max_object_bytes)
 
     def alert_publisher() -> Any:
         from trailsift.aws.sns import AlertPublisher

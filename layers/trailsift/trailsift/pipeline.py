@@ -69,6 +69,16 @@ class ObjectDenied(Exception):
     """Raised by an :class:`ObjectSource`: reading the object is refused, and retrying will not change that."""
 
 
+class ObjectTooLarge(Exception):
+    """Raised by an :class:`ObjectSource` (or found from the trigger's size): the object is larger than
+    ``max_object_bytes`` and is not read; it is held whole while it is read, so its size is memory."""
+
+    def __init__(self, location: str, limit: int, size: int | None = None) -> None:
+        self.location, self.limit, self.size = location, limit, size
+        told = f"{size} bytes, " if size is not None else ""
+        super().__init__(f"{location}: object is {told}larger than the limit of {limit} bytes (max object size); not read")
+
+
 class AlertsPending(Exception):
     """Some alerts are claimed by another invocation that has not sent them yet: try again later."""
 
@@ -137,6 +147,9 @@ class Pipeline:
             refused = self.refusal(ref)
             if refused:
                 outcomes[position] = FileOutcome(ref, Status.SKIPPED, refused)
+            elif ref.size is not None and ref.size > self.settings.max_object_bytes:
+                too_large = ObjectTooLarge(ref.location, self.settings.max_object_bytes, ref.size)
+                outcomes[position] = FileOutcome(ref, Status.FAILED, str(too_large), retryable=False)
             else:
                 wanted.append((position, ref))
         for position, ref, fetched in self._fetch_all(wanted):
@@ -219,7 +232,13 @@ class Pipeline:
     def _process(self, ref: ObjectRef, fetched: Future[bytes]) -> FileOutcome:
         try:
             data = fetched.result()
-            scanned = scan_log_file(data, ref.location, self.engine, limit=self.settings.max_decompressed_bytes)
+            scanned = scan_log_file(
+                data,
+                ref.location,
+                self.engine,
+                limit=self.settings.max_decompressed_bytes,
+                max_record_bytes=self.settings.max_record_bytes,
+            )
             del data
             outcome = FileOutcome(
                 ref,
@@ -232,7 +251,7 @@ class Pipeline:
             return outcome
         except (NotALogFile, ObjectGone) as exc:
             return FileOutcome(ref, Status.SKIPPED, str(exc))
-        except (LogFileError, ObjectDenied) as exc:
+        except (LogFileError, ObjectDenied, ObjectTooLarge) as exc:
             return FileOutcome(ref, Status.FAILED, str(exc), retryable=False)
         except Exception as exc:  # anything else may be transient (throttling, 5xx, timeouts): retry
             return FileOutcome(ref, Status.FAILED, f"{type(exc).__name__}: {exc}", retryable=True)

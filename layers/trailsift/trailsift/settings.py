@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_BYTES
 
 ALERT_TOPIC_ARN = "TRAILSIFT_ALERT_TOPIC_ARN"
 INDEX_TABLE = "TRAILSIFT_INDEX_TABLE"
@@ -19,6 +19,10 @@ KEY_PREFIX = "TRAILSIFT_KEY_PREFIX"
 RULES = "TRAILSIFT_RULES"
 RETENTION_DAYS = "TRAILSIFT_RETENTION_DAYS"
 MAX_DECOMPRESSED_MIB = "TRAILSIFT_MAX_DECOMPRESSED_MIB"
+MAX_RECORD_KIB = "TRAILSIFT_MAX_RECORD_KIB"
+MAX_OBJECT_MIB = "TRAILSIFT_MAX_OBJECT_MIB"
+DEFAULT_MAX_OBJECT_BYTES = 128 << 20
+"""Refuse objects larger than this before reading them: 2.5 times CloudTrail's largest file (50 MB)."""
 FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
 FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
 ACCOUNTS = "TRAILSIFT_ACCOUNTS"
@@ -47,6 +51,8 @@ class Settings:
     rules: str = ""  # "" (the default pack), "ssm:<parameter name>" or "s3://bucket/key"
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # compressed: the object is held whole while it is read
     fetch_concurrency: int = 16
     max_bytes_ahead: int = 256 << 20  # compressed bytes fetched ahead of the scan (sizes from the trigger)
     failure_queue_url: str | None = None  # permanent failures are dead-lettered here instead of retried
@@ -86,6 +92,8 @@ class Settings:
             rules=rules,
             retention_days=_positive(env, RETENTION_DAYS, 90),
             max_decompressed_bytes=_positive(env, MAX_DECOMPRESSED_MIB, DEFAULT_MAX_DECOMPRESSED_BYTES >> 20) << 20,
+            max_record_bytes=_positive(env, MAX_RECORD_KIB, DEFAULT_MAX_RECORD_BYTES >> 10) << 10,
+            max_object_bytes=_positive(env, MAX_OBJECT_MIB, DEFAULT_MAX_OBJECT_BYTES >> 20) << 20,
             fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 16), 64),
             deadline_margin_ms=_positive(env, DEADLINE_MARGIN_SECONDS, 10) * 1000,
         )

@@ -6,10 +6,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from trailsift.pipeline import ObjectDenied, ObjectGone
+from trailsift.pipeline import ObjectDenied, ObjectGone, ObjectTooLarge
+from trailsift.settings import DEFAULT_MAX_OBJECT_BYTES
 from trailsift.triggers import ObjectRef
 
-__all__ = ["ObjectDenied", "ObjectGone", "S3ObjectSource"]
+__all__ = ["ObjectDenied", "ObjectGone", "ObjectTooLarge", "S3ObjectSource"]
 
 # MethodNotAllowed: the version named is a delete marker.
 _GONE = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "MethodNotAllowed"})
@@ -18,20 +19,32 @@ _DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "I
 
 
 class S3ObjectSource:
-    """Fetches whole objects through a boto3 S3 client (whose standard retry mode handles throttling and 5xx)."""
+    """Fetches whole objects through a boto3 S3 client (whose standard retry mode handles throttling and 5xx).
 
-    def __init__(self, client: Any) -> None:
+    An object is held whole while it is scanned, so one larger than ``max_bytes`` is refused
+    (:class:`ObjectTooLarge`) after reading at most one byte more, whatever its trigger said.
+    """
+
+    def __init__(self, client: Any, *, max_bytes: int = DEFAULT_MAX_OBJECT_BYTES) -> None:
         self._client = client
+        self._max_bytes = max_bytes
 
     def fetch(self, ref: ObjectRef) -> bytes:
-        """The object's bytes; :class:`ObjectGone` or :class:`ObjectDenied` for the permanent failures."""
+        """The object's bytes; :class:`ObjectGone`, :class:`ObjectDenied` or :class:`ObjectTooLarge` for the permanent failures."""
         params = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:
             response = self._client.get_object(**params)
+            length = response.get("ContentLength")
+            if isinstance(length, int) and length > self._max_bytes:
+                response["Body"].close()
+                raise ObjectTooLarge(ref.location, self._max_bytes, length)
             with response["Body"] as body:
-                return body.read()
+                data: bytes = body.read(self._max_bytes + 1)
+            if len(data) > self._max_bytes:
+                raise ObjectTooLarge(ref.location, self._max_bytes)
+            return data
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _GONE:
