@@ -12,7 +12,11 @@ The layer ships without the X-Ray SDK, so H runs with tracing off, as in Lambda.
 
 Concurrent GETs: --files small log files in an emulated S3 (moto, in-process) with --latency-ms
 added to every GetObject; the pipeline reads them all with fetch concurrency 1 (sequential) and
-with the function's default. Figures are printed, never asserted in tests; they go in BENCHMARKS.md.
+with the function's default.
+
+Big file: the handler, in a child process, reads the one 50 MB-gzip delivery file of .bench/big from S3
+(moto, in-process, which holds the object too); its peak RSS (VmHWM) is compared with the RSS before
+the invocation. Figures are printed, never asserted in tests; they go in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -129,6 +133,59 @@ def concurrent_gets(files: int, latency_ms: float) -> None:
     print(f"  function default (concurrency {default})  {concurrent:6.2f} s   1/{sequential / concurrent:.1f} of sequential")
 
 
+BIG_FILE_CHILD = r"""
+import importlib.util, json, os, sys, time
+from pathlib import Path
+import boto3
+from moto import mock_aws
+
+def vm(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+
+path, app_path = Path(sys.argv[1]), sys.argv[2]
+key = "AWSLogs/" + str(path).split("/AWSLogs/", 1)[1]
+for name in ("TRAILSIFT_ALERT_TOPIC_ARN", "TRAILSIFT_INDEX_TABLE"):
+    os.environ.pop(name, None)  # the scan alone: moto would hold every alert and row in this process too
+with mock_aws():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="trailsift-bench")
+    s3.put_object(Bucket="trailsift-bench", Key=key, Body=path.read_bytes())
+    spec = importlib.util.spec_from_file_location("app", app_path)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "awsRegion": "us-east-1",
+             "s3": {"bucket": {"name": "trailsift-bench"}, "object": {"key": key, "size": path.stat().st_size}}}]}
+    class Context:
+        aws_request_id = "bench"; function_name = "trailsift"; memory_limit_in_mb = 1024
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trailsift"
+        def get_remaining_time_in_millis(self): return 300_000
+    before = vm("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM from here on
+    started = time.perf_counter()
+    answer = app.handler(event, Context())
+    print(json.dumps({"seconds": time.perf_counter() - started, "before": before, "peak": vm("VmHWM"), "answer": str(answer)[:200]}))
+"""
+
+
+def big_file_memory() -> None:
+    """The function's process on the one 50 MB-gzip delivery file: peak RSS while the handler reads it."""
+    found = sorted((ROOT / ".bench" / "big").rglob("*.json.gz"))
+    if not found:
+        print("big file: skipped (run bench/shapes_bench.py or replay_bench.py first to write .bench/big)")
+        return
+    env = {**os.environ, **FUNCTION_ENV, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    done = subprocess.run(
+        [sys.executable, "-c", BIG_FILE_CHILD, str(found[0]), str(APP)], env=env, check=True, capture_output=True, text=True
+    )
+    row = orjson.loads(done.stdout.strip().splitlines()[-1])
+    size = found[0].stat().st_size / 1e6
+    print(f"the function on one {size:.0f} MB-gzip file (S3 on moto in the same process, alerts and index off):")
+    print(f"  {row['seconds']:.2f} s; RSS before {row['before']:.0f} MB (moto holds the object), peak {row['peak']:.0f} MB,"
+          f" so the file cost {row['peak'] - row['before']:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -137,6 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     cold_start(args.runs)
     concurrent_gets(args.files, args.latency_ms)
+    big_file_memory()
 
 
 if __name__ == "__main__":
