@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from trailsift.engine import RuleEngine
-from trailsift.projection import raw_entries, raw_records
+from trailsift.projection import paused_gc, raw_entries, raw_records
 from trailsift.reader import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
     DEFAULT_MAX_RECORD_BYTES,
@@ -188,8 +188,9 @@ def _match_candidates(
     texts = texts_of(text)
     match = engine.match
     source = result.source
-    for position in candidates:
-        record = orjson.loads(memoryview(texts[position]))
-        names = match(record)
-        if names:
-            result.matches.append(Match(source, first + position, record, names))
+    with paused_gc():  # the candidates' dicts hold no cycles: collections here would find nothing
+        for position in candidates:
+            record = orjson.loads(memoryview(texts[position]))
+            names = match(record)
+            if names:
+                result.matches.append(Match(source, first + position, record, names))
