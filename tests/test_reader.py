@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import tracemalloc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from isal import isal_zlib
@@ -14,9 +17,34 @@ from trailsift.reader import (
     NotALogFile,
     RecordProblem,
     decompress,
-    parse_log_document,
-    read_log_file,
+    document_entries,
+    iter_log_records,
 )
+
+
+@dataclass
+class Content:
+    """What a file gave: its records with their index, the entries skipped, and how many entries in all."""
+
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    problems: list[RecordProblem] = field(default_factory=list)
+    total: int = 0
+
+
+def collect(entries: Iterable[tuple[int, Any]]) -> Content:
+    content = Content()
+    for index, entry in entries:
+        if isinstance(entry, RecordProblem):
+            content.problems.append(entry)
+        else:
+            content.records.append((index, entry))
+        content.total = index + 1
+    return content
+
+
+def read_log_file(data: bytes, source: str, **kwargs: Any) -> Content:
+    return collect(iter_log_records(data, source, **kwargs))
+
 
 SOURCE = "s3://bucket/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/123456789012_CloudTrail_us-east-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz"
 RECORD = {"eventVersion": "1.09", "eventID": "e-1", "eventName": "StopLogging", "eventTime": "2024-01-01T00:01:00Z"}
@@ -55,11 +83,10 @@ def real_gz(shared_cloudtrail) -> bytes:
 
 def test_reads_real_file(real_gz: bytes) -> None:
     content = read_log_file(real_gz, SOURCE)
-    assert content.source == SOURCE
     assert content.total == len(content.records) == 156
-    assert [index for index, _ in content] == list(range(156))
+    assert [index for index, _ in content.records] == list(range(156))
     assert content.problems == []
-    assert all(record["eventVersion"] for _, record in content)
+    assert all(record["eventVersion"] for _, record in content.records)
 
 
 def test_plain_json_with_gz_name_is_accepted() -> None:
@@ -74,7 +101,7 @@ def test_multi_member_gzip() -> None:
     middle = len(raw) // 2
     data = gz(raw[:middle]) + gz(raw[middle:])
     content = read_log_file(data, SOURCE)
-    assert [record["eventID"] for _, record in content] == ["e-1", "e-2"]
+    assert [record["eventID"] for _, record in content.records] == ["e-1", "e-2"]
     assert decompress(data, SOURCE) == raw
 
 
@@ -204,7 +231,7 @@ def test_records_that_are_not_objects_are_reported_with_index_and_others_kept() 
     entries = [RECORD, 5, "text", None, [RECORD], True, 1.5, {**RECORD, "eventID": "e-7"}]
     content = read_log_file(gz(document(entries)), SOURCE)
     assert content.total == 8
-    assert [(index, record["eventID"]) for index, record in content] == [(0, "e-1"), (7, "e-7")]
+    assert [(index, record["eventID"]) for index, record in content.records] == [(0, "e-1"), (7, "e-7")]
     assert content.problems == [
         RecordProblem(1, "record is a number, expected an object"),
         RecordProblem(2, "record is a string, expected an object"),
@@ -221,8 +248,8 @@ def test_log_file_error_with_record_index_names_file_and_record() -> None:
     assert error.index == 3
 
 
-def test_parse_log_document_directly() -> None:
-    content = parse_log_document(document([RECORD, 1]), "local.json")
+def test_document_entries_directly() -> None:
+    content = collect(document_entries(document([RECORD, 1]), "local.json"))
     assert content.source == "local.json"
     assert content.records == [(0, RECORD)]
     assert content.problems == [RecordProblem(1, "record is a number, expected an object")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -56,19 +56,6 @@ class RecordProblem:
 
     index: int
     reason: str
-
-
-@dataclass
-class LogFileContent:
-    """The records of one file with their 0-based position in ``Records``."""
-
-    source: str
-    records: list[tuple[int, dict[str, Any]]]
-    problems: list[RecordProblem] = field(default_factory=list)
-    total: int = 0  # entries in Records, including skipped ones
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        return iter(self.records)
 
 
 def inflate(
@@ -294,24 +281,3 @@ def _streamed_entries(found: Iterable[RecordBatch]) -> Iterator[Entry]:
 def document_entries(document: bytes, source: str) -> Iterator[Entry]:
     """The entries of a whole decompressed document, as :func:`iter_log_records` yields them."""
     return numbered_entries(_document_entries(document, source))
-
-
-def parse_log_document(raw: bytes, source: str) -> LogFileContent:
-    """Parse a whole decompressed document into a :class:`LogFileContent`."""
-    return _content(source, document_entries(raw, source))
-
-
-def _content(source: str, entries: Iterable[Entry]) -> LogFileContent:
-    content = LogFileContent(source, [])
-    for index, entry in entries:
-        if type(entry) is dict:
-            content.records.append((index, entry))
-        else:
-            content.problems.append(entry)
-        content.total = index + 1
-    return content
-
-
-def read_log_file(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> LogFileContent:
-    """Decompress and parse one log file's bytes (``source`` names it in every error)."""
-    return _content(source, iter_log_records(data, source, limit=limit))
