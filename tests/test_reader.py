@@ -250,7 +250,6 @@ def test_log_file_error_with_record_index_names_file_and_record() -> None:
 
 def test_document_entries_directly() -> None:
     content = collect(document_entries(document([RECORD, 1]), "local.json"))
-    assert content.source == "local.json"
     assert content.records == [(0, RECORD)]
     assert content.problems == [RecordProblem(1, "record is a number, expected an object")]
 
