@@ -96,6 +96,18 @@ BREAKERS = [
 ]
 
 
+def broken(document: bytes, cut: float, breaker: bytes, action: str) -> bytes:
+    """``document`` gzipped after ``breaker`` is inserted or written over at ``cut`` of it, or cut there."""
+    at = int(cut * len(document))
+    if action == "insert":
+        document = document[:at] + breaker + document[at:]
+    elif action == "replace":
+        document = document[:at] + breaker + document[at + len(breaker) :]
+    else:
+        document = document[:at]
+    return gzip.compress(document)
+
+
 @SETTINGS
 @given(
     record_list=st.lists(records, min_size=1, max_size=3),
@@ -107,15 +119,7 @@ BREAKERS = [
 def test_broken_documents_get_the_same_answer(
     record_list: list[dict[str, Any]], rng: random.Random, cut: float, breaker: bytes, action: str
 ) -> None:
-    document = encoded(record_list, rng)
-    at = int(cut * len(document))
-    if action == "insert":
-        document = document[:at] + breaker + document[at:]
-    elif action == "replace":
-        document = document[:at] + breaker + document[at + len(breaker) :]
-    else:
-        document = document[:at]
-    data = gzip.compress(document)
+    data = broken(encoded(record_list, rng), cut, breaker, action)
     plain = either(scan_plain, data, DEFAULT)
     if plain[0] == "LogFileError" and "infinity" in plain[1]:
         return  # numbers past double range: test_numbers_past_double_range says what happens
@@ -200,15 +204,7 @@ def test_broken_documents_are_refused_alike_streamed(
     record_list: list[dict[str, Any]], rng: random.Random, cut: float, breaker: bytes, action: str, chunk_bytes: int
 ) -> None:
     """A document the whole path refuses is refused streamed too (the reason may say more, such as a byte offset)."""
-    document = encoded(record_list, rng)
-    at = int(cut * len(document))
-    if action == "insert":
-        document = document[:at] + breaker + document[at:]
-    elif action == "replace":
-        document = document[:at] + breaker + document[at + len(breaker) :]
-    else:
-        document = document[:at]
-    data = gzip.compress(document)
+    data = broken(encoded(record_list, rng), cut, breaker, action)
     plain = either(scan_plain, data, DEFAULT)
     if plain[0] == "LogFileError" and "infinity" in plain[1]:
         return  # numbers past double range: test_numbers_past_double_range says what happens
