@@ -13,7 +13,9 @@ Without --corpus it writes (once) a synthetic corpus with ../shared/tools/synth_
 
 It prints events per second and the ratio of each path's time to F, checks (untimed) that T finds
 exactly the matches of an obvious evaluator that tests every selector of every rule on every
-record, and reports peak RSS. Figures are never asserted in tests: they go in BENCHMARKS.md.
+record, and reports peak RSS. It then times T with jobs=1 and jobs=2 (worker processes, as
+`trailsift replay --jobs`) and prints the ratio. Figures are never asserted in tests: they go in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT / "layers" / "trailsift"))
 
 from trailsift.engine import RuleEngine  # noqa: E402
 from trailsift.projection import raw_records  # noqa: E402
-from trailsift.replay import ReplaySummary, replay  # noqa: E402
+from trailsift.replay import ReplaySummary, default_start_method, replay  # noqa: E402
 from trailsift.rules import RuleSet, default_rules  # noqa: E402
 from trailsift.sources import discover  # noqa: E402
 
@@ -113,6 +115,24 @@ def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
         result = fn()
         times.append(time.perf_counter() - start)
     return min(times), result
+
+
+def jobs_scaling(corpus: Path, engine: RuleEngine, repeat: int) -> dict[str, float]:
+    """T's wall time with jobs=1 (this process) and jobs=2 (two worker processes), best of ``repeat`` each.
+
+    The runs alternate, so a change of load on the machine falls on both alike; both must find the same matches.
+    """
+    times: dict[int, list[float]] = {1: [], 2: []}
+    found: dict[int, int] = {}
+    for _ in range(repeat):
+        for jobs, seconds in times.items():
+            start = time.perf_counter()
+            found[jobs] = sum(1 for _ in replay(discover([corpus]), engine, ReplaySummary(), jobs=jobs))
+            seconds.append(time.perf_counter() - start)
+    if found[1] != found[2]:
+        raise SystemExit(f"MISMATCH: jobs=1 found {found[1]} matching records, jobs=2 {found[2]}")
+    one, two = min(times[1]), min(times[2])
+    return {"jobs=1 seconds": round(one, 4), "jobs=2 seconds": round(two, 4), "ratio": round(two / one, 3)}
 
 
 def stage_times(files: list[Path], corpus: Path, engine: RuleEngine, repeat: int) -> dict[str, float]:
@@ -222,6 +242,11 @@ def main() -> None:
         print(f"{name:30s} {seconds:8.3f} {events / seconds:12,.0f} {seconds / f_time:6.2f}")
         figures[name] = {"seconds": round(seconds, 4), "events_per_s": round(events / seconds), "x_F": round(seconds / f_time, 3)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the stages hold every document
+    scaling = jobs_scaling(corpus, engine, args.repeat)  # before the stages too: workers fork this process
+    print(f"T with worker processes ({default_start_method()}, {os.cpu_count()} cpus): "
+          f"jobs=1 {scaling['jobs=1 seconds']:.3f} s, jobs=2 {scaling['jobs=2 seconds']:.3f} s, "
+          f"ratio {scaling['ratio']:.2f}")
+    figures["T jobs scaling"] = scaling
     stages = stage_times(files, corpus, engine, args.repeat)
     print("where T's time goes beyond F (each stage timed alone over every file, on decompressed bytes):")
     for name, seconds in stages.items():

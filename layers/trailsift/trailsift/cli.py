@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from trailsift import query
 from trailsift.engine import RuleEngine
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
-from trailsift.replay import ReplaySummary, replay
+from trailsift.replay import ReplaySummary, available_cores, replay
 from trailsift.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
 from trailsift.rules import (
     RuleSet,
@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_DECOMPRESSED_BYTES,
         metavar="N",
         help="refuse files that decompress past N bytes (default: %(default)s)",
+    )
+    rp.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=available_cores(),
+        metavar="N",
+        help="scan files in N worker processes; the output is the same for any N (default: the cores available, %(default)s)",
     )
     rp.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -133,7 +140,7 @@ def _replay(args: argparse.Namespace) -> int:
     summary = ReplaySummary()
     out = sys.stdout
     progress = ProgressBar(len(files)) if args.format == "text" else None
-    matches = replay(files, engine, summary, limit=args.max_decompressed_bytes, progress=progress)
+    matches = replay(files, engine, summary, limit=args.max_decompressed_bytes, progress=progress, jobs=args.jobs)
     if args.format == "jsonl":
         binary = out.buffer
         for match in matches:
