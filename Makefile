@@ -28,6 +28,7 @@ test: $(STAMP) $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/shapes_bench.py
 	$(BIN)/python bench/function_bench.py
 
 clean:

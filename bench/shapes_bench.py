@@ -7,7 +7,8 @@ Each file is read by ``scan_log_file`` with the default settings (the default ru
 child process, so that its peak RSS is that file's alone. For each it reports the decompressed
 size, the disposition, the seconds, the throughput per decompressed byte, its ratio to F (the same
 file only decompressed, in the same child) and to the realistic file's throughput, and the peak RSS.
-A file that is refused stops early: its time is the time to the refusal.
+A file that is refused stops early: its time is the time to the refusal. The realistic file's time is
+also given as a ratio to F measured as the issue did (isal, the whole file in one call).
 """
 
 from __future__ import annotations
@@ -46,13 +47,20 @@ except LogFileError as exc:
     outcome = {"disposition": "refused", "reason": exc.reason, "index": exc.index}
 seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-floor = None
-if outcome["disposition"] == "read":  # F: the same bytes only decompressed, a chunk at a time (the floor)
-    started = time.perf_counter()
-    size = sum(map(len, inflate(data, path, limit=DEFAULT_MAX_DECOMPRESSED_BYTES, chunk_size=1 << 20)))
-    floor = time.perf_counter() - started
+floor = whole = None
+if outcome["disposition"] == "read":  # F: the same bytes only decompressed (best of 3), a chunk at a time and in one call
+    floor = whole = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        size = sum(map(len, inflate(data, path, limit=DEFAULT_MAX_DECOMPRESSED_BYTES, chunk_size=1 << 20)))
+        floor = min(floor, time.perf_counter() - started)
+    if size < 1 << 30:
+        for _ in range(3):
+            started = time.perf_counter()
+            isal_zlib.decompress(data, 31)
+            whole = min(whole, time.perf_counter() - started)
     outcome["decompressed"] = size
-print(json.dumps({**outcome, "seconds": seconds, "floor": floor, "peak_mb": peak}))
+print(json.dumps({**outcome, "seconds": seconds, "floor": floor, "one_call": whole, "peak_mb": peak}))
 """
 
 
@@ -92,7 +100,12 @@ def main() -> None:
         if not path.exists():
             write_shape(path, shape, args.size_mb << 20)
         rows.append((name, shape.what, measure(path)))
-    print(f"{'shape':22} {'MB':>6} {'outcome':>10} {'s':>7} {'MB/s':>7} {'x F':>5} {'speed':>6} {'peak MB':>8}")
+    one_call = float(base["one_call"])  # type: ignore[arg-type]
+    print(
+        f"realistic file: {float(base['seconds']):.2f} s = {float(base['seconds']) / one_call:.2f} x F"  # type: ignore[arg-type]
+        f" (F: isal in one call, {one_call:.2f} s, as the issue measured it)"
+    )
+    print(f"{'shape':22} {'MB':>6} {'outcome':>10} {'s':>7} {'MB/s':>7} {'x Fc':>5} {'speed':>6} {'peak MB':>8}")
     for name, _, row in rows:
         seconds = float(row["seconds"])  # type: ignore[arg-type]
         if row["disposition"] == "read":
@@ -105,6 +118,7 @@ def main() -> None:
         else:
             print(f"{name:22} {'':>6} {'refused':>10} {seconds:7.2f} {'':>7} {'':>5} {'':>6} {float(row['peak_mb']):8.0f}")  # type: ignore[arg-type]
             print(f"{'':22}   record {row['index']}: {row['reason']}")
+    print("x Fc: time over the same file only decompressed a chunk at a time (the streamed floor)")
     print("speed: throughput per decompressed byte relative to the realistic file (the target is at least 0.5)")
 
 
