@@ -4,7 +4,9 @@ The SAM CLI, cfn-lint and the SAM translator live in .venv-sam (their pins clash
 .venv); `make test` creates it and passes the tools as SAM_CLI / CFN_LINT. The translation runs
 offline in that venv and its output is checked here: no dependency cycle (which neither
 `sam validate --lint` nor cfn-lint detects), least-privilege IAM, encryption and transport, the
-index table's keys, the outputs and the EventBridge filter on existing buckets.
+hardening (access logs, the trail's KMS key, CloudTrail's bucket policy, reserved concurrency,
+alarms, deletion protection, a bucket name that is valid or refused), the index table's keys, the
+outputs, the EventBridge filter on existing buckets and the layer's hash-pinned requirements.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 SAM_VENV_BIN = REPO / ".venv-sam" / "bin"
 
-NEW_BUCKET = "${AWS::StackName}-${AWS::AccountId}-${AWS::Region}"
+NEW_BUCKET = "${BucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
 EXISTING_BUCKET = "${ExistingBucketName}"
 LOG_OBJECTS = {f"arn:${{AWS::Partition}}:s3:::{bucket}/${{LogKeyPrefix}}AWSLogs/*" for bucket in (NEW_BUCKET, EXISTING_BUCKET)}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 INDEX_ACTIONS = {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
+LAYER = REPO / "layers" / "trailsift"
+TRAIL_ARN = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/${AWS::StackName}"
+ACCOUNT_TRAILS = "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"
+S3_IN_REGION = "s3.${AWS::Region}.amazonaws.com"
 PROJECTED = ["eventID", "eventTime", "eventName", "eventSource", "region", "sourceIPAddress", "severity", "errorCode", "logFile", "rule", "principal", "account"]
 
 
@@ -261,6 +267,39 @@ def wildcard_match(pattern: str, text: str) -> bool:
     return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
+def condition_holds(template: dict[str, Any], name: str, **parameters: str) -> bool:
+    """Evaluates a template condition with the parameters' defaults, overridden by `parameters`."""
+    values = {key: str(p.get("Default", "")) for key, p in template["Parameters"].items()} | parameters
+
+    def evaluate(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        ((function, argument),) = value.items()
+        match function:
+            case "Condition":
+                return evaluate(template["Conditions"][argument])
+            case "Ref":
+                return values[argument]
+            case "Fn::Equals":
+                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
+            case "Fn::And":
+                return all(evaluate(item) for item in argument)
+            case "Fn::Or":
+                return any(evaluate(item) for item in argument)
+            case "Fn::Not":
+                return not evaluate(argument[0])
+        raise AssertionError(f"cannot evaluate {function} in condition {name}")
+
+    unknown = set(parameters) - set(template["Parameters"])
+    assert not unknown, f"no such parameters: {unknown}"
+    return bool(evaluate(template["Conditions"][name]))
+
+
+def accepts(template: dict[str, Any], parameter: str, value: str) -> bool:
+    """Whether CloudFormation's AllowedPattern check (Java regex, whole value) would accept value."""
+    return re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value) is not None
+
+
 def is_tls_only_deny(statement: dict[str, Any]) -> bool:
     condition = statement.get("Condition", {}).get("Bool", {})
     return (
@@ -308,6 +347,22 @@ def test_build_layer_has_the_library_and_arm64_cp314_dependencies(build_dir: Pat
     assert not provided, f"the runtime provides these: {provided}"
     leftovers = [str(path) for path in python.rglob("*") if path.name == "__pycache__" or path.name.endswith(".egg-info")]
     assert not leftovers, leftovers
+
+
+def test_layer_requirements_are_exact_pins_with_hashes() -> None:
+    text = (LAYER / "requirements.txt").read_text().replace("\\\n", " ")
+    lines = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    pins = {}
+    for requirement, *options in lines:
+        name, _, version = requirement.partition("==")
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.]*", version), f"{requirement} is not an exact pin"
+        hashes = [option.removeprefix("--hash=sha256:") for option in options]
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), requirement
+        pins[name.lower()] = version
+    # The layer's own dependencies and aws-lambda-powertools' (--require-hashes needs them all).
+    assert set(pins) == {"orjson", "msgspec", "isal", "pyyaml", "aws-lambda-powertools", "jmespath", "typing-extensions"}
+    install = next(line for line in (LAYER / "Makefile").read_text().splitlines() if "install" in line and "-r requirements.txt" in line)
+    assert "--require-hashes" in install
 
 
 def test_build_function_has_the_handler(build_dir: Path) -> None:
@@ -376,8 +431,9 @@ def _allowed(action: str, resource: str) -> bool:
             )
         case "sns":
             return action == "sns:Publish" and resource == "${AlertTopic}"
-        case "kms":  # publishing to the topic encrypted with this key
-            return action in {"kms:GenerateDataKey*", "kms:Decrypt"} and resource == "${AlertKey.Arn}"
+        case "kms":  # publishing to the topic encrypted with this key; reading SSE-KMS log files
+            alert_key = action in {"kms:GenerateDataKey*", "kms:Decrypt"} and resource == "${AlertKey.Arn}"
+            return alert_key or (action == "kms:Decrypt" and resource in {"${TrailKey.Arn}", "${TrailKmsKeyArn}"})
         case "dynamodb":
             return action in INDEX_ACTIONS and resource == "${IndexTable.Arn}"
         case "sqs":
@@ -426,7 +482,12 @@ def test_rules_permissions_are_conditional(resources: dict[str, Any]) -> None:
     conditional = {
         item["Fn::If"][1]["Sid"]: item["Fn::If"][0] for item in document["Statement"] if set(item) == {"Fn::If"}
     }
-    assert conditional == {"ReadRulesParameter": "HasRulesParameter", "ReadRulesObject": "HasRulesObject"}
+    assert conditional == {
+        "ReadRulesParameter": "HasRulesParameter",
+        "ReadRulesObject": "HasRulesObject",
+        "DecryptLogFilesOfTrailKey": "CreatesTrailKey",
+        "DecryptLogFilesOfGivenKey": "HasTrailKmsKeyArn",
+    }
 
 
 # -------------------------------------------------------------------- encryption, transport
@@ -452,6 +513,7 @@ def test_everything_is_encrypted_and_tls_only(resources: dict[str, Any]) -> None
 
     policies = {
         "TrailBucketPolicy": ("s3:*", {"${TrailBucket.Arn}", "${TrailBucket.Arn}/*"}),
+        "AccessLogBucketPolicy": ("s3:*", {"${AccessLogBucket.Arn}", "${AccessLogBucket.Arn}/*"}),
         "AlertTopicPolicy": ("sns:Publish", {"${AlertTopic}"}),
         "FailureQueuePolicy": ("sqs:*", {"${FailureQueue.Arn}"}),
     }
@@ -462,19 +524,170 @@ def test_everything_is_encrypted_and_tls_only(resources: dict[str, Any]) -> None
         assert {text for r in as_list(denies[0]["Resource"]) for text in render(r)} == covered, name
 
 
+def _conditions(statement: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(operator, key) -> the values a statement's Condition can hold."""
+    return {
+        (operator, key): {text for value in as_list(values) for text in render(value)}
+        for operator, keys in statement.get("Condition", {}).items()
+        for key, values in keys.items()
+    }
+
+
 def test_cloudtrail_may_write_only_log_files(resources: dict[str, Any]) -> None:
     allows = [s for s in statements(resources["TrailBucketPolicy"]["Properties"]["PolicyDocument"]) if s["Effect"] == "Allow"]
     assert {s["Principal"]["Service"] for s in allows} == {"cloudtrail.amazonaws.com"}
+    (acl_check,) = [s for s in allows if s["Action"] == "s3:GetBucketAcl"]
     (write,) = [s for s in allows if s["Action"] == "s3:PutObject"]
-    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
-    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # Only conditions that cannot refuse a delivery AWS documents: the trail's ARN (an organization
+    # trail's is the management account's, for member accounts' files too) and the ACL; no
+    # aws:SourceAccount, which AWS's policies do not have.
+    assert _conditions(acl_check) == {("ArnLike", "aws:SourceArn"): {ACCOUNT_TRAILS}}
+    assert _conditions(write) == {
+        ("StringEquals", "s3:x-amz-acl"): {"bucket-owner-full-control"},
+        ("ArnLike", "aws:SourceArn"): {ACCOUNT_TRAILS},
+    }
     targets = {text for r in as_list(write["Resource"]) for text in render(r)}
-    assert "${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/${AWS::AccountId}/*" in targets
-    assert all(t.startswith("${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/") for t in targets), targets
+    assert targets == {
+        "${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/${AWS::AccountId}/*",
+        "${TrailBucket.Arn}/${LogKeyPrefix}AWSLogs/o-*/*",  # an organization trail's member accounts
+    }
     trail = resources["Trail"]
     assert trail["Condition"] == "CreatesTrail" and "TrailBucketPolicy" in as_list(trail["DependsOn"])
     assert trail["Properties"]["IsMultiRegionTrail"] is True
     assert trail["Properties"]["EnableLogFileValidation"] is True
+
+
+# ------------------------------------------------------------------------------ hardening
+
+
+def test_trail_bucket_logs_its_access_into_a_separate_bucket(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert condition_holds(cfn, "LogsBucketAccess"), "access logging should be on by default"
+    assert not condition_holds(cfn, "LogsBucketAccess", AccessLogging="false")
+    assert not condition_holds(cfn, "LogsBucketAccess", AttachMode="ExistingBucket", ExistingBucketName="b")
+    assert resources["AccessLogBucket"]["Condition"] == resources["AccessLogBucketPolicy"]["Condition"] == "LogsBucketAccess"
+
+    logging = resources["TrailBucket"]["Properties"]["LoggingConfiguration"]["Fn::If"]
+    assert logging[0] == "LogsBucketAccess" and logging[2] == {"Ref": "AWS::NoValue"}
+    assert logging[1]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+    prefix = logging[1]["LogFilePrefix"]
+    assert prefix.endswith("/")
+
+    log_bucket = resources["AccessLogBucket"]
+    assert log_bucket["DeletionPolicy"] == log_bucket["UpdateReplacePolicy"] == "Retain"
+    bucket = log_bucket["Properties"]
+    assert "BucketName" not in bucket, "a generated name is never taken by a retained bucket"
+    assert "LoggingConfiguration" not in bucket, "logging the log bucket into itself would loop"
+    # S3 delivers access logs only to SSE-S3 buckets; with ACLs disabled, by bucket policy only.
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (expiry,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled" and expiry["ExpirationInDays"] == {"Ref": "AccessLogRetentionDays"}
+    assert cfn["Parameters"]["AccessLogRetentionDays"]["MinValue"] >= 1
+
+    document = resources["AccessLogBucketPolicy"]["Properties"]["PolicyDocument"]
+    (allow,) = [s for s in statements(document) if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow["Action"] == "s3:PutObject"
+    assert render(allow["Resource"]) == {f"${{AccessLogBucket.Arn}}/{prefix}*"}
+    assert _conditions(allow) == {
+        ("ArnLike", "aws:SourceArn"): {"${TrailBucket.Arn}"},
+        ("StringEquals", "aws:SourceAccount"): {"${AWS::AccountId}"},
+    }
+
+
+def test_a_created_trail_encrypts_with_its_own_key(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert condition_holds(cfn, "CreatesTrailKey", CreateTrail="true"), "SSE-KMS should be on by default"
+    assert not condition_holds(cfn, "CreatesTrailKey", CreateTrail="true", EncryptTrailWithKms="false")
+    assert not condition_holds(cfn, "CreatesTrailKey")  # no trail, no key
+
+    trail = resources["Trail"]["Properties"]
+    assert trail["KMSKeyId"] == {"Fn::If": ["CreatesTrailKey", {"Fn::GetAtt": ["TrailKey", "Arn"]}, {"Ref": "AWS::NoValue"}]}
+    assert trail["TrailName"] == {"Ref": "AWS::StackName"}, "the key policy spells the trail's ARN with it"
+
+    key = resources["TrailKey"]
+    assert key["Condition"] == "CreatesTrailKey" and key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain", "the retained bucket's log files need the key"
+    by_sid = {s["Sid"]: s for s in statements(key["Properties"]["KeyPolicy"])}
+    assert {sid: (s["Effect"], s["Principal"]) for sid, s in by_sid.items()} == {
+        "AccountAdministersThroughIam": ("Allow", {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}),
+        "CloudTrailEncryptsLogFiles": ("Allow", {"Service": "cloudtrail.amazonaws.com"}),
+        "CloudTrailDescribesKey": ("Allow", {"Service": "cloudtrail.amazonaws.com"}),
+    }
+    # AWS's documented key policy for trails: data keys for this trail only, and DescribeKey.
+    assert by_sid["CloudTrailEncryptsLogFiles"]["Action"] == "kms:GenerateDataKey*"
+    assert _conditions(by_sid["CloudTrailEncryptsLogFiles"]) == {
+        ("StringEquals", "aws:SourceArn"): {TRAIL_ARN},
+        ("StringLike", "kms:EncryptionContext:aws:cloudtrail:arn"): {ACCOUNT_TRAILS},
+    }
+    assert by_sid["CloudTrailDescribesKey"]["Action"] == "kms:DescribeKey"
+    assert _conditions(by_sid["CloudTrailDescribesKey"]) == {("StringEquals", "aws:SourceArn"): {TRAIL_ARN}}
+
+
+def test_the_function_decrypts_log_files_only_through_s3(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    decrypts = [
+        statement
+        for document in _role_policy_documents(resources)
+        for statement in statements(document)
+        if "kms:Decrypt" in as_list(statement["Action"]) and statement["Resource"] != {"Fn::GetAtt": ["AlertKey", "Arn"]}
+    ]
+    assert {text for s in decrypts for text in render(s["Resource"])} == {"${TrailKey.Arn}", "${TrailKmsKeyArn}"}
+    for statement in decrypts:
+        assert as_list(statement["Action"]) == ["kms:Decrypt"]
+        assert _conditions(statement) == {("StringEquals", "kms:ViaService"): {S3_IN_REGION}}
+    assert condition_holds(cfn, "HasTrailKmsKeyArn", TrailKmsKeyArn="arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab")
+    assert not condition_holds(cfn, "HasTrailKmsKeyArn")
+    assert accepts(cfn, "TrailKmsKeyArn", "") and accepts(cfn, "TrailKmsKeyArn", "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1a2b")
+    assert not accepts(cfn, "TrailKmsKeyArn", "alias/trail") and not accepts(cfn, "TrailKmsKeyArn", "1234abcd-12ab")
+
+
+def test_reserved_concurrency_is_a_parameter(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    function = resources["ProcessorFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert not condition_holds(cfn, "HasReservedConcurrency"), "unreserved by default"
+    assert not condition_holds(cfn, "HasReservedConcurrency", ReservedConcurrency="0")
+    assert condition_holds(cfn, "HasReservedConcurrency", ReservedConcurrency="50")
+    for value in ("", "0", "1", "250"):
+        assert accepts(cfn, "ReservedConcurrency", value), value
+    for value in ("-1", "05", "00", "1.5", "ten"):  # "00" would reserve 0: a function that never runs
+        assert not accepts(cfn, "ReservedConcurrency", value), value
+
+
+def test_index_table_cannot_be_deleted_by_accident(resources: dict[str, Any]) -> None:
+    table = resources["IndexTable"]
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+def _valid_bucket_name(name: str) -> bool:
+    """S3's rules for general purpose bucket names (the ones a prefix and hyphens can break)."""
+    return (
+        re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name) is not None
+        and ".." not in name
+        and not name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        and not name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+    )
+
+
+def test_an_invalid_bucket_name_is_refused_before_anything_is_created(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    names = {text for text in render(resources["TrailBucket"]["Properties"]["BucketName"])}
+    assert names == {NEW_BUCKET} and "AWS::StackName" not in NEW_BUCKET
+    parameter = cfn["Parameters"]["BucketNamePrefix"]
+    assert "ConstraintDescription" in parameter and "NewBucket" in parameter["Description"]
+    assert accepts(cfn, "BucketNamePrefix", parameter["Default"])
+    account = "123456789012"
+    # The longest region names: whatever the pattern accepts makes a valid name in all of them.
+    for prefix in ("trailsift", "a", "prod-trail-2", "x" * 34, "a" + "-" * 32 + "b"):
+        assert accepts(cfn, "BucketNamePrefix", prefix), prefix
+        for region in ("us-east-1", "ap-southeast-1", "us-isof-south-1"):
+            bucket = NEW_BUCKET.replace("${BucketNamePrefix}", prefix).replace("${AWS::AccountId}", account)
+            assert _valid_bucket_name(bucket.replace("${AWS::Region}", region)), (prefix, region)
+    for prefix in ("", "Trailsift", "trail_sift", "-trail", "trail-", "trail.sift", "x" * 35, "xn--trail", "sthree-x", "amzn-s3-demo-x"):
+        assert not accepts(cfn, "BucketNamePrefix", prefix), prefix
 
 
 # ---------------------------------------------------------------------------------- index
@@ -546,7 +759,17 @@ def test_new_bucket_notifies_the_function_conditionally(resources: dict[str, Any
 
 
 def test_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
-    for name, metric in (("FunctionErrorsAlarm", "Errors"), ("FailureQueueAlarm", "ApproximateNumberOfMessagesVisible")):
+    function_alarms = {
+        "FunctionErrorsAlarm": "Errors",
+        "AsyncEventsDroppedAlarm": "AsyncEventsDropped",
+        "DestinationDeliveryFailuresAlarm": "DestinationDeliveryFailures",
+    }
+    for name, metric in function_alarms.items():
+        alarm = resources[name]["Properties"]
+        assert alarm["Namespace"] == "AWS/Lambda" and alarm["Statistic"] == "Sum"
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ProcessorFunction"}}]
+        assert "Condition" not in resources[name]
+    for name, metric in {**function_alarms, "FailureQueueAlarm": "ApproximateNumberOfMessagesVisible"}.items():
         alarm = resources[name]["Properties"]
         assert alarm["MetricName"] == metric and alarm["Threshold"] == 1
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -554,6 +777,10 @@ def test_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
 
 
 def test_outputs(cfn: dict[str, Any]) -> None:
+    conditional = {"AccessLogBucketName": "LogsBucketAccess", "TrailKeyArn": "CreatesTrailKey"}
+    assert {name: cfn["Outputs"][name].get("Condition") for name in conditional} == conditional
+    assert cfn["Outputs"]["AccessLogBucketName"]["Value"] == {"Ref": "AccessLogBucket"}
+    assert cfn["Outputs"]["TrailKeyArn"]["Value"] == {"Fn::GetAtt": ["TrailKey", "Arn"]}
     expected = {
         "TrailBucketName",
         "AlertTopicArn",
