@@ -277,14 +277,23 @@ def test_max_decompressed_bytes(capsys, events_logs: Path) -> None:
     assert "decompresses to more than 100 bytes; refused" in out
 
 
+def test_max_record_bytes(capsys, events_logs: Path) -> None:
+    code, out, _ = run(capsys, "replay", "--max-record-bytes", "1000", str(events_logs))
+    assert code == 1
+    assert "record is larger than the limit of 1000 bytes (max record size)" in out
+    code, out, _ = run(capsys, "replay", "--max-record-bytes", str(1 << 20), str(events_logs))
+    assert code == 0 and "failed" not in out.split("files:")[1].split("\n")[0].replace(" 0 failed", "")
+
+
+@pytest.mark.parametrize("option", ["--max-decompressed-bytes", "--max-record-bytes"])
 @pytest.mark.parametrize("value", ["-5", "0", "lots"])
-def test_bad_max_decompressed_bytes_is_a_usage_error(capsys, events_logs: Path, value: str) -> None:
+def test_bad_limits_are_a_usage_error(capsys, events_logs: Path, option: str, value: str) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["replay", "--max-decompressed-bytes", value, str(events_logs)])
+        main(["replay", option, value, str(events_logs)])
     assert info.value.code == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert "--max-decompressed-bytes" in err
+    assert option in err
 
 
 def test_long_lists_are_cut_and_record_problems_shown(capsys, tmp_path: Path, write_log_file) -> None:

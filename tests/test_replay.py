@@ -17,6 +17,7 @@ from trailsift import replay as replay_module
 from trailsift.engine import RuleEngine
 from trailsift.logfile import classify_key
 from trailsift.replay import ReplaySummary, _read_bytes, replay
+from trailsift.reader import ReadLimits
 from trailsift.rules import default_rules, parse_rules
 from trailsift.sources import discover
 
@@ -137,8 +138,10 @@ def test_unreadable_file_is_a_failure_not_a_crash(tmp_path: Path, write_log_file
 
 def test_decompression_limit_is_passed_on(tmp_path: Path, write_log_file, engine) -> None:
     write_log_file([record(f"e{i}") for i in range(50)])
-    _, summary = run([tmp_path], engine, limit=100)
+    _, summary = run([tmp_path], engine, limits=ReadLimits(max_decompressed_bytes=100))
     assert summary.failed and "more than 100 bytes" in summary.failed[0][1]
+    _, summary = run([tmp_path], engine, limits=ReadLimits(max_record_bytes=100), jobs=2)
+    assert summary.failed and "record 0: record is larger than the limit of 100 bytes" in summary.failed[0][1]
     _, summary = run([tmp_path], engine)
     assert summary.failed == [] and summary.records == 50
 

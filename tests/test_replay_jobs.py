@@ -225,10 +225,10 @@ def test_an_error_in_a_worker_is_raised_as_one_process_raises_it(
     broken = readable[len(readable) // 2]
     scan = replay_module.scan_log_file
 
-    def failing(*, data: bytes, source: str, engine: RuleEngine, limit: int) -> Any:
+    def failing(*, data: bytes, source: str, engine: RuleEngine, **limits: int) -> Any:
         if source == broken:
             raise RuntimeError(f"bug while scanning {source}")
-        return scan(data=data, source=source, engine=engine, limit=limit)
+        return scan(data=data, source=source, engine=engine, **limits)
 
     monkeypatch.setattr(replay_module, "scan_log_file", failing)
     expected = matches_until_error([corpus], 1)
@@ -249,10 +249,10 @@ def test_a_worker_that_dies_does_not_stop_the_replay(
     fatal = readable[len(readable) // 3]
     scan = replay_module.scan_log_file
 
-    def dying(*, data: bytes, source: str, engine: RuleEngine, limit: int) -> Any:
+    def dying(*, data: bytes, source: str, engine: RuleEngine, **limits: int) -> Any:
         if source == fatal and os.getpid() != parent:
             os._exit(3)
-        return scan(data=data, source=source, engine=engine, limit=limit)
+        return scan(data=data, source=source, engine=engine, **limits)
 
     monkeypatch.setattr(replay_module, "scan_log_file", dying)
     assert outcome([corpus], 2) == expected

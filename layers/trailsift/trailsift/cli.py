@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from trailsift import query
 from trailsift.engine import RuleEngine
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_BYTES, ReadLimits
 from trailsift.replay import ReplaySummary, available_cores, replay
 from trailsift.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
 from trailsift.rules import (
@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_DECOMPRESSED_BYTES,
         metavar="N",
         help="refuse files that decompress past N bytes (default: %(default)s)",
+    )
+    rp.add_argument(
+        "--max-record-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_RECORD_BYTES,
+        metavar="N",
+        help="refuse files holding a record longer than N bytes (default: %(default)s)",
     )
     rp.add_argument(
         "--jobs",
@@ -140,7 +147,8 @@ def _replay(args: argparse.Namespace) -> int:
     summary = ReplaySummary()
     out = sys.stdout
     progress = ProgressBar(len(files)) if args.format == "text" else None
-    matches = replay(files, engine, summary, limit=args.max_decompressed_bytes, progress=progress, jobs=args.jobs)
+    limits = ReadLimits(args.max_decompressed_bytes, args.max_record_bytes)
+    matches = replay(files, engine, summary, limits=limits, progress=progress, jobs=args.jobs)
     if args.format == "jsonl":
         binary = out.buffer
         for match in matches:

@@ -30,6 +30,14 @@ STREAM_CHUNK_BYTES = 1024**2
 """Decompressed bytes per step of a streamed file (at most half the record limit, so a batch seldom needs a size check)."""
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """The two limits on one file's content: what it may decompress to, and how long one record may be."""
+
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+
+
 class LogFileError(Exception):
     """A log file that cannot be read; ``retryable`` is False because the bytes will not change."""
 
@@ -37,8 +45,12 @@ class LogFileError(Exception):
         self.source = source
         self.reason = reason
         self.index = index
-        where = f"{source} record {index}" if index is not None else source
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{source} {self.detail}" if index is not None else f"{source}: {reason}")
+
+    @property
+    def detail(self) -> str:
+        """The reason, after the record it concerns when there is one (what a report beside the file's name says)."""
+        return f"record {self.index}: {self.reason}" if self.index is not None else self.reason
 
 
 class NotALogFile(Exception):

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from trailsift.engine import RuleEngine
 from trailsift.projection import paused_gc
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, NotALogFile, RecordProblem
+from trailsift.reader import LogFileError, NotALogFile, ReadLimits, RecordProblem
 from trailsift.rules import RuleSet
 from trailsift.scan import Match, scan_log_file
 from trailsift.sources import LocalFile
@@ -71,14 +71,20 @@ class FileOutcome(NamedTuple):
     unreadable: str | None = None
 
 
-def scan_file(location: str, engine: RuleEngine, limit: int) -> FileOutcome:
+def scan_file(location: str, engine: RuleEngine, limits: ReadLimits) -> FileOutcome:
     """Read and scan one file; the errors that are the file's own become its outcome, any other is raised."""
     try:
-        result = scan_log_file(data=_read_bytes(location), source=location, engine=engine, limit=limit)
+        result = scan_log_file(
+            data=_read_bytes(location),
+            source=location,
+            engine=engine,
+            limit=limits.max_decompressed_bytes,
+            max_record_bytes=limits.max_record_bytes,
+        )
     except NotALogFile as exc:
         return FileOutcome(skipped=exc.reason)
     except LogFileError as exc:
-        return FileOutcome(failed=exc.reason)
+        return FileOutcome(failed=exc.detail)
     except OSError as exc:
         return FileOutcome(unreadable=f"cannot read: {exc.strerror or exc}")
     return FileOutcome(result.records, result.matches, result.problems)
@@ -89,7 +95,7 @@ def replay(
     engine: RuleEngine,
     summary: ReplaySummary,
     *,
-    limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    limits: ReadLimits = ReadLimits(),
     progress: Progress | None = None,
     jobs: int = 1,
     start_method: str | None = None,
@@ -108,11 +114,11 @@ def replay(
         files = list(files)
         locations = [local.location for local in files if local.readable_by_name]
         if worth_workers(locations):
-            outcomes = _outcomes_in_workers(locations, engine, limit, jobs, start_method or default_start_method())
+            outcomes = _outcomes_in_workers(locations, engine, limits, jobs, start_method or default_start_method())
             with closing(outcomes):
                 yield from _account_files(files, lambda _local: next(outcomes), summary, progress)
             return
-    yield from _account_files(files, lambda local: scan_file(local.location, engine, limit), summary, progress)
+    yield from _account_files(files, lambda local: scan_file(local.location, engine, limits), summary, progress)
 
 
 def _account_files(
@@ -208,7 +214,7 @@ def _batches(locations: Sequence[str], jobs: int) -> list[Sequence[str]]:
 
 
 def _outcomes_in_workers(
-    locations: Sequence[str], engine: RuleEngine, limit: int, jobs: int, start_method: str
+    locations: Sequence[str], engine: RuleEngine, limits: ReadLimits, jobs: int, start_method: str
 ) -> Iterator[FileOutcome]:
     """The outcome of each file, in order, scanned in ``jobs`` worker processes a batch at a time.
 
@@ -223,7 +229,7 @@ def _outcomes_in_workers(
         min(jobs, len(batches)),
         mp_context=multiprocessing.get_context(start_method),
         initializer=_start_worker,
-        initargs=(engine.rules, limit),
+        initargs=(engine.rules, limits),
     )
     try:
         delivered = yield from _delivered(executor, batches, jobs * BATCHES_AHEAD_PER_JOB)
@@ -231,7 +237,7 @@ def _outcomes_in_workers(
         _terminate(executor)
         raise
     _terminate(executor)
-    yield from (scan_file(location, engine, limit) for batch in batches[delivered:] for location in batch)
+    yield from (scan_file(location, engine, limits) for batch in batches[delivered:] for location in batch)
 
 
 def _delivered(
@@ -280,10 +286,10 @@ def _terminate(executor: ProcessPoolExecutor) -> None:
 
 
 _worker_scan: Callable[[str], FileOutcome] | None = None
-"""In a worker process: :func:`scan_file` bound to the worker's own engine and limit."""
+"""In a worker process: :func:`scan_file` bound to the worker's own engine and limits."""
 
 
-def _start_worker(rules: RuleSet, limit: int) -> None:
+def _start_worker(rules: RuleSet, limits: ReadLimits) -> None:
     """Set up a worker process: build its engine once, and leave Ctrl-C to the parent (which stops it).
 
     The objects the worker starts with (a forked parent's, or its imports) live as long as it does:
@@ -292,7 +298,7 @@ def _start_worker(rules: RuleSet, limit: int) -> None:
     """
     global _worker_scan
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_scan = partial(scan_file, engine=RuleEngine(rules), limit=limit)
+    _worker_scan = partial(scan_file, engine=RuleEngine(rules), limits=limits)
     gc.freeze()
 
 
