@@ -1,17 +1,20 @@
-"""AlertLedger against moto: claims, leases, sent marks, releases, retries, and a random interleaving of owners."""
+"""AlertLedger against moto: claims, leases, sent marks, releases, botocore's retries, and random interleavings."""
 
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.http_faults import LOST, SERVER, THROTTLE, TIMEOUT, HttpFaults
 from trailsift.alerts import Alert
 from trailsift.aws.alert_ledger import AlertLedger, Claim, LedgerError
+from trailsift.aws.clients import TOTAL_ATTEMPTS, new_client
 from trailsift.aws.dynamodb import IndexReader, IndexWriter
 from trailsift.index import TABLE_DEFINITION, index_items
 from trailsift.rules import Rule, Severity
@@ -37,20 +40,13 @@ class Clock:
         return self.now
 
 
-class Sleeps(list):
-    """Records the delays instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 class FlakyClient:
-    """Delegates to a real (moto) client; the first calls raise the queued errors, before or after the call lands."""
+    """Delegates to a real (moto) client; the first calls raise the queued errors (as a client does once
+    botocore gave up) instead of reaching DynamoDB."""
 
-    def __init__(self, client: Any, errors: list[Exception], *, after: bool = False, drop_item: bool = False) -> None:
+    def __init__(self, client: Any, errors: list[Exception], *, drop_item: bool = False) -> None:
         self.client = client
         self.errors = list(errors)
-        self.after = after  # True: the call reaches DynamoDB, then its answer is lost
         self.drop_item = drop_item  # True: condition failures come without ReturnValuesOnConditionCheckFailure's Item
         self.calls: list[str] = []
 
@@ -59,17 +55,14 @@ class FlakyClient:
 
         def call(**params: Any) -> Any:
             self.calls.append(name)
-            if self.errors and not self.after:
+            if self.errors:
                 raise self.errors.pop(0)
             try:
-                answer = method(**params)
+                return method(**params)
             except ClientError as error:
                 if self.drop_item:
                     error.response.pop("Item", None)
                 raise
-            if self.errors:
-                raise self.errors.pop(0)
-            return answer
 
         return call
 
@@ -98,7 +91,7 @@ def clock() -> Clock:
 
 
 def ledger(client: Any, owner: str, clock: Clock, **options: Any) -> AlertLedger:
-    options = {"retention_days": 30, "lease_seconds": LEASE, "clock": clock, "sleep": Sleeps()} | options
+    options = {"retention_days": 30, "lease_seconds": LEASE, "clock": clock} | options
     return AlertLedger(client, TABLE, owner=owner, **options)
 
 
@@ -262,72 +255,84 @@ def test_ledger_items_never_appear_in_index_queries(client: Any, clock: Clock) -
     assert [row["sk"] for row in reader.event(record["eventID"])] == ["RULE#cloudtrail-tampering"]
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        client_error("ProvisionedThroughputExceededException"),
-        client_error("ThrottlingException"),
-        client_error("RequestLimitExceeded"),
-        client_error("InternalServerError", 500),
-        client_error("TransactionConflictException"),
-        client_error("SomethingNew", 503),
-        EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
-    ],
-    ids=lambda error: type(error).__name__ if not isinstance(error, ClientError) else error.response["Error"]["Code"],
-)
-def test_throttling_and_server_faults_are_retried_with_backoff(aws: Any, clock: Clock, error: Exception) -> None:
-    flaky = FlakyClient(create_table(), [error, error, error])
-    sleeps = Sleeps()
-    claim = ledger(flaky, "req-a", clock, sleep=sleeps, base_delay=0.1).claim(ALERTS)
+@pytest.fixture
+def no_botocore_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry waits are skipped: the retries still happen, at once."""
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda seconds: None))
+
+
+def faulty_client(faults: list[str]) -> tuple[Any, HttpFaults]:
+    """A DynamoDB client with trailsift's retry policy whose first HTTP requests meet ``faults``, in order."""
+    client = new_client("dynamodb")
+    pending = iter(faults)
+    return client, HttpFaults(client, lambda operation: next(pending, None))
+
+
+@pytest.mark.parametrize("fault", [THROTTLE, SERVER, TIMEOUT])
+def test_throttling_and_server_faults_are_retried_by_botocore(
+    aws: Any, clock: Clock, no_botocore_sleep: None, fault: str
+) -> None:
+    create_table()
+    client, faults = faulty_client([fault] * (TOTAL_ATTEMPTS - 1))
+    claim = ledger(client, "req-a", clock).claim(ALERTS)
     assert claim.to_send == ALERTS
-    assert flaky.calls == ["put_item"] * 6
-    assert len(sleeps) == 3
-    assert all(0 <= delay <= 0.1 * 2**attempt for attempt, delay in enumerate(sleeps, start=1))
+    assert dict(faults.requests) == {"PutItem": TOTAL_ATTEMPTS - 1 + len(ALERTS)}
 
 
-def test_mark_sent_and_release_retry_too(aws: Any, clock: Clock) -> None:
-    flaky = FlakyClient(create_table(), [])
-    mine = ledger(flaky, "req-a", clock)
+def test_mark_sent_and_release_are_retried_too(aws: Any, clock: Clock, no_botocore_sleep: None) -> None:
+    create_table()
+    client, faults = faulty_client([])
+    mine = ledger(client, "req-a", clock)
     mine.claim(ALERTS)
-    flaky.errors = [client_error("ThrottlingException")] * 2
+    faults.decide = lambda operation, pending=iter([THROTTLE, SERVER]): next(pending, None)
     mine.mark_sent(ALERTS[:1])
-    flaky.errors = [client_error("InternalServerError", 500)] * 2
+    faults.decide = lambda operation, pending=iter([SERVER, TIMEOUT]): next(pending, None)
     mine.release(ALERTS[1:2])
-    assert item(flaky.client, "e1")["state"] == "sent"
-    assert item(flaky.client, "e2")["claimed_at"] == "0"
+    assert item(client, "e1")["state"] == "sent"
+    assert item(client, "e2")["claimed_at"] == "0"
+    assert faults.requests["UpdateItem"] == 3 + 3
 
 
-def test_writes_whose_answer_was_lost_are_safely_retried(aws: Any, clock: Clock) -> None:
-    lost = EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
-    flaky = FlakyClient(create_table(), [lost], after=True)
-    mine = ledger(flaky, "req-a", clock)
+def test_writes_whose_answer_was_lost_are_safely_retried(aws: Any, clock: Clock, no_botocore_sleep: None) -> None:
+    """botocore retries a write that landed but whose answer was lost (a read timeout): it meets its own result."""
+    create_table()
+    client, faults = faulty_client([LOST])
+    mine = ledger(client, "req-a", clock)
     assert mine.claim(ALERTS[:1]).to_send == ALERTS[:1]  # the retry meets its own claim
-    flaky.errors = [lost]
+    faults.decide = lambda operation, pending=iter([LOST]): next(pending, None)
     mine.mark_sent(ALERTS[:1])  # the retry meets its own sent mark
     mine.claim(ALERTS[1:2])
-    flaky.errors = [lost]
+    faults.decide = lambda operation, pending=iter([LOST]): next(pending, None)
     mine.release(ALERTS[1:2])  # the retry releases its own claim again
-    assert flaky.calls == ["put_item"] * 2 + ["update_item"] * 2 + ["put_item"] + ["update_item"] * 2
-    assert item(flaky.client, "e1")["state"] == "sent"
-    assert item(flaky.client, "e2")["claimed_at"] == "0"
+    assert dict(faults.requests) == {"PutItem": 2 + 1, "UpdateItem": 2 + 2}
+    assert item(client, "e1")["state"] == "sent"
+    assert item(client, "e2")["claimed_at"] == "0"
 
 
-def test_retries_run_out_into_a_ledger_error(aws: Any, clock: Clock) -> None:
+def test_retries_run_out_into_a_ledger_error(aws: Any, clock: Clock, no_botocore_sleep: None) -> None:
+    create_table()
+    client, faults = faulty_client([THROTTLE] * 99)
+    with pytest.raises(LedgerError, match=r"put_item of ALERT#e1 in trailsift-index failed: .*reached max retries: 2"):
+        ledger(client, "req-a", clock).claim(ALERTS)
+    assert dict(faults.requests) == {"PutItem": TOTAL_ATTEMPTS}  # the ledger adds no retries of its own
+
+
+def test_an_error_the_client_raises_is_not_retried_by_the_ledger(aws: Any, clock: Clock) -> None:
     throttled = client_error("ProvisionedThroughputExceededException")
     flaky = FlakyClient(create_table(), [throttled] * 4)
-    with pytest.raises(LedgerError, match=r"put_item of ALERT#e1 in trailsift-index failed after 4 attempt") as caught:
-        ledger(flaky, "req-a", clock, max_attempts=4).claim(ALERTS)
+    with pytest.raises(LedgerError, match=r"put_item of ALERT#e1 in trailsift-index failed: ") as caught:
+        ledger(flaky, "req-a", clock).claim(ALERTS)
     assert caught.value.__cause__ is throttled
-    assert flaky.calls == ["put_item"] * 4
+    assert flaky.calls == ["put_item"]
 
 
 @pytest.mark.parametrize("method", ["claim", "mark_sent", "release"])
 def test_a_missing_table_is_a_ledger_error_at_once(aws: Any, clock: Clock, method: str) -> None:
     client = create_table("another-table")
-    sleeps = Sleeps()
-    with pytest.raises(LedgerError, match=r"ALERT#e1 in trailsift-index failed \(not retryable\).*ResourceNotFound"):
-        getattr(ledger(client, "req-a", clock, sleep=sleeps), method)(ALERTS)
-    assert sleeps == []
+    with pytest.raises(LedgerError, match=r"ALERT#e1 in trailsift-index failed: .*ResourceNotFound"):
+        getattr(ledger(client, "req-a", clock), method)(ALERTS)
 
 
 def test_a_refused_request_is_a_ledger_error_at_once(aws: Any, clock: Clock) -> None:
@@ -360,7 +365,6 @@ def test_an_unknown_state_is_a_ledger_error(client: Any, clock: Clock) -> None:
         ({"owner": ""}, "owner"),
         ({"retention_days": 0}, "retention_days"),
         ({"lease_seconds": 0}, "lease_seconds"),
-        ({"max_attempts": 0}, "max_attempts"),
     ],
 )
 def test_bad_settings_are_refused(options: dict[str, Any], message: str) -> None:
@@ -410,7 +414,7 @@ class Model:
     def new_worker(self, owner: str | None = None) -> Worker:
         owner = owner or f"req-{next(self.generation)}"
         return Worker(AlertLedger(self.client, self.table, owner=owner, retention_days=1, lease_seconds=LEASE,
-                                  clock=self.clock, sleep=Sleeps()))
+                                  clock=self.clock))
 
     def expect_claim(self, owner: str, key: str) -> str:
         """What the ledger should answer, updating the model as DynamoDB would."""

@@ -1,13 +1,16 @@
-"""IndexWriter and IndexReader against moto: batching, retries, idempotency, time ranges, pagination."""
+"""IndexWriter and IndexReader against moto: batching, resent unprocessed items, idempotency, time ranges, pages."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.http_faults import LOST, SERVER, THROTTLE, TIMEOUT, HttpFaults
+from trailsift.aws.clients import TOTAL_ATTEMPTS, new_client
 from trailsift.aws.dynamodb import IndexReader, IndexWriteError, IndexWriter
 from trailsift.index import TABLE_DEFINITION, index_items
 from trailsift.rules import Rule, Severity
@@ -113,7 +116,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def writer(dynamodb: Recording, sleeps: list[float]) -> IndexWriter:
-    return IndexWriter(dynamodb, TABLE, max_attempts=4, sleep=sleeps.append)
+    return IndexWriter(dynamodb, TABLE, max_rounds=4, sleep=sleeps.append)
 
 
 @pytest.fixture
@@ -217,16 +220,34 @@ def test_unprocessed_items_are_retried(dynamodb: Recording, writer: IndexWriter,
 @pytest.mark.parametrize("error", [client_error("ProvisionedThroughputExceededException"),
                                    client_error("ThrottlingException"), client_error("RequestLimitExceeded"),
                                    client_error("InternalServerError", 500), client_error("Whatever", 503)])
-def test_retryable_errors_are_retried(dynamodb: Recording, writer: IndexWriter, sleeps: list[float], error) -> None:
-    dynamodb.script = [error, error]
-    assert writer.write(items("ev", "2024-01-01T00:00:00Z", ALICE, "1")) == 1
-    assert dynamodb.count("batch_write_item") == 3 and len(sleeps) == 2
-    assert len(IndexReader(dynamodb, TABLE).event("ev")) == 1
+def test_a_call_raising_after_the_clients_retries_is_not_retried(
+    dynamodb: Recording, writer: IndexWriter, sleeps: list[float], error: ClientError
+) -> None:
+    dynamodb.script = [error]
+    with pytest.raises(IndexWriteError) as info:
+        writer.write(items("ev", "2024-01-01T00:00:00Z", ALICE, "1"))
+    assert dynamodb.count("batch_write_item") == 1 and sleeps == []
+    assert info.value.__cause__ is error and info.value.written == 0 and len(info.value.failed) == 1
+
+
+@pytest.mark.parametrize("fault", [THROTTLE, SERVER, TIMEOUT, LOST])
+def test_botocore_retries_a_throttled_or_failed_request(
+    dynamodb: Recording, sleeps: list[float], fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda seconds: None))
+    client = new_client("dynamodb")
+    failing = iter([fault] * (TOTAL_ATTEMPTS - 1))
+    faults = HttpFaults(client, lambda operation: next(failing, None))
+    assert IndexWriter(client, TABLE, sleep=sleeps.append).write(items("ev", "2024-01-01T00:00:00Z", ALICE, "1")) == 1
+    assert faults.requests["BatchWriteItem"] == TOTAL_ATTEMPTS and sleeps == []  # botocore's retries, not ours
+    assert len(IndexReader(dynamodb, TABLE).event("ev")) == 1  # a write that landed twice is still one row
 
 
 def test_backoff_grows_with_jitter(dynamodb: Recording, sleeps: list[float]) -> None:
-    writer = IndexWriter(dynamodb, TABLE, max_attempts=8, base_delay=0.1, sleep=sleeps.append)
-    dynamodb.script = [client_error("ThrottlingException")] * 7
+    writer = IndexWriter(dynamodb, TABLE, max_rounds=8, base_delay=0.1, sleep=sleeps.append)
+    dynamodb.script = ["unprocess-all"] * 7
     writer.write(items("ev", "2024-01-01T00:00:00Z", ALICE, "1"))
     assert len(sleeps) == 7
     assert all(0 <= delay <= min(5.0, 0.1 * 2 ** attempt) for attempt, delay in enumerate(sleeps, 1))
@@ -237,7 +258,7 @@ def test_persistent_unprocessed_items_raise_with_the_failed_keys(dynamodb: Recor
     dynamodb.script = ["unprocess-all"] * 4
     with pytest.raises(IndexWriteError) as info:
         writer.write(rows)
-    assert dynamodb.count("batch_write_item") == 4  # max_attempts, then the remaining batch is not tried
+    assert dynamodb.count("batch_write_item") == 4  # max_rounds, then the remaining batch is not tried
     assert info.value.failed == [{"pk": row["pk"], "sk": row["sk"]} for row in rows]
     assert info.value.written == 0 and "unprocessed" in str(info.value)
 
@@ -248,7 +269,7 @@ def test_persistent_throttling_raises(dynamodb: Recording, writer: IndexWriter) 
     with pytest.raises(IndexWriteError) as info:
         writer.write(rows)
     assert info.value.written == 25 and info.value.failed == [{"pk": r["pk"], "sk": r["sk"]} for r in rows[25:]]
-    assert isinstance(info.value.__cause__, ClientError)
+    assert isinstance(info.value.__cause__, ClientError) and dynamodb.count("batch_write_item") == 2
 
 
 def test_refusal_is_not_retried(aws: Any, sleeps: list[float]) -> None:

@@ -1,8 +1,9 @@
-"""Publishing alerts: what arrives at a subscriber, batching, and retries of partial and whole failures."""
+"""Publishing alerts: what arrives at a subscriber, batching, resends of failed entries, whole failures raised."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -10,7 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
-from trailsift.aws.sns import AlertPublisher, AlertPublishError, batches
+from tests.http_faults import SERVER, THROTTLE, TIMEOUT, HttpFaults
+from trailsift.aws.clients import TOTAL_ATTEMPTS, new_client
+from trailsift.aws.sns import NOT_SENT, AlertPublisher, PublishFailed, batches
 
 
 def make_alert(key: str, size: int = 0) -> Alert:
@@ -174,7 +177,7 @@ def test_sender_fault_is_permanent_and_named(topic: Topic):
     flaky = FlakyClient(topic.sns, {"evt-bad": (99, True)})
     sleeps = Sleeps()
     alerts = [make_alert("evt-ok-1"), make_alert("evt-bad"), make_alert("evt-ok-2")]
-    with pytest.raises(AlertPublishError, match="evt-bad") as caught:
+    with pytest.raises(PublishFailed, match="evt-bad") as caught:
         AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts)
     assert caught.value.failed == [("evt-bad", "InvalidParameter", "injected for evt-bad")]
     assert caught.value.published == 2
@@ -185,8 +188,8 @@ def test_sender_fault_is_permanent_and_named(topic: Topic):
 def test_retries_run_out(topic: Topic):
     flaky = FlakyClient(topic.sns, {"evt-2": (99, False)})
     sleeps = Sleeps()
-    with pytest.raises(AlertPublishError) as caught:
-        AlertPublisher(flaky, topic.arn, max_attempts=4, base_delay=1.0, sleep=sleeps).publish(
+    with pytest.raises(PublishFailed) as caught:
+        AlertPublisher(flaky, topic.arn, max_rounds=4, base_delay=1.0, sleep=sleeps).publish(
             [make_alert("evt-1"), make_alert("evt-2")]
         )
     assert caught.value.failed == [("evt-2", "InternalError", "injected for evt-2")]
@@ -200,20 +203,53 @@ def test_retries_run_out(topic: Topic):
     [client_error("Throttling"), client_error("ThrottledException"), client_error("KMSThrottling"),
      client_error("InternalError", 500), client_error("Whatever", 503)],
 )
-def test_throttled_or_failed_calls_are_retried(topic: Topic, error: ClientError):
+def test_a_call_raising_after_the_clients_retries_is_not_retried(topic: Topic, error: ClientError):
     flaky = FlakyClient(topic.sns, {}, errors=[error])
     sleeps = Sleeps()
+    alerts = [make_alert(f"evt-{n:02d}") for n in range(12)]
+    with pytest.raises(PublishFailed) as caught:
+        AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts)
+    assert len(flaky.calls) == 1 and sleeps == []  # nor is the second batch sent into the failing service
+    code = error.response["Error"]["Code"]
+    assert caught.value.failed == [(alert.event_key, code, f"{code} injected") for alert in alerts]
+    assert caught.value.__cause__ is error and caught.value.published == 0
+    assert keys_received(topic) == []
+
+
+@pytest.mark.parametrize("fault", [THROTTLE, SERVER, TIMEOUT])
+def test_botocore_retries_a_throttled_or_failed_request_and_each_alert_arrives_once(
+    topic: Topic, fault: str, monkeypatch: pytest.MonkeyPatch
+):
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda seconds: None))
+    sns = new_client("sns")
+    failing = iter([fault] * (TOTAL_ATTEMPTS - 1))
+    faults = HttpFaults(sns, lambda operation: next(failing, None))
+    sleeps = Sleeps()
     alerts = [make_alert("evt-1"), make_alert("evt-2")]
-    assert AlertPublisher(flaky, topic.arn, sleep=sleeps).publish(alerts) == 2
-    assert len(flaky.calls) == 2 and len(sleeps) == 1
+    assert AlertPublisher(sns, topic.arn, sleep=sleeps).publish(alerts) == 2
+    assert faults.requests["PublishBatch"] == TOTAL_ATTEMPTS and sleeps == []  # botocore's retries, not ours
     assert keys_received(topic) == ["evt-1", "evt-2"]
 
 
 def test_throttling_that_never_ends_is_raised(topic: Topic):
-    flaky = FlakyClient(topic.sns, {}, errors=[client_error("Throttling")] * 3)
-    with pytest.raises(AlertPublishError) as caught:
-        AlertPublisher(flaky, topic.arn, max_attempts=3, sleep=Sleeps()).publish([make_alert("evt-1")])
+    flaky = FlakyClient(topic.sns, {}, errors=[client_error("Throttling")])
+    with pytest.raises(PublishFailed) as caught:
+        AlertPublisher(flaky, topic.arn, sleep=Sleeps()).publish([make_alert("evt-1")])
     assert caught.value.failed == [("evt-1", "Throttling", "Throttling injected")]
+
+
+def test_a_batch_still_failing_keeps_the_next_batches_from_being_sent(topic: Topic):
+    flaky = FlakyClient(topic.sns, {"evt-03": (99, False)})
+    alerts = [make_alert(f"evt-{n:02d}") for n in range(23)]
+    with pytest.raises(PublishFailed) as caught:
+        AlertPublisher(flaky, topic.arn, max_rounds=2, sleep=Sleeps()).publish(alerts)
+    assert [len(call) for call in flaky.calls] == [10, 1]
+    assert caught.value.failed[0] == ("evt-03", "InternalError", "injected for evt-03")
+    assert [(key, code) for key, code, _ in caught.value.failed[1:]] == [(a.event_key, NOT_SENT) for a in alerts[10:]]
+    assert caught.value.published == 9
+    assert keys_received(topic) == sorted(a.event_key for a in alerts[:10] if a.event_key != "evt-03")
 
 
 def test_a_call_that_cannot_succeed_is_not_retried(aws: Any):
@@ -221,7 +257,7 @@ def test_a_call_that_cannot_succeed_is_not_retried(aws: Any):
     missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
     sleeps = Sleeps()
     alerts = [make_alert(f"evt-{i:02d}") for i in range(12)]
-    with pytest.raises(AlertPublishError) as caught:
+    with pytest.raises(PublishFailed) as caught:
         AlertPublisher(sns, missing, sleep=sleeps).publish(alerts)
     assert [key for key, _, _ in caught.value.failed] == [alert.event_key for alert in alerts]
     assert {code for _, code, _ in caught.value.failed} == {"NotFound"}
@@ -230,15 +266,15 @@ def test_a_call_that_cannot_succeed_is_not_retried(aws: Any):
 
 def test_an_alert_over_the_limit_is_reported_without_a_call(topic: Topic):
     alerts = [make_alert("huge", MAX_MESSAGE_BYTES), make_alert("evt-1")]
-    with pytest.raises(AlertPublishError, match="huge") as caught:
+    with pytest.raises(PublishFailed, match="huge") as caught:
         AlertPublisher(topic.sns, topic.arn).publish(alerts)
     assert caught.value.failed[0][:2] == ("huge", "MessageTooLong")
     assert caught.value.published == 1 and topic.calls == [1]
 
 
-def test_max_attempts_must_be_positive():
-    with pytest.raises(ValueError, match="max_attempts"):
-        AlertPublisher(object(), "arn", max_attempts=0)
+def test_max_rounds_must_be_positive():
+    with pytest.raises(ValueError, match="max_rounds"):
+        AlertPublisher(object(), "arn", max_rounds=0)
 
 
 def test_on_sent_hears_each_accepted_batch_as_soon_as_sns_answers(topic: Any) -> None:

@@ -1,4 +1,4 @@
-"""The failure queue adapter: every record queued once, failed entries retried, refusals raised."""
+"""The failure queue adapter: every record queued once, failed entries resent, refusals and whole failures raised."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from trailsift.aws.sqs import DeadLetterError, DeadLetterQueue
 
@@ -73,6 +74,24 @@ def test_persistent_failure_raises_after_the_attempts(queue) -> None:
             AlwaysFailing.calls += 1
             return {"Failed": [{"Id": e["Id"], "SenderFault": False} for e in Entries]}
 
-    with pytest.raises(DeadLetterError, match=r"still unsent after 3 attempt\(s\)"):
-        DeadLetterQueue(AlwaysFailing(), url, max_attempts=3, sleep=lambda _: None).send([{"n": 0}])
-    assert AlwaysFailing.calls == 3
+    with pytest.raises(DeadLetterError, match=r"still unsent after 3 round\(s\)") as caught:
+        DeadLetterQueue(AlwaysFailing(), url, max_rounds=3, sleep=lambda _: None).send([{"n": n} for n in range(12)])
+    assert AlwaysFailing.calls == 3  # the second batch is not sent into a failing queue
+    assert caught.value.failed == [{"n": n} for n in range(12)]
+
+
+def test_a_call_raising_after_the_clients_retries_is_raised_naming_the_records(queue) -> None:
+    _, url = queue
+    throttled = ClientError({"Error": {"Code": "RequestThrottled", "Message": "slow down"}}, "SendMessageBatch")
+
+    class Throttled:
+        calls = 0
+
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+            Throttled.calls += 1
+            raise throttled
+
+    with pytest.raises(DeadLetterError, match="RequestThrottled") as caught:
+        DeadLetterQueue(Throttled(), url, sleep=pytest.fail).send([{"n": n} for n in range(12)])
+    assert Throttled.calls == 1 and caught.value.__cause__ is throttled
+    assert caught.value.failed == [{"n": n} for n in range(12)]

@@ -43,6 +43,7 @@ import pytest
 
 from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.alerts import MAX_MESSAGE_BYTES
+from trailsift.aws.clients import TOTAL_ATTEMPTS
 from trailsift.reader import DEFAULT_MAX_RECORD_BYTES
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.rules import default_rules, parse_rules
@@ -720,7 +721,7 @@ CASES: list[Case] = [
     Case("access denied", "dead-letter", "AccessDenied", FAILED, _fault(403, "AccessDenied"), get=True,
          check=_check_attempts(1)),
     Case("throttled GET (503 SlowDown on every attempt)", "retry", "SlowDown", RETRIED,
-         _fault(503, "SlowDown"), get=True, check=_check_attempts(6)),  # 1 + max_attempts=5 retries
+         _fault(503, "SlowDown"), get=True, check=_check_attempts(TOTAL_ATTEMPTS)),  # botocore's standard mode
     Case("bucket not in TRAILSIFT_BUCKETS", "skip", "bucket is not one", SKIPPED, _other_bucket, get=False),
     # -- the trigger
     Case("malformed notification record (bad bucket name)", "dead-letter", "not a valid S3 bucket name", _rejected(),

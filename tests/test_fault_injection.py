@@ -1,15 +1,21 @@
 """Fault injection: randomized schedules of AWS faults and crashes, played against the real handler on moto.
 
 Each schedule runs ``functions/processor/app.py`` (loaded fresh with ``local_run.load_handler``) on one S3
-notification naming four real log files and one corrupt file, while a proxy in front of every boto3
-client the function uses injects faults: throttling, 5xx answers, connection timeouts (raised before the
-request reaches the service) and crashes of the execution environment, either just before the k-th call
-of a kind (the call never happens) or just after it succeeded (its answer never seen; after a
-PublishBatch, the alert ledger's documented duplicate window). Some schedules also run their first
-invocation attempts short of time: each AWS call the function makes takes a second of what the
-context says is left, so the deadline stops it mid-batch (files not started, retry waits refused).
-Probabilistic faults and short time only last for the first few invocation attempts of a schedule,
-and each crash fires once, so every schedule can finish.
+notification naming four real log files and one corrupt file. Every execution environment creates its
+own boto3 clients, with the function's own retry policy (``trailsift.aws.clients``), and faults are
+injected on two levels, as AWS makes them. Under botocore, on every HTTP request (retries included):
+throttling, 5xx answers and connection timeouts (raised before the request reaches the service), which
+botocore's standard retry mode retries a bounded number of times before the adapters see the error. In
+front of the client, on each API call: batch calls answered with some entries failed on the service's
+side (SNS and SQS ``Failed``, DynamoDB ``UnprocessedItems``), which only the adapters' own loop resends;
+and crashes of the execution environment, either just before the k-th call of a kind (the call never
+happens) or just after it returned (its answer never seen; after a PublishBatch, the alert ledger's
+documented duplicate window). Some schedules also run their first invocation attempts short of time:
+each AWS call the function makes takes a second of what the context says is left, so the deadline
+stops it mid-batch (files not started, retry waits refused). Probabilistic faults and short time only
+last for the first few invocation attempts of a schedule (a few hand-written ones fault less often
+instead), and each crash fires once, so every schedule can finish. botocore's and the adapters' backoff waits are skipped
+(the retries still happen).
 
 The harness plays Lambda: retries of one asynchronous invocation keep its request id (half the random
 schedules give every attempt a new one instead) and run in a warm
@@ -24,14 +30,16 @@ After the retries, every schedule must end with exactly the expected index rows,
 received, nothing unexpected, every ledger item "sent", no on-failure record left in the failure queue,
 and each alert received exactly 1 + n times, n being how often SNS accepted it without the ledger
 recording it as sent (the documented window: the environment died between the accepted publish and
-``mark_sent``; or, without a crash, ``mark_sent`` ran out of retries). The injector tracks n per alert
-from what each attempt published and marked. Statistics are collected in ``STATS`` and printed by the
-last test (``pytest -s``); ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules.
+``mark_sent``; or, without a crash, ``mark_sent`` failed after the client's retries). The injector
+tracks n per alert from what each attempt published and marked. Statistics are collected in ``STATS``
+and printed by the last test (``pytest -s``); ``TRAILSIFT_FAULT_SEEDS`` sets the number of random
+schedules (176, with the hand-written ones 201).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import itertools
@@ -44,19 +52,20 @@ import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.conftest import FunctionStack, create_function_stack, drain_queue, fake_credentials
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from tests.http_faults import SERVER, THROTTLE, TIMEOUT, HttpFaults
 
 import trailsift.aws.alert_ledger as alert_ledger_module
 import trailsift.aws.dynamodb as dynamodb_module
 import trailsift.aws.sns as sns_module
 import trailsift.aws.sqs as sqs_module
 from trailsift.alerts import format_alert
+from trailsift.aws.clients import TOTAL_ATTEMPTS
 from trailsift.engine import RuleEngine
 from trailsift.local_run import LambdaContext, load_handler
 from trailsift.record import event_key
@@ -72,7 +81,7 @@ BUCKET = "trailsift-faults-123456789012-us-east-1"
 TABLE = "trailsift-faults-index"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-local-ProcessorFunction"
 
-SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "110"))
+SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "176"))
 LAMBDA_ATTEMPTS = 3  # one invocation and Lambda's default two retries
 ATTEMPT_CAP = 12  # attempts of one delivery (retries and redrives together); reaching it is a potential loss
 LEASE = 90  # AlertLedger's default lease_seconds
@@ -150,13 +159,9 @@ def test_the_files_give_enough_alerts_and_rows() -> None:
 GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER = (
     "get", "publish", "index_write", "claim", "ledger_read", "mark", "release", "dead_letter",
 )
-THROTTLE, SERVER, TIMEOUT = "throttle", "500", "timeout"
-ERROR_CODES = {  # service -> fault -> (code, HTTP status)
-    "s3": {THROTTLE: ("SlowDown", 503), SERVER: ("InternalError", 500)},
-    "sns": {THROTTLE: ("Throttling", 400), SERVER: ("InternalError", 500)},
-    "dynamodb": {THROTTLE: ("ProvisionedThroughputExceededException", 400), SERVER: ("InternalServerError", 500)},
-    "sqs": {THROTTLE: ("RequestThrottled", 400), SERVER: ("InternalFailure", 500)},
-}
+ENTRIES = "entries"  # a batch call answered with some of its entries failed on the service's side
+HTTP_FAULTS = (THROTTLE, SERVER, TIMEOUT)  # injected under botocore, on each HTTP request
+BATCH_KINDS = frozenset({PUBLISH, INDEX_WRITE, DEAD_LETTER})  # the calls ENTRIES applies to
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,8 @@ class Rule:
     """Inject one of ``faults`` (with ``probability``) into calls of ``service`` (or of ``kinds``).
 
     ``attempts``: only during the schedule's first N invocation attempts (``None``: always);
-    ``calls``: only on these call numbers of the call's kind (``None``: any).
+    ``calls``: only on these numbers of the kind (``None``: any): HTTP requests for the HTTP faults (botocore's
+    retries have their own numbers), API calls for ENTRIES.
     """
 
     faults: tuple[str, ...]
@@ -233,7 +239,7 @@ class Schedule:
 # Why an alert may be received twice: SNS accepted it, and the ledger never recorded it as sent because ...
 UNRECORDED_CRASH_B = "(b) the environment crashed right after the accepted publish"
 UNRECORDED_CRASH = "the environment crashed later, before mark_sent recorded it"
-UNRECORDED_GAVE_UP = "mark_sent gave up (DynamoDB faults outlasted the ledger's retries)"
+UNRECORDED_GAVE_UP = "mark_sent gave up (DynamoDB faults outlasted the client's retries)"
 
 MAX_K = {GET: 10, PUBLISH: 7, INDEX_WRITE: 3, CLAIM: 30, MARK: 30}
 # What each AWS call takes of a short-of-time attempt's budget; a clean attempt makes about 55 calls, and the
@@ -247,7 +253,8 @@ def random_schedule(seed: int) -> Schedule:
     rules = []
     for service in ("s3", "sns", "dynamodb", "sqs"):
         if rng.random() < 0.6:
-            faults = tuple(rng.sample([THROTTLE, SERVER, TIMEOUT], rng.randint(1, 3)))
+            kinds = [*HTTP_FAULTS, ENTRIES] if service != "s3" else list(HTTP_FAULTS)
+            faults = tuple(rng.sample(kinds, rng.randint(1, len(kinds))))
             probability = rng.choice([0.1, 0.25, 0.5, 0.8, 1.0])
             rules.append(Rule(faults, probability, service=service, attempts=rng.randint(1, 4)))
     crashes = []
@@ -284,15 +291,22 @@ HAND_WRITTEN = [
     Schedule("crash before index write #2", crashes=(Point(INDEX_WRITE, 2),), duplicates={}),
     Schedule("crash after claim #5", crashes=(Point(CLAIM, 5, "after"),), duplicates={}),
     Schedule("crash before dead letter #1", crashes=(Point(DEAD_LETTER, 1),), duplicates={}),
-    Schedule("throttling on the first call of every kind", rules=(Rule((THROTTLE,), kinds=EVERY_KIND, calls=frozenset({1})),), duplicates={}),
+    # botocore's retries absorb these: every call succeeds at its second request
+    Schedule("throttling on the first request of every kind", rules=(Rule((THROTTLE,), kinds=EVERY_KIND, calls=frozenset({1})),), duplicates={}),
+    Schedule("a 500 or a timeout on every other request", rules=(Rule((SERVER, TIMEOUT), kinds=EVERY_KIND, calls=frozenset(range(1, 200, 2))),), duplicates={}),
     Schedule("500 on every S3 GET for 3 attempts", rules=(Rule((SERVER,), service="s3", attempts=3),), duplicates={}),
     Schedule("SNS down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="sns", attempts=3),), duplicates={}),
+    # only the adapters resend failed entries: every batch call of the first two attempts, then half of all of
+    # them, fail some of their entries (each with probability 1/2)
+    Schedule("entries failed in every batch for 2 attempts", rules=(Rule((ENTRIES,), kinds=BATCH_KINDS, attempts=2),), duplicates={}),
+    Schedule("entries failed in every batch call, always", rules=(Rule((ENTRIES,), 0.5, kinds=BATCH_KINDS),), duplicates={}),
     Schedule("DynamoDB down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="dynamodb", attempts=3),), duplicates={}),
     Schedule("failure queue down for 4 attempts", rules=(Rule((TIMEOUT, SERVER), service="sqs", attempts=4),), duplicates={}),
     # No crash: SNS accepted the alerts, then every mark_sent of the first attempt ran out of retries.
     Schedule("mark_sent fails for good in attempt 1", rules=(Rule((SERVER, THROTTLE), kinds=frozenset({MARK}), attempts=1),), duplicates={GAVE_UP: 15}),
-    # Only the first alert's mark fails (8 tries); mark_sent stops there, so the first file's other 2 go out again too.
-    Schedule("the first mark fails for good", rules=(Rule((SERVER,), kinds=frozenset({MARK}), calls=frozenset(range(1, 9))),), duplicates={GAVE_UP: 3}),
+    # Only the first alert's mark fails (every request botocore makes); mark_sent stops there, so the first
+    # file's other 2 go out again too.
+    Schedule("the first mark fails for good", rules=(Rule((SERVER,), kinds=frozenset({MARK}), calls=frozenset(range(1, TOTAL_ATTEMPTS + 1))),), duplicates={GAVE_UP: 3}),
     Schedule("duplicate delivery after the first", duplicate=True, duplicates={}),
     Schedule(
         "duplicate delivery during the first (after claim #5), crash before publish #2",
@@ -335,7 +349,11 @@ STATS: dict[str, Any] = {
     "schedules": 0,
     "random schedules": 0,
     "hand-written schedules": 0,
-    "faults": Counter(),  # "service fault" -> injected
+    "faults": Counter(),  # "service fault" -> injected (HTTP faults per request, "entries" per batch call)
+    "HTTP requests": 0,  # sent by the function's clients, botocore's retries included
+    "calls rescued by botocore's retries": 0,  # an HTTP fault, then success: the adapter never saw it
+    "calls failed after botocore's retries": 0,  # raised to the adapter, which does not retry a whole call
+    "batch calls with entries failed": 0,  # answered with some entries failed: resent by the adapter alone
     "crashes": Counter(),  # "before publish" ... -> fired
     "invocation attempts": 0,
     "environments loaded": 0,
@@ -404,16 +422,20 @@ class ShortOnTime(LambdaContext):
 
 
 class Injector:
-    """Decides, per intercepted call, whether it fails, crashes, or goes through (thread-safe)."""
+    """Decides, per intercepted API call and per HTTP request, whether it fails, crashes, or goes through
+    (thread-safe). The kind of the API call a request belongs to is known per thread (``current``)."""
 
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
         self.random = random.Random(f"faults-{schedule.seed}-{schedule.name}")
         self.lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # API calls by kind
+        self.requests: Counter[str] = Counter()  # HTTP requests by kind
         self.fired: set[Point] = set()
         self.faults: Counter[str] = Counter()
         self.crashes: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()  # what botocore's and the adapters' retries met (STATS' names)
+        self.current = threading.local()  # .kind and .faulted of the API call this thread is in
         # event key -> why (one entry per time) SNS accepted it and the ledger never recorded it as sent
         self.unrecorded: dict[str, list[str]] = {}
         self.published = 0
@@ -429,9 +451,13 @@ class Injector:
                 self.unrecorded.setdefault(key, []).append(UNRECORDED_CRASH_B if batch and key in batch else why)
             env.marked |= env.published  # accounted for
 
-    def decide(self, env: Env, service: str, kind: str) -> tuple[str | None, str | None]:
-        """(action, preemption): action is None, a fault, "crash-before" or "crash-after"; preemption is
-        None, "before" or "after" (when the concurrent delivery runs, around this call)."""
+    def note(self, outcome: str) -> None:
+        with self.lock:
+            self.outcomes[outcome] += 1
+
+    def decide_call(self, env: Env, service: str, kind: str) -> tuple[str | None, str | None]:
+        """(action, preemption) for an API call: action is None, ENTRIES, "crash-before" or "crash-after";
+        preemption is None, "before" or "after" (when the concurrent delivery runs, around this call)."""
         with self.lock:
             self.counts[kind] += 1
             number = self.counts[kind]
@@ -446,19 +472,64 @@ class Injector:
                     self.fired.add(point)
                     self.crashes[f"{point.when} {kind}"] += 1
                     return f"crash-{point.when}", preempt_when
-            for rule in self.schedule.rules:
-                if rule.applies(service, kind, number, env.attempt) and self.random.random() < rule.probability:
-                    fault = self.random.choice(rule.faults)
-                    self.faults[f"{service} {fault}"] += 1
-                    return fault, preempt_when
+            if kind in BATCH_KINDS:
+                for rule in self.schedule.rules:
+                    if (
+                        ENTRIES in rule.faults
+                        and rule.applies(service, kind, number, env.attempt)
+                        and self.random.random() < rule.probability
+                    ):
+                        self.faults[f"{service} {ENTRIES}"] += 1
+                        return ENTRIES, preempt_when
             return None, preempt_when
+
+    def decide_request(self, env: Env, service: str) -> str | None:
+        """The HTTP fault (or None) for one request of the API call this thread is in."""
+        kind = getattr(self.current, "kind", None)
+        if kind is None:
+            return None
+        with self.lock:
+            self.requests[kind] += 1
+            number = self.requests[kind]
+            for rule in self.schedule.rules:
+                faults = [fault for fault in rule.faults if fault in HTTP_FAULTS]
+                if faults and rule.applies(service, kind, number, env.attempt) and self.random.random() < rule.probability:
+                    fault = self.random.choice(faults)
+                    self.faults[f"{service} {fault}"] += 1
+                    self.current.faulted += 1
+                    return fault
+            return None
+
+    def fail_entries(self, service: str, params: dict[str, Any], call: Any) -> dict[str, Any]:
+        """A batch call whose service accepts a random part of its entries (at least one fails): the rest is
+        sent for real, the failed ones answered as the service does (``Failed`` or ``UnprocessedItems``)."""
+        self.note("batch calls with entries failed")
+        with self.lock:
+            if service == "dynamodb":
+                [(table, entries)] = params["RequestItems"].items()
+            else:
+                entries = params["PublishBatchRequestEntries" if service == "sns" else "Entries"]
+            failing = [entry for entry in entries if self.random.random() < 0.5] or [entries[0]]
+        passing = [entry for entry in entries if entry not in failing]
+        if service == "dynamodb":
+            if passing:
+                call(RequestItems={table: passing})
+            return {"UnprocessedItems": {table: failing}}
+        failed = [{"Id": e["Id"], "Code": "InternalError", "Message": "injected", "SenderFault": False} for e in failing]
+        if not passing:
+            return {"Successful": [], "Failed": failed}
+        field = "PublishBatchRequestEntries" if service == "sns" else "Entries"
+        answer = call(**{**params, field: passing})
+        return {**answer, "Failed": [*answer.get("Failed", []), *failed]}
 
 
 class FaultyClient:
-    """A boto3 client as the function sees it, with the schedule's faults in front of the calls that matter."""
+    """A boto3 client as the function sees it, with the schedule's call-level faults in front of the calls
+    that matter (its HTTP-level faults are injected under botocore, by :class:`HttpFaults` on the client)."""
 
     def __init__(self, client: Any, service: str, env: Env, injector: Injector) -> None:
         self._client, self._service, self._env, self._injector = client, service, env, injector
+        HttpFaults(client, lambda operation: injector.decide_request(env, service))
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
@@ -475,20 +546,29 @@ class FaultyClient:
             if isinstance(env.context, ShortOnTime):
                 with injector.lock:  # fetch threads call too
                     env.context.left_ms -= CALL_MS
-            action, preempt = injector.decide(env, self._service, kind)
+            action, preempt = injector.decide_call(env, self._service, kind)
             if preempt == "before":
                 injector.preempt_hook()
             if action == "crash-before":
                 env.dead = True
                 raise Crash(f"before {kind} #{injector.counts[kind]}")
-            if action in (THROTTLE, SERVER):
-                code, status = ERROR_CODES[self._service][action]
-                error = {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-                raise ClientError(error, self._client.meta.method_to_api_mapping[name])
-            if action == TIMEOUT:
-                url = self._client.meta.endpoint_url
-                raise (ConnectTimeoutError(endpoint_url=url) if injector.random.random() < 0.5 else EndpointConnectionError(endpoint_url=url))
-            answer = attribute(**params)
+            injector.current.kind, injector.current.faulted = kind, 0
+            try:
+                if action == ENTRIES:
+                    answer = injector.fail_entries(self._service, params, attribute)
+                else:
+                    answer = attribute(**params)
+            except Exception:
+                if injector.current.faulted:
+                    injector.note("calls failed after botocore's retries")
+                if action == "crash-after":
+                    env.dead = True
+                    raise Crash(f"after {kind} #{injector.counts[kind]} (which failed)") from None
+                raise
+            finally:
+                rescued, injector.current.kind = injector.current.faulted, None
+            if rescued:
+                injector.note("calls rescued by botocore's retries")
             if kind == PUBLISH:
                 accepted = {entry["Id"] for entry in answer.get("Successful", [])}
                 keys = [
@@ -611,13 +691,15 @@ class World:
         self.deliveries = 0
         self.second: Delivery | None = None
         self.started: set[int] = set()  # deliveries attempted at least once
-        self.real: dict[str, Any] = {"s3": stack.s3, "sns": stack.sns, "sqs": stack.sqs, "dynamodb": stack.dynamodb}
         self._patch(monkeypatch)
 
     def _patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The adapters' backoff sleeps become no-ops; the ledger reads the virtual clock."""
+        """botocore's and the adapters' backoff sleeps become no-ops; the ledger reads the virtual clock."""
+        import botocore.endpoint
+
         clock = self.clock
         injector = self.injector
+        monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda seconds: None))
 
         def no_sleep(seconds: float) -> None:
             return None
@@ -636,7 +718,7 @@ class World:
 
         class Ledger(alert_ledger_module.AlertLedger):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **{**kwargs, "clock": clock, "sleep": no_sleep})
+                super().__init__(*args, **{**kwargs, "clock": clock})
 
             def mark_sent(self, alerts: Any) -> None:
                 try:
@@ -658,8 +740,9 @@ class World:
             return self.idle.pop(self.random.randrange(len(self.idle)))
         module = load_handler(APP)
         env = Env(module, next(self.env_numbers))
-        monkeypatch_client = lambda service: FaultyClient(self.real[service], service, env, self.injector)  # noqa: E731
-        module.client = monkeypatch_client  # this module is private to the schedule: no undo needed
+        own_client = module.client  # the function's own: its retry policy, one client per service and environment
+        # this module is private to the schedule: no undo needed
+        module.client = functools.cache(lambda service: FaultyClient(own_client(service), service, env, self.injector))
         STATS["environments loaded"] += 1
         return env
 
@@ -822,6 +905,9 @@ def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPat
     STATS["schedules"] += 1
     STATS["random schedules" if schedule.name == "random" else "hand-written schedules"] += 1
     STATS["faults"].update(injector.faults)
+    STATS["HTTP requests"] += sum(injector.requests.values())
+    for outcome, count in injector.outcomes.items():
+        STATS[outcome] += count
     STATS["crashes"].update(injector.crashes)
     STATS["invocation attempts"] += world.attempts
     STATS["redrive runs"] += world.redrives
@@ -903,8 +989,14 @@ def test_statistics() -> None:
     assert STATS["losses"] == []
     assert STATS["unexplained duplicates"] == []
     for service in ("s3", "sns", "dynamodb", "sqs"):
-        for fault in (THROTTLE, SERVER, TIMEOUT):
-            assert STATS["faults"][f"{service} {fault}"] >= 5, (service, fault)
+        for fault in (THROTTLE, SERVER, TIMEOUT, ENTRIES):
+            if (service, fault) != ("s3", ENTRIES):
+                assert STATS["faults"][f"{service} {fault}"] >= 5, (service, fault)
+    # both retry layers were exercised, each on its own kind of failure
+    assert STATS["calls rescued by botocore's retries"] >= 50
+    assert STATS["calls failed after botocore's retries"] >= 50
+    assert STATS["batch calls with entries failed"] >= 50
+    assert STATS["schedules"] == SEEDS + len(HAND_WRITTEN)  # 201 by default
     for crash in ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get"):
         assert STATS["crashes"][crash] >= 3, crash
     assert STATS["redrive runs"] >= 10 and STATS["concurrent deliveries"] >= 10

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailsift.alerts import Alert
+from trailsift.aws.errors import FailedAlert, PublishFailed
 from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
 from trailsift.pipeline import FileOutcome, ObjectDenied, ObjectGone, Pipeline, Status
@@ -696,15 +697,13 @@ class FakeLedger:
 
 
 class PartlyFailing(RecordingAlerts):
-    """Publishes everything but the first alert, and says so the way AlertPublisher does (``.failed``)."""
+    """Publishes everything but the first alert, and says so the way AlertPublisher does (:class:`PublishFailed`)."""
 
     def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
         self.batches.append(list(alerts[1:]))
         if on_sent is not None:
             on_sent(list(alerts[1:]))
-        error = RuntimeError("1 alert failed")
-        error.failed = [(alerts[0].event_key, "Throttled", "slow down")]  # type: ignore[attr-defined]
-        raise error
+        raise PublishFailed([FailedAlert(alerts[0].event_key, "Throttled", "slow down")], published=len(alerts) - 1)
 
 
 def _alerting_file(records: dict[str, dict[str, Any]]) -> tuple[ObjectRef, FakeSource, list[str]]:
@@ -841,14 +840,17 @@ def test_no_time_at_the_start_fetches_nothing_and_refusals_still_skip(records: d
 
 
 class ThrottledSNS:
-    """An SNS client whose every PublishBatch is throttled."""
+    """An SNS client whose every PublishBatch answers each entry throttled on SNS's side (to be sent again)."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def publish_batch(self, **params: Any) -> Any:
         self.calls += 1
-        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "PublishBatch")
+        return {"Successful": [], "Failed": [
+            {"Id": entry["Id"], "Code": "Throttling", "Message": "Rate exceeded", "SenderFault": False}
+            for entry in params["PublishBatchRequestEntries"]
+        ]}
 
 
 def test_a_retry_sleep_that_would_cross_the_deadline_fails_the_file_and_releases_its_alerts(

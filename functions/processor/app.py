@@ -46,17 +46,16 @@ def settings() -> Settings:
 
 @cache
 def client(service: str) -> Any:
-    """One boto3 client per service, created on first use (``AWS_ENDPOINT_URL`` points it elsewhere)."""
-    import boto3
-    from botocore.config import Config
+    """One boto3 client per service, created on first use (``AWS_ENDPOINT_URL`` points it elsewhere).
 
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
-        connect_timeout=5,
-        read_timeout=60,
-        max_pool_connections=max(10, settings().fetch_concurrency),
+    Its retry policy is trailsift's one (:mod:`trailsift.aws.clients`): botocore's standard mode,
+    a bounded number of attempts per call.
+    """
+    from trailsift.aws.clients import new_client
+
+    return new_client(
+        service, connect_timeout=5, read_timeout=60, max_pool_connections=max(10, settings().fetch_concurrency)
     )
-    return boto3.client(service, config=config)
 
 
 class _Lazy:
@@ -115,7 +114,7 @@ def adapters(deadline: Deadline) -> tuple[Any, Any, Any]:
     return source, alerts, index
 
 
-def alert_ledger(owner: str, deadline: Deadline) -> Any:
+def alert_ledger(owner: str) -> Any:
     """This invocation's alert ledger (kept in the index table), or ``None`` without an index table."""
     config = settings()
     if not (config.index_table and config.alert_topic_arn):
@@ -124,9 +123,7 @@ def alert_ledger(owner: str, deadline: Deadline) -> Any:
     def build() -> Any:
         from trailsift.aws.alert_ledger import AlertLedger
 
-        return AlertLedger(
-            client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days, deadline=deadline
-        )
+        return AlertLedger(client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days)
 
     return _Lazy(build)
 
@@ -139,7 +136,7 @@ def build_pipeline(owner: str, deadline: Deadline) -> Pipeline:
     config = settings()
     rules, engine = rules_source().get()
     source, alerts, index = adapters(deadline)
-    ledger = alert_ledger(owner, deadline)
+    ledger = alert_ledger(owner)
     return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=ledger, settings=config, deadline=deadline)
 
 

@@ -50,9 +50,10 @@ class LocalStack:
     table: str = TABLE
 
     def client(self, service: str) -> Any:
-        import boto3
+        """A client of the emulated ``service``, with trailsift's retry policy."""
+        from trailsift.aws.clients import new_client
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
+        return new_client(service, endpoint_url=self.endpoint_url, region_name=REGION)
 
     def function_environment(self) -> dict[str, str]:
         """The variables the template gives the function, pointed at this stack."""

@@ -283,7 +283,14 @@ class Pipeline:
             self._send(alerts, outcome)
 
     def _send(self, alerts: list[Alert], outcome: FileOutcome) -> None:
-        """Publish the alerts; with a ledger, only those not sent before, recording what went out."""
+        """Publish the alerts; with a ledger, only those not sent before, recording what went out.
+
+        Alerts a :class:`~trailsift.aws.errors.PublishFailed` names are released at once, so a retry may
+        claim them without waiting for the lease; any other failure (a ledger call that failed after its
+        retries, say) leaves the claims to the lease.
+        """
+        from trailsift.aws.errors import PublishFailed  # here: a cold start imports nothing of trailsift.aws
+
         assert self.alerts is not None
         if self.ledger is None:
             outcome.alerts = self.alerts.publish(alerts)
@@ -294,13 +301,9 @@ class Pipeline:
             # Each PublishBatch's accepted alerts are marked sent as soon as SNS answers: a crash later
             # in the file can then re-send at most the one batch whose answer was never recorded.
             outcome.alerts = self.alerts.publish(claim.to_send, on_sent=self.ledger.mark_sent) if claim.to_send else 0
-        except Exception as exc:
-            # A publisher that says which alerts failed lets them be released, so a retry may claim
-            # them at once; without that, the lease decides when they may be sent again.
-            failed = getattr(exc, "failed", None)
-            if failed is not None:
-                failed_keys = {entry[0] for entry in failed}
-                self.ledger.release([a for a in claim.to_send if a.event_key in failed_keys])
+        except PublishFailed as failed:
+            failed_keys = {entry.event_key for entry in failed.failed}
+            self.ledger.release([a for a in claim.to_send if a.event_key in failed_keys])
             raise
         if claim.held_elsewhere:
             raise AlertsPending(

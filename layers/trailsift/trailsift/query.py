@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import orjson
 
+from trailsift.aws.clients import new_client
 from trailsift.aws.errors import describe_aws_error
 from trailsift.report import index_table_header, index_table_row
 
@@ -114,7 +115,7 @@ def resolve_table(args: argparse.Namespace, session: Any) -> str:
     """The table name: ``--table``, or the ``IndexTableName`` output of ``--stack``."""
     if args.table:
         return args.table
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
+    cloudformation = new_client("cloudformation", session=session, endpoint_url=args.endpoint_url)
     stacks = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
     for stack in stacks:
         for output in stack.get("Outputs") or []:
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         try:
             session = _session(args)
             table = resolve_table(args, session)
-            reader = IndexReader(session.client("dynamodb", endpoint_url=args.endpoint_url), table)
+            reader = IndexReader(new_client("dynamodb", session=session, endpoint_url=args.endpoint_url), table)
             _write(_rows(args, reader, since, until), args.format, out)
         except (BotoCoreError, ClientError) as exc:
             raise QueryError(describe_aws_error(exc, table=table, stack=args.stack)) from None

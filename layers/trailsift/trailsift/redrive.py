@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from trailsift.report import cell
 from trailsift.triggers import UnknownTrigger, parse_trigger
+from trailsift.aws.clients import new_client
 from trailsift.aws.errors import describe_aws_error
 
 EXIT_OK, EXIT_KEPT, EXIT_USAGE = 0, 1, 2
@@ -451,7 +452,7 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int: Callable[[str],
 
 
 def _stack_outputs(session: Any, args: argparse.Namespace) -> dict[str, str]:
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
+    cloudformation = new_client("cloudformation", session=session, endpoint_url=args.endpoint_url)
     outputs: dict[str, str] = {}
     for stack in cloudformation.describe_stacks(StackName=args.stack)["Stacks"]:
         for output in stack.get("Outputs") or []:
@@ -516,7 +517,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                     raise _CommandError(f"stack {args.stack!r} has no {QUEUE_OUTPUT} output (is it a trailsift stack?)")
                 if not function and args.handler is None:
                     raise _CommandError(f"stack {args.stack!r} has no {FUNCTION_OUTPUT} output")
-            sqs = session.client("sqs", endpoint_url=args.endpoint_url)
+            sqs = new_client("sqs", session=session, endpoint_url=args.endpoint_url)
             with _endpoint_for_handler(args.endpoint_url if args.handler else None):
                 if args.handler is not None:
                     from trailsift.local_run import load_handler
@@ -525,7 +526,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                         module = load_handler(args.handler)
                     target = handler_target(module, err)
                 else:
-                    target = lambda_target(session.client("lambda", endpoint_url=args.endpoint_url), function)
+                    target = lambda_target(new_client("lambda", session=session, endpoint_url=args.endpoint_url), function)
                 redrive(sqs, queue_url, target, max_messages=args.max, dry_run=args.dry_run, report=report)
         except (BotoCoreError, ClientError) as exc:
             raise _CommandError(describe_aws_error(exc, stack=args.stack)) from None

@@ -27,14 +27,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailsift.alerts import Alert
-from trailsift.aws.retry import Backoff, attempts, is_retryable
-from trailsift.deadline import Deadline
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 ALERT_PREFIX = "ALERT#"
 ALERT_SORT_KEY = "ALERT"
 CLAIMED, SENT = "claimed", "sent"
-MAX_DELAY = 5.0  # seconds; the longest single backoff sleep
+CLAIM_TRIES = 3  # conditional puts of one claim whose refusing item then vanished, before giving up
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # Ours to take: nobody holds it, its claim is stale, or it is our own claim (our retried call re-claims it).
 CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#state = :claimed AND (#claimed_at < :stale OR #owner = :me))"
@@ -82,10 +80,6 @@ class AlertLedger:
         retention_days: int,
         lease_seconds: int = 90,
         clock: Callable[[], float] = time.time,
-        max_attempts: int = 8,
-        base_delay: float = 0.05,
-        sleep: Callable[[float], Any] = time.sleep,
-        deadline: Deadline | None = None,
     ) -> None:
         if not owner:
             raise ValueError("owner must be a non-empty id (the invocation's request id)")
@@ -99,8 +93,6 @@ class AlertLedger:
         self.retention_days = retention_days
         self.lease_seconds = lease_seconds
         self.clock = clock
-        self.max_attempts = attempts(max_attempts)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
     def claim(self, alerts: Sequence[Alert]) -> Claim:
         """Claim each alert (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
@@ -115,7 +107,7 @@ class AlertLedger:
 
     def _claim_one(self, alert: Alert, claim: Claim) -> None:
         """Claim one alert and file it under the list of ``claim`` its ledger item calls for."""
-        for _ in range(self.max_attempts):
+        for _ in range(CLAIM_TRIES):
             now = self.clock()
             item = {
                 **_key(alert),
@@ -156,7 +148,7 @@ class AlertLedger:
             return
         raise LedgerError(
             f"could not claim {ALERT_PREFIX}{alert.event_key} in {self.table_name}: "
-            f"its item kept vanishing after {self.max_attempts} attempts"
+            f"its item kept vanishing after {CLAIM_TRIES} attempts"
         )
 
     def _get(self, alert: Alert) -> dict[str, Any] | None:
@@ -218,22 +210,16 @@ class AlertLedger:
                 pass  # not our claim any more (sent, or taken over): nothing to undo
 
     def _call(self, operation: str, alert: Alert, **params: Any) -> dict[str, Any]:
-        """One DynamoDB call with retries; raises :class:`_ConditionFailed` or :class:`LedgerError`.
+        """One DynamoDB call; raises :class:`_ConditionFailed` or :class:`LedgerError`.
 
-        Retrying a write whose first try may have landed is safe: every condition accepts our own result.
-        Retries stop early when the invocation's deadline leaves no time for the next backoff sleep.
+        Throttling and server faults are retried by the client's botocore retry mode (see
+        :mod:`trailsift.aws.clients`), never again here. Its retry of a write whose first try may have
+        landed (a timeout) is safe: every condition accepts our own result.
         """
-        method = getattr(self.client, operation)
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return method(TableName=self.table_name, **params)
-            except Exception as error:  # noqa: BLE001 - classified below, never swallowed
-                if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
-                    raise _ConditionFailed(error.response.get("Item")) from None
-                retryable = is_retryable(error)
-                if not retryable or attempt == self.max_attempts or not self._backoff.wait(attempt):
-                    tries = f"after {attempt} attempt(s)" if retryable else "(not retryable)"
-                    raise LedgerError(
-                        f"{operation} of {ALERT_PREFIX}{alert.event_key} in {self.table_name} failed {tries}: {error}"
-                    ) from error
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **params)
+        except Exception as error:  # noqa: BLE001 - classified below, never swallowed
+            if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                raise _ConditionFailed(error.response.get("Item")) from None
+            where = f"{ALERT_PREFIX}{alert.event_key} in {self.table_name}"
+            raise LedgerError(f"{operation} of {where} failed: {error}") from error

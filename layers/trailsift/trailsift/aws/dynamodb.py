@@ -1,7 +1,10 @@
 """Write index rows to DynamoDB and read them back by rule, principal, account or event.
 
 The low-level client is passed in (never created here), so tests and the CLI choose the endpoint.
-Writes are idempotent puts (same pk/sk, same row) batched 25 at a time; reads only ever Query.
+Writes are idempotent puts (same pk/sk, same row) batched 25 at a time; reads only ever Query. Whole
+calls are retried by the client's botocore retry mode only (see :mod:`trailsift.aws.clients`); the
+writer resends just the ``UnprocessedItems`` of a BatchWriteItem
+(:func:`~trailsift.aws.retry.retry_failed_entries`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Any
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
-from trailsift.aws.retry import Backoff, attempts, is_retryable
+from trailsift.aws.errors import BatchWriteError
+from trailsift.aws.retry import MAX_ROUNDS, Backoff, BatchCallFailed, EntryFailure, check_rounds, retry_failed_entries
 from trailsift.deadline import Deadline
 from trailsift.index import (
     EVENT_PREFIX,
@@ -33,12 +36,11 @@ MAX_DELAY = 5.0
 Key = dict[str, str]
 
 
-class IndexWriteError(RuntimeError):
+class IndexWriteError(BatchWriteError[Key]):
     """Some rows could not be written; ``failed`` holds their keys ({"pk", "sk"}), ``written`` the count that were."""
 
     def __init__(self, message: str, failed: Sequence[Key], written: int = 0) -> None:
-        super().__init__(message)
-        self.failed = list(failed)
+        super().__init__(message, failed)
         self.written = written
 
 
@@ -56,30 +58,31 @@ def _plain(value: Any) -> Any:
 
 
 class IndexWriter:
-    """Put index rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed or throttles."""
+    """Put index rows with BatchWriteItem, resending what DynamoDB leaves unprocessed."""
 
     def __init__(
         self,
         client: Any,
         table_name: str,
         *,
-        max_attempts: int = 8,
+        max_rounds: int = MAX_ROUNDS,
         base_delay: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
         deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.table_name = table_name
-        self.max_attempts = attempts(max_attempts)
+        self.max_rounds = check_rounds(max_rounds)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
         self._serialize = TypeSerializer().serialize
 
     def write(self, items: Sequence[Mapping[str, Any]]) -> int:
         """Write ``items`` (last one wins for a repeated pk/sk) and return how many rows were written.
 
-        Raises :class:`IndexWriteError` with the keys left unwritten when retries run out (or the
-        invocation's deadline leaves no time for the next backoff sleep) or DynamoDB refuses a request
-        outright (missing table, invalid item, no permission).
+        Raises :class:`IndexWriteError` with the keys left unwritten when a batch's items are still
+        unprocessed after its rounds (or the invocation's deadline leaves no time for the next backoff
+        sleep), or when a call raises: throttling or a fault outlasting the client's retries, or a
+        refusal (missing table, invalid item, no permission). The batches after it are not tried.
         """
         unique: dict[tuple[str, str], Mapping[str, Any]] = {}
         for item in items:
@@ -88,42 +91,29 @@ class IndexWriter:
             {"PutRequest": {"Item": {name: self._serialize(value) for name, value in item.items()}}}
             for item in unique.values()
         ]
-        written = 0
-        for start in range(0, len(requests), BATCH_SIZE):
-            batch = requests[start : start + BATCH_SIZE]
-            try:
-                written += self._write_batch(batch)
-            except IndexWriteError as exc:
-                failed = exc.failed + [_key(request) for request in requests[start + BATCH_SIZE :]]
-                raise IndexWriteError(str(exc), failed, written + exc.written) from exc.__cause__
-        return written
+        batches = [requests[start : start + BATCH_SIZE] for start in range(0, len(requests), BATCH_SIZE)]
+        try:
+            result = retry_failed_entries(self._write_batch, batches, max_rounds=self.max_rounds, backoff=self._backoff)
+        except BatchCallFailed as stopped:
+            unwritten = [failure.entry for failure in stopped.result.failed] + stopped.result.unsent
+            raise IndexWriteError(
+                f"{len(unwritten)} rows not written to {self.table_name}: {stopped.error}",
+                [_key(request) for request in unwritten],
+                stopped.result.accepted,
+            ) from stopped.error
+        if result.failed:
+            raise IndexWriteError(
+                f"{len(result.failed)} rows still unprocessed by {self.table_name} after {result.rounds} round(s)",
+                [_key(failure.entry) for failure in result.failed] + [_key(request) for request in result.unsent],
+                result.accepted,
+            )
+        return result.accepted
 
-    def _write_batch(self, batch: list[dict[str, Any]]) -> int:
-        pending = batch
-        written = 0
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
-            except (ClientError, BotoConnectionError, ReadTimeoutError) as exc:
-                if is_retryable(exc) and attempt < self.max_attempts and self._backoff.wait(attempt):
-                    continue
-                raise IndexWriteError(
-                    f"{len(pending)} rows not written to {self.table_name}: {exc}",
-                    [_key(request) for request in pending],
-                    written,
-                ) from exc
-            left = (answer.get("UnprocessedItems") or {}).get(self.table_name) or []
-            written += len(pending) - len(left)
-            pending = left
-            if not pending:
-                return written
-            if attempt == self.max_attempts or not self._backoff.wait(attempt):
-                break
-        raise IndexWriteError(
-            f"{len(pending)} rows still unprocessed by {self.table_name} after {attempt} attempt(s)",
-            [_key(request) for request in pending],
-            written,
-        )
+    def _write_batch(self, batch: list[dict[str, Any]]) -> list[EntryFailure[dict[str, Any]]]:
+        """One BatchWriteItem call; answers the put requests DynamoDB left unprocessed."""
+        answer = self.client.batch_write_item(RequestItems={self.table_name: batch})
+        left = (answer.get("UnprocessedItems") or {}).get(self.table_name) or []
+        return [EntryFailure(request, "UnprocessedItems", "left unprocessed by DynamoDB") for request in left]
 
 
 def _key(request: Mapping[str, Any]) -> Key:
@@ -134,10 +124,9 @@ def _key(request: Mapping[str, Any]) -> Key:
 class IndexReader:
     """Query the index newest first over ``[since, until)`` (ISO-8601 UTC, like eventTime); never Scan."""
 
-    def __init__(self, client: Any, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
         self.table_name = table_name
-        self._backoff = Backoff(0.05, MAX_DELAY, sleep)
         self._deserialize = TypeDeserializer().deserialize
 
     def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict]:

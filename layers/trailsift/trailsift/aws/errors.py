@@ -1,6 +1,43 @@
-"""One line a person can act on for an AWS error met by the command line (``query``, ``redrive``)."""
+"""The errors of the AWS adapters, and one line a person can act on for an AWS error met by the command line.
+
+:class:`BatchWriteError` is the root of what the batch adapters raise when some entries were not
+published, written or queued: each subclass names them, typed, in ``failed``, so a caller can act on
+exactly those (the pipeline releases the alert claims of a failed publish). Nothing here imports
+botocore at import time, so the core may catch these without depending on the AWS SDK.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, NamedTuple, TypeVar
+
+F = TypeVar("F")
+
+
+class BatchWriteError(RuntimeError, Generic[F]):
+    """Some entries of a batch adapter's call were not accepted; ``failed`` lists them (what a subclass says)."""
+
+    def __init__(self, message: str, failed: Sequence[F]) -> None:
+        super().__init__(message)
+        self.failed: list[F] = list(failed)
+
+
+class FailedAlert(NamedTuple):
+    """An alert that was not published: its event key, and the code and message SNS (or the error) gave."""
+
+    event_key: str
+    code: str
+    message: str
+
+
+class PublishFailed(BatchWriteError[FailedAlert]):
+    """Some alerts were not published; ``failed`` names each, ``published`` counts those that were."""
+
+    def __init__(self, failed: Sequence[FailedAlert], published: int = 0) -> None:
+        shown = "; ".join(f"{key} ({code}: {message})" for key, code, message in failed[:5])
+        more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+        super().__init__(f"{len(failed)} alert(s) not published ({published} published): {shown}{more}", failed)
+        self.published = published
 
 
 def describe_aws_error(exc: Exception, *, table: str | None = None, stack: str | None = None) -> str:

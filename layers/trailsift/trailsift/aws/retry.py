@@ -1,53 +1,32 @@
-"""What is worth another try against AWS, and how long to wait before it: one policy for every adapter.
+"""The adapters' own retry layer: only the entries a batch call reports as failed are sent again.
 
-botocore's standard retry mode already retries whole calls; this covers what it cannot see:
-entries a batch call reports as failed (SNS ``Failed``, DynamoDB ``UnprocessedItems``, SQS ``Failed``)
-and calls that still fail once botocore has given up.
+Whole calls are retried by botocore's standard retry mode alone (see :mod:`trailsift.aws.clients`); a
+call that still raises has spent those retries (or failed in a way no retry fixes) and is raised, never
+retried here, so that retries never multiply. What botocore cannot see are the entries a batch call
+answers as failed while the call itself succeeds: SNS PublishBatch ``Failed``, DynamoDB BatchWriteItem
+``UnprocessedItems``, SQS SendMessageBatch ``Failed``. :func:`retry_failed_entries` resends those, and
+only those, for a bounded number of rounds with :class:`Backoff` waits between them, which stop at the
+invocation's :class:`~trailsift.deadline.Deadline`.
+
+The most HTTP requests one batch can cost when the service throttles throughout is therefore
+``MAX_ROUNDS * TOTAL_ATTEMPTS`` (each round one call, each call at most ``TOTAL_ATTEMPTS`` requests),
+and a batch adapter stops at the first batch that still fails instead of pressing on with the next.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from trailsift.deadline import Deadline
 
-RETRYABLE_CODES = frozenset(
-    {
-        # throttling, by service
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "SlowDown",
-        "ProvisionedThroughputExceededException",
-        "KMSThrottling",
-        "KMSThrottlingException",
-        # the service's own faults
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        # DynamoDB: a conflicting transaction on the same item; the write may succeed next time
-        "TransactionConflictException",
-    }
-)
+MAX_ROUNDS = 4  # calls of one batch at most: the first, then up to three resends of its failed entries
 
-
-def is_retryable(error: BaseException) -> bool:
-    """True for throttling, server faults (any 5xx), dropped connections and timeouts."""
-    if isinstance(error, (BotoConnectionError, HTTPClientError)):
-        return True
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
-    return False
+E = TypeVar("E")
 
 
 def error_code(error: BaseException) -> tuple[str, str]:
@@ -58,11 +37,11 @@ def error_code(error: BaseException) -> tuple[str, str]:
     return type(error).__name__, str(error)
 
 
-def attempts(max_attempts: int) -> int:
-    """``max_attempts`` itself once checked: every adapter tries at least once."""
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    return max_attempts
+def check_rounds(max_rounds: int) -> int:
+    """``max_rounds`` itself once checked: every batch is sent at least once."""
+    if max_rounds < 1:
+        raise ValueError(f"max_rounds must be at least 1, got {max_rounds}")
+    return max_rounds
 
 
 class Backoff:
@@ -70,7 +49,7 @@ class Backoff:
 
     With a :class:`~trailsift.deadline.Deadline`, a sleep that would end inside the invocation's safety
     margin is not begun: the caller stops retrying and raises what still fails, exactly as when its
-    attempts run out, so that Lambda retries it instead of killing the invocation mid-sleep.
+    rounds run out, so that Lambda retries it instead of killing the invocation mid-sleep.
     """
 
     def __init__(
@@ -90,3 +69,74 @@ class Backoff:
             return False
         self.sleep(delay)
         return True
+
+
+@dataclass(frozen=True)
+class EntryFailure(Generic[E]):
+    """One entry a batch call did not accept, with the service's code and message for it."""
+
+    entry: E
+    code: str
+    message: str
+    retryable: bool = True  # False: the sender's fault (``SenderFault``), which no resend can mend
+
+
+@dataclass
+class BatchResult(Generic[E]):
+    """What :func:`retry_failed_entries` achieved for a sequence of batches."""
+
+    accepted: int = 0  # entries the service accepted
+    failed: list[EntryFailure[E]] = field(default_factory=list)  # refused, or still failing when resends stopped
+    unsent: list[E] = field(default_factory=list)  # never sent: a batch before them still failed
+    rounds: int = 0  # calls made for the last batch sent
+
+
+class BatchCallFailed(Exception, Generic[E]):
+    """A batch call raised: botocore's whole-call retries are spent, or no retry can mend it; not retried here.
+
+    ``result.unsent`` holds the entries of that call and of every batch after it; ``error`` is what it raised.
+    """
+
+    def __init__(self, error: ClientError | BotoCoreError, result: BatchResult[E]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.result = result
+
+
+def retry_failed_entries(
+    send: Callable[[list[E]], Sequence[EntryFailure[E]]],
+    batches: Sequence[list[E]],
+    *,
+    max_rounds: int,
+    backoff: Backoff,
+) -> BatchResult[E]:
+    """Send each batch with ``send`` (one batch call, answering the entries it did not accept), then resend
+    only its retryable failed entries, up to ``max_rounds`` calls per batch with backoff waits between.
+
+    A batch whose entries still fail when its rounds run out (or the deadline refuses the wait) stops the
+    run: the batches after it are not sent but returned as ``unsent``, so a service that is refusing work
+    is not pressed further. Entries refused as the sender's fault are failed at once and the run goes on.
+    An AWS error raised by ``send`` is raised as :class:`BatchCallFailed`, at once.
+    """
+    result: BatchResult[E] = BatchResult()
+    for number, batch in enumerate(batches):
+        pending = list(batch)
+        result.rounds = 0
+        while pending:
+            result.rounds += 1
+            try:
+                failures = send(pending)
+            except (ClientError, BotoCoreError) as error:
+                result.unsent = pending + [entry for later in batches[number + 1 :] for entry in later]
+                raise BatchCallFailed(error, result) from error
+            result.accepted += len(pending) - len(failures)
+            result.failed += [failure for failure in failures if not failure.retryable]
+            again = [failure for failure in failures if failure.retryable]
+            if not again:
+                break
+            if result.rounds == max_rounds or not backoff.wait(result.rounds):
+                result.failed += again
+                result.unsent = [entry for later in batches[number + 1 :] for entry in later]
+                return result
+            pending = [failure.entry for failure in again]
+    return result

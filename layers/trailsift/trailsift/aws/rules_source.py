@@ -15,7 +15,10 @@ from trailsift.rules import RuleSet, decode_document, default_rules, rules_from_
 
 
 class ConfiguredRules:
-    """The rule engine for a rules location, rebuilt only when the fetched text changes."""
+    """The rule engine for a rules location, rebuilt only when the fetched text changes.
+
+    Without a client given, it makes one with trailsift's retry policy (:mod:`trailsift.aws.clients`).
+    """
 
     def __init__(self, spec: str, *, ssm_client: Any = None, s3_client: Any = None) -> None:
         if spec and not spec.startswith(("ssm:", "s3://")):
@@ -42,18 +45,18 @@ class ConfiguredRules:
 
     def _fetch(self) -> str | bytes:
         if self._provider is None:  # imported here: the default pack needs neither Powertools Parameters nor boto3
+            from trailsift.aws.clients import new_client
+
             if self.spec.startswith("ssm:"):
                 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-                self._provider = SSMProvider(boto3_client=self._ssm_client)
+                ssm = self._ssm_client if self._ssm_client is not None else new_client("ssm")
+                self._provider = SSMProvider(boto3_client=ssm)
             else:
                 from trailsift.aws.s3_provider import S3ObjectProvider
 
-                if self._s3_client is None:
-                    import boto3
-
-                    self._s3_client = boto3.client("s3")
-                self._provider = S3ObjectProvider(self._s3_client)
+                s3 = self._s3_client if self._s3_client is not None else new_client("s3")
+                self._provider = S3ObjectProvider(s3)
         name = self.spec[4:] if self.spec.startswith("ssm:") else self.spec[5:]
         value = self._provider.get(name)
         assert isinstance(value, (str, bytes))

@@ -1,10 +1,13 @@
-"""Publish alerts to an SNS topic with PublishBatch, retrying what SNS says may succeed later.
+"""Publish alerts to an SNS topic with PublishBatch, resending the entries SNS says may succeed later.
 
 The boto3 client is passed in (never created at import), so tests can hand over a moto client or a
-wrapper that injects failures. Entries SNS rejects as the sender's fault are permanent; throttling,
-server faults and entries failed on SNS's side are retried with exponential backoff and jitter.
-Whatever still fails (retries run out, or the invocation's deadline leaves no time for the next
-backoff sleep) is raised as :class:`AlertPublishError`, never dropped.
+wrapper that injects failures. Whole calls are retried by the client's botocore retry mode only (see
+:mod:`trailsift.aws.clients`); a call that still raises is not retried here. Entries SNS answers as
+failed on its side are resent, alone, with exponential backoff and jitter
+(:func:`~trailsift.aws.retry.retry_failed_entries`); entries refused as the sender's fault are
+permanent. Whatever is not published (refused, still failing when the resends stop at their bound or
+the invocation's deadline, or in a call that raised, or never sent because a batch before it still
+failed) is raised as :class:`PublishFailed` naming each alert, never dropped.
 """
 
 from __future__ import annotations
@@ -14,26 +17,24 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
-from trailsift.aws.retry import Backoff, attempts, error_code, is_retryable
+from trailsift.aws.errors import FailedAlert, PublishFailed
+from trailsift.aws.retry import (
+    MAX_ROUNDS,
+    Backoff,
+    BatchCallFailed,
+    EntryFailure,
+    check_rounds,
+    error_code,
+    retry_failed_entries,
+)
 from trailsift.deadline import Deadline
+
+__all__ = ["AlertPublisher", "FailedAlert", "PublishFailed", "batches"]
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
 MAX_DELAY = 20.0  # seconds; the longest single backoff sleep
-Failure = tuple[str, str, str]  # (event_key, error code, error message)
-
-
-class AlertPublishError(RuntimeError):
-    """Some alerts could not be published; ``failed`` lists ``(event_key, code, message)`` for each."""
-
-    def __init__(self, failed: Sequence[Failure], published: int = 0) -> None:
-        self.failed = list(failed)
-        self.published = published
-        shown = "; ".join(f"{key} ({code}: {message})" for key, code, message in self.failed[:5])
-        more = f"; and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
-        super().__init__(
-            f"{len(self.failed)} alert(s) not published ({published} published): {shown}{more}"
-        )
+NOT_SENT = "NotSent"  # the code of alerts not sent because a batch before them still failed
 
 
 def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
@@ -59,85 +60,82 @@ class AlertPublisher:
         client: Any,
         topic_arn: str,
         *,
-        max_attempts: int = 5,
+        max_rounds: int = MAX_ROUNDS,
         base_delay: float = 0.2,
         sleep: Callable[[float], Any] = time.sleep,
         deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.topic_arn = topic_arn
-        self.max_attempts = attempts(max_attempts)
+        self.max_rounds = check_rounds(max_rounds)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
     def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
-        """Publish every alert once; raise :class:`AlertPublishError` if any is still unpublished.
+        """Publish every alert once; raise :class:`PublishFailed` if any is still unpublished.
 
         ``on_sent`` is called after every PublishBatch answer with the alerts SNS accepted in it, so a
         caller can record them at once (the alert ledger does) instead of after the last batch.
         """
-        published = 0
-        failed: list[Failure] = []
-        for alert in alerts:
-            if alert.size() > MAX_BATCH_BYTES:
-                failed.append((alert.event_key, "MessageTooLong", f"{alert.size()} bytes > {MAX_BATCH_BYTES}"))
+        failed = [
+            FailedAlert(alert.event_key, "MessageTooLong", f"{alert.size()} bytes > {MAX_BATCH_BYTES}")
+            for alert in alerts
+            if alert.size() > MAX_BATCH_BYTES
+        ]
         sendable = [alert for alert in alerts if alert.size() <= MAX_BATCH_BYTES]
-        for batch in batches(sendable):
-            count, lost = self._publish_batch(batch, on_sent)
-            published += count
-            failed += lost
+
+        def send(batch: list[Alert]) -> list[EntryFailure[Alert]]:
+            return self._publish_batch(batch, on_sent)
+
+        try:
+            result = retry_failed_entries(
+                send, list(batches(sendable)), max_rounds=self.max_rounds, backoff=self._backoff
+            )
+        except BatchCallFailed as stopped:
+            code, message = error_code(stopped.error)
+            failed += _named(stopped.result.failed)
+            failed += [FailedAlert(alert.event_key, code, message) for alert in stopped.result.unsent]
+            raise PublishFailed(failed, stopped.result.accepted) from stopped.error
+        failed += _named(result.failed)
+        failed += [
+            FailedAlert(alert.event_key, NOT_SENT, "not sent: an earlier PublishBatch still failed")
+            for alert in result.unsent
+        ]
         if failed:
-            raise AlertPublishError(failed, published)
-        return published
+            raise PublishFailed(failed, result.accepted)
+        return result.accepted
 
     def _publish_batch(
         self, batch: list[Alert], on_sent: Callable[[list[Alert]], Any] | None
-    ) -> tuple[int, list[Failure]]:
-        """One PublishBatch call and its retries: (published count, what failed for good)."""
-        pending = batch
-        permanent: list[Failure] = []
-        last: dict[int, tuple[str, str]] = {}
-        published = 0
-        for attempt in range(1, self.max_attempts + 1):
-            entries = [
-                {
-                    "Id": str(index),
-                    "Message": alert.message,
-                    "Subject": alert.subject,
-                    "MessageAttributes": alert.attributes,
-                }
-                for index, alert in enumerate(pending)
-            ]
-            try:
-                response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
-            except Exception as error:  # noqa: BLE001 - classified, then re-reported, never swallowed
-                code, message = error_code(error)
-                if not is_retryable(error):
-                    return published, permanent + [(alert.event_key, code, message) for alert in pending]
-                last = {index: (code, message) for index in range(len(pending))}
-                retry = pending
+    ) -> list[EntryFailure[Alert]]:
+        """One PublishBatch call: tells ``on_sent`` what SNS accepted, and answers the alerts it did not."""
+        entries = [
+            {
+                "Id": str(index),
+                "Message": alert.message,
+                "Subject": alert.subject,
+                "MessageAttributes": alert.attributes,
+            }
+            for index, alert in enumerate(batch)
+        ]
+        response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
+        accepted = [alert for index, alert in enumerate(batch) if str(index) in succeeded]
+        if accepted and on_sent is not None:
+            on_sent(accepted)
+        answered = {entry.get("Id"): entry for entry in response.get("Failed", [])}
+        failures: list[EntryFailure[Alert]] = []
+        for index, alert in enumerate(batch):
+            if str(index) in succeeded:
+                continue
+            entry = answered.get(str(index))
+            if entry is None:  # neither listed as sent nor as failed: send it again
+                failures.append(EntryFailure(alert, "NoResult", "entry missing from the PublishBatch answer"))
             else:
-                succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
-                accepted = [alert for index, alert in enumerate(pending) if str(index) in succeeded]
-                published += len(accepted)
-                if accepted and on_sent is not None:
-                    on_sent(accepted)
-                failures = {entry.get("Id"): entry for entry in response.get("Failed", [])}
-                retry, last = [], {}
-                for index, alert in enumerate(pending):
-                    if str(index) in succeeded:
-                        continue
-                    entry = failures.get(str(index))
-                    if entry is None:  # neither listed as sent nor as failed: try again
-                        code, message = "NoResult", "entry missing from the PublishBatch answer"
-                    else:
-                        code, message = str(entry.get("Code", "Unknown")), str(entry.get("Message", ""))
-                        if entry.get("SenderFault"):
-                            permanent.append((alert.event_key, code, message))
-                            continue
-                    last[len(retry)] = (code, message)
-                    retry.append(alert)
-            pending = retry
-            if not pending or attempt == self.max_attempts or not self._backoff.wait(attempt):
-                break
-        permanent += [(alert.event_key, *last[index]) for index, alert in enumerate(pending)]
-        return published, permanent
+                code, message = str(entry.get("Code", "Unknown")), str(entry.get("Message", ""))
+                failures.append(EntryFailure(alert, code, message, retryable=not entry.get("SenderFault")))
+        return failures
+
+
+def _named(failures: Sequence[EntryFailure[Alert]]) -> list[FailedAlert]:
+    """The failed entries as :class:`PublishFailed` names them: by event key, with SNS's code and message."""
+    return [FailedAlert(failure.entry.event_key, failure.code, failure.message) for failure in failures]

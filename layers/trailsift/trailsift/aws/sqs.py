@@ -1,7 +1,10 @@
-"""Send dead letters to the failure queue: SendMessageBatch (10 a call), failed entries retried, the rest raised.
+"""Send dead letters to the failure queue: SendMessageBatch (10 a call), failed entries resent, the rest raised.
 
-Retries stop early when the invocation's deadline leaves no time for the next backoff sleep: what is
-still unsent is raised then too, so the invocation fails and Lambda keeps the event.
+Whole calls are retried by the client's botocore retry mode only (see :mod:`trailsift.aws.clients`);
+the entries SQS answers as failed on its side are resent, alone, with backoff
+(:func:`~trailsift.aws.retry.retry_failed_entries`), until their bound or until the invocation's deadline
+leaves no time for the next backoff sleep. What is still unsent is raised, so the invocation fails and
+Lambda keeps the event.
 """
 
 from __future__ import annotations
@@ -12,51 +15,67 @@ from typing import Any
 
 import orjson
 
-from trailsift.aws.retry import Backoff, attempts
+from trailsift.aws.errors import BatchWriteError
+from trailsift.aws.retry import MAX_ROUNDS, Backoff, BatchCallFailed, EntryFailure, check_rounds, retry_failed_entries
 from trailsift.deadline import Deadline
 
 BATCH_SIZE = 10
 MAX_DELAY = 5.0
+Record = dict[str, Any]
 
 
-class DeadLetterError(RuntimeError):
-    """Some dead letters could not be queued; the invocation must fail so that Lambda keeps the event."""
+class DeadLetterError(BatchWriteError[Record]):
+    """Some dead letters could not be queued (``failed`` holds those records); the invocation must fail so
+    that Lambda keeps the event."""
 
 
 class DeadLetterQueue:
-    """The failure queue, through a boto3 SQS client (its standard retry mode handles throttling and 5xx)."""
+    """The failure queue, through a boto3 SQS client."""
 
     def __init__(
         self,
         client: Any,
         queue_url: str,
         *,
-        max_attempts: int = 5,
+        max_rounds: int = MAX_ROUNDS,
         base_delay: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
         deadline: Deadline | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
-        self.max_attempts = attempts(max_attempts)
+        self.max_rounds = check_rounds(max_rounds)
         self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
 
-    def send(self, records: Sequence[dict[str, Any]]) -> int:
-        """Queue every record; raise :class:`DeadLetterError` naming what is still unsent after retries."""
-        for start in range(0, len(records), BATCH_SIZE):
-            pending = {str(i): orjson.dumps(r).decode() for i, r in enumerate(records[start : start + BATCH_SIZE])}
-            for attempt in range(1, self.max_attempts + 1):
-                answer = self.client.send_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
-                )
-                failed = answer.get("Failed", [])
-                permanent = [f for f in failed if f.get("SenderFault")]
-                if permanent:
-                    raise DeadLetterError(f"failure queue refused {len(permanent)} record(s): {permanent[0].get('Message')}")
-                pending = {f["Id"]: pending[f["Id"]] for f in failed}
-                if not pending or attempt == self.max_attempts or not self._backoff.wait(attempt):
-                    break
-            if pending:
-                raise DeadLetterError(f"{len(pending)} dead letter(s) still unsent after {attempt} attempt(s)")
-        return len(records)
+    def send(self, records: Sequence[Record]) -> int:
+        """Queue every record; raise :class:`DeadLetterError` naming what is still unsent after the resends."""
+        batches = [list(records[start : start + BATCH_SIZE]) for start in range(0, len(records), BATCH_SIZE)]
+        try:
+            result = retry_failed_entries(self._send_batch, batches, max_rounds=self.max_rounds, backoff=self._backoff)
+        except BatchCallFailed as stopped:
+            unsent = [failure.entry for failure in stopped.result.failed] + stopped.result.unsent
+            message = f"{len(unsent)} dead letter(s) not queued: {stopped.error}"
+            raise DeadLetterError(message, unsent) from stopped.error
+        unsent = [failure.entry for failure in result.failed] + result.unsent
+        refused = [failure for failure in result.failed if not failure.retryable]
+        if refused:
+            raise DeadLetterError(f"failure queue refused {len(refused)} record(s): {refused[0].message}", unsent)
+        if unsent:
+            raise DeadLetterError(
+                f"{len(unsent)} dead letter(s) still unsent after {result.rounds} round(s)", unsent
+            )
+        return result.accepted
+
+    def _send_batch(self, batch: list[Record]) -> list[EntryFailure[Record]]:
+        """One SendMessageBatch call; answers the records SQS did not accept."""
+        entries = [{"Id": str(index), "MessageBody": orjson.dumps(record).decode()} for index, record in enumerate(batch)]
+        answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return [
+            EntryFailure(
+                batch[int(entry["Id"])],
+                str(entry.get("Code", "Unknown")),
+                str(entry.get("Message", "")),
+                retryable=not entry.get("SenderFault"),
+            )
+            for entry in answer.get("Failed", [])
+        ]
