@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "layers" / "trailsift"))
 
 from trailsift.engine import RuleEngine  # noqa: E402
 from trailsift.projection import raw_records  # noqa: E402
-from trailsift.replay import ReplaySummary, default_start_method, replay  # noqa: E402
+from trailsift.cli.replay import ReplaySummary, default_start_method, replay  # noqa: E402
 from trailsift.rules import RuleSet, default_rules  # noqa: E402
-from trailsift.sources import discover  # noqa: E402
+from trailsift.cli.sources import discover  # noqa: E402
 
 SYNTH = ROOT.parent / "shared" / "tools" / "synth_corpus.py"
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
 from trailsift.invocation import InvocationFailed
-from trailsift.local_run import LambdaContext, load_handler
+from trailsift.cli.local import LambdaContext, load_handler
 from trailsift.rules import RulesError
 from trailsift.settings import SettingsError
 from trailsift.triggers import ObjectRef, UnknownTrigger, parse_trigger, s3_notification

@@ -60,7 +60,7 @@ def test_the_client_config_is_standard_mode_with_a_bounded_number_of_attempts() 
 
 
 def test_the_function_creates_its_clients_with_the_policy(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trailsift.local_run import load_handler
+    from trailsift.cli.local import load_handler
 
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")  # the client's Config wins over the environment
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "10")
@@ -96,7 +96,7 @@ def test_no_module_creates_a_client_but_through_trailsift_aws_clients() -> None:
 
 
 def test_the_local_stack_and_a_session_get_the_policy_too(aws: Any) -> None:
-    from trailsift.local_run import LocalStack
+    from trailsift.cli.local import LocalStack
 
     local = LocalStack("http://127.0.0.1:5000").client("sqs")
     from_session = new_client("dynamodb", session=boto3.session.Session(region_name="eu-west-1"))

@@ -45,7 +45,7 @@ from tests.conftest import FunctionStack, RecordingClient, create_function_stack
 from trailsift.alerts import MAX_MESSAGE_BYTES
 from trailsift.aws.clients import TOTAL_ATTEMPTS
 from trailsift.reader import DEFAULT_MAX_RECORD_BYTES
-from trailsift.local_run import LambdaContext, load_handler
+from trailsift.cli.local import LambdaContext, load_handler
 from trailsift.rules import default_rules, parse_rules
 from trailsift.triggers import ObjectRef
 

@@ -224,7 +224,7 @@ def test_invalid_rules_exit_2_with_message_pointing_at_the_fault(capsys, tmp_pat
     code, out, err = run(capsys, "replay", "--rules", str(rules), str(events_logs))
     assert code == 2
     assert out == ""
-    assert err.startswith("trailsift: rule 1 ('broken'): selector 0 ('first'), field selector 1: unknown key 'equals'")
+    assert err.startswith("trailsift: error: rule 1 ('broken'): selector 0 ('first'), field selector 1: unknown key 'equals'")
     assert "did you mean 'Equals'?" in err
 
 
@@ -250,7 +250,7 @@ def test_nonexistent_path_exits_2_before_reading_anything(capsys, tmp_path: Path
     code, out, err = run(capsys, "replay", str(events_logs), str(missing))
     assert code == 2
     assert out == ""
-    assert err == f"trailsift: {missing}: no such file or directory\n"
+    assert err == f"trailsift: error: {missing}: no such file or directory\n"
 
 
 def test_rules_and_selectors_together_exit_2(capsys, tmp_path: Path, events_logs: Path) -> None:
@@ -398,7 +398,7 @@ def test_validate_invalid(capsys, tmp_path: Path) -> None:
     code, out, err = run(capsys, "validate", str(bad))
     assert code == 2
     assert out == ""
-    assert err.startswith(f"invalid: {bad}: selector 0 ('x'), field selector 0 (Field 'readOnly'), operator 'Equals', value 0")
+    assert err.startswith(f"trailsift: error: invalid: {bad}: selector 0 ('x'), field selector 0 (Field 'readOnly'), operator 'Equals', value 0")
     bad_rules = write_json(tmp_path / "bad-rules.json", {"rules": [{"name": "r", "severity": "urgent", "selectors": SELECTORS}]})
     code, out, err = run(capsys, "validate", str(bad_rules))
     assert code == 2

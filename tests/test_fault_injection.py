@@ -1,6 +1,6 @@
 """Fault injection: randomized schedules of AWS faults and crashes, played against the real handler on moto.
 
-Each schedule runs ``functions/processor/app.py`` (loaded fresh with ``local_run.load_handler``) on one S3
+Each schedule runs ``functions/processor/app.py`` (loaded fresh with ``trailsift.cli.local.load_handler``) on one S3
 notification naming four real log files and one corrupt file. Every execution environment creates its
 own boto3 clients, with the function's own retry policy (``trailsift.aws.clients``), and faults are
 injected on two levels, as AWS makes them. Under botocore, on every HTTP request (retries included):
@@ -21,7 +21,7 @@ The harness plays Lambda: retries of one asynchronous invocation keep its reques
 schedules give every attempt a new one instead) and run in a warm
 environment when one is idle (a crashed one is gone: the next attempt loads the module again), each
 event gets three attempts, then Lambda's on-failure record goes to the failure queue and
-``trailsift.redrive.redrive`` hands it back as a new invocation. A virtual clock (the ledger's) moves
+``trailsift.cli.redrive.redrive`` hands it back as a new invocation. A virtual clock (the ledger's) moves
 on between attempts as Lambda's retry delays do. Some schedules deliver the notification twice, either
 after the first delivery or *during* it (the second delivery runs while the first is paused at one of
 its calls).
@@ -67,9 +67,9 @@ import trailsift.aws.sqs as sqs_module
 from trailsift.alerts import format_alert
 from trailsift.aws.clients import TOTAL_ATTEMPTS
 from trailsift.engine import RuleEngine
-from trailsift.local_run import LambdaContext, load_handler
+from trailsift.cli.local import LambdaContext, load_handler
 from trailsift.record import event_key
-from trailsift.redrive import RedriveFailed, redrive
+from trailsift.cli.redrive import RedriveFailed, redrive
 from trailsift.rules import Destination, default_rules
 from trailsift.scan import scan_log_file
 from trailsift.triggers import ObjectRef, parse_trigger, s3_notification

@@ -24,10 +24,10 @@ from trailsift.index import (
 )
 from trailsift.masking import MASK
 from trailsift.record import event_key
-from trailsift.replay import ReplaySummary, replay
+from trailsift.cli.replay import ReplaySummary, replay
 from trailsift.rules import Destination, Rule, Severity, default_rules
 from trailsift.scan import Match
-from trailsift.sources import discover
+from trailsift.cli.sources import discover
 
 REPO = Path(__file__).resolve().parent.parent
 

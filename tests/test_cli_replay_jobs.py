@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import write_log_file
-from trailsift import replay as replay_module
+from trailsift.cli import replay as replay_module
 from trailsift.cli import _parser, main
 from trailsift.engine import RuleEngine
 from trailsift.reader import RecordProblem
-from trailsift.replay import (
+from trailsift.cli.replay import (
     MAX_BATCH_FILES,
     FileOutcome,
     ReplaySummary,
@@ -39,7 +39,7 @@ from trailsift.replay import (
 )
 from trailsift.rules import parse_rules
 from trailsift.scan import Match
-from trailsift.sources import discover
+from trailsift.cli.sources import discover
 
 ACCT = "123456789012"
 RULES = {"rules": [

@@ -16,11 +16,11 @@ import pytest
 
 from tests.conftest import EVENTS_LOGS, REPO, index_rows
 from trailsift.engine import RuleEngine
-from trailsift.local_run import local_run, print_run, s3_key
+from trailsift.cli.local import local_run, print_run, s3_key
 from trailsift.record import event_key
 from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
-from trailsift.sources import discover
+from trailsift.cli.sources import discover
 
 
 def expected(paths: list[Path]) -> tuple[Counter[str], set[tuple[str, str]]]:

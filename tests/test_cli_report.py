@@ -6,8 +6,8 @@ import io
 
 import orjson
 
-from trailsift.replay import ReplaySummary
-from trailsift.report import ProgressBar, jsonl_line, table_row
+from trailsift.cli.replay import ReplaySummary
+from trailsift.cli.report import ProgressBar, jsonl_line, table_row
 from trailsift.scan import Match
 
 HOSTILE = {

@@ -1,4 +1,4 @@
-"""Replay local log files through the rules: the pipeline behind ``trailsift replay``.
+"""``trailsift replay``: replay local log files through the rules.
 
 One bad file never stops the others: it is counted as failed (with the reason) and the replay goes
 on; files that are not event files are counted as skipped (with the reason).
@@ -10,6 +10,7 @@ file order, so the matches, the summary and the progress calls are the same.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import marshal
 import multiprocessing
@@ -25,12 +26,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
 
+from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
+from trailsift.cli.sources import LocalFile, discover
 from trailsift.engine import RuleEngine
 from trailsift.projection import paused_gc
-from trailsift.reader import LogFileError, NotALogFile, ReadLimits, RecordProblem
-from trailsift.rules import RuleSet
+from trailsift.reader import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    DEFAULT_MAX_RECORD_BYTES,
+    LogFileError,
+    NotALogFile,
+    ReadLimits,
+    RecordProblem,
+)
+from trailsift.rules import RuleSet, RulesError, default_rules, load_rules, load_selector_rules
 from trailsift.scan import Match, scan_log_file
-from trailsift.sources import LocalFile
 
 
 @dataclass
@@ -376,3 +386,86 @@ def _read_bytes(location: str) -> bytes:
     finally:
         os.close(fd)
     return chunks[0] if len(chunks) <= 2 else b"".join(chunks)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``replay`` command's options."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--rules", metavar="FILE", help="a rules file (JSON or YAML); default: the built-in pack")
+    source.add_argument(
+        "--selectors", metavar="FILE", help="a JSON list of advanced event selectors, or get-event-selectors output"
+    )
+    parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default: text)")
+    parser.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
+    parser.add_argument(
+        "--max-decompressed-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+        metavar="N",
+        help="refuse files that decompress past N bytes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_RECORD_BYTES,
+        metavar="N",
+        help="refuse files holding a record longer than N bytes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=available_cores(),
+        metavar="N",
+        help="scan files in N worker processes; the output is the same for any N (default: the cores available, %(default)s)",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+
+
+def _rules(args: argparse.Namespace) -> RuleSet:
+    """The rules ``--rules`` or ``--selectors`` name, or the built-in pack."""
+    if args.rules:
+        return load_rules(args.rules)
+    if args.selectors:
+        return load_selector_rules(args.selectors)
+    return default_rules()
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Run one ``trailsift replay``: the matches on stdout, as a table and summary or as JSON lines.
+
+    FAILED when some files failed (the rest is still reported); a usage :class:`CommandError`, before
+    anything is read, for invalid rules or a path that does not exist.
+    """
+    try:
+        rules = _rules(args)
+        files = list(discover(args.paths))
+    except (RulesError, FileNotFoundError) as exc:
+        raise CommandError(str(exc), ExitCode.USAGE) from None
+    engine = RuleEngine(rules)
+    summary = ReplaySummary()
+    out = sys.stdout
+    progress = ProgressBar(len(files)) if args.format == "text" else None
+    limits = ReadLimits(args.max_decompressed_bytes, args.max_record_bytes)
+    matches = replay(files, engine, summary, limits=limits, progress=progress, jobs=args.jobs)
+    if args.format == "jsonl":
+        binary = out.buffer
+        for match in matches:
+            binary.write(jsonl_line(match, with_record=args.with_record))
+        binary.flush()
+        for location, reason in summary.failed:
+            print(f"trailsift: failed: {location}: {reason}", file=sys.stderr)
+        for location, index, reason in summary.record_problems:
+            print(f"trailsift: skipped: {location} record {index}: {reason}", file=sys.stderr)
+    else:
+        rows = [table_row(match) for match in matches]
+        if progress is not None and progress.enabled:
+            sys.stderr.write("\n")
+        if rows:
+            out.write(table_header() + "\n" + "\n".join(rows) + "\n")
+        else:
+            out.write("no matches\n")
+        out.write(summary_text(summary, rules))
+    return ExitCode.FAILED if summary.failed else ExitCode.OK

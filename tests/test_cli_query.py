@@ -15,7 +15,7 @@ import pytest
 from trailsift.aws.dynamodb import IndexWriter
 from trailsift.cli import main
 from trailsift.index import TABLE_DEFINITION, index_items
-from trailsift.query import parse_duration, parse_time
+from trailsift.cli.query import parse_duration, parse_time
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
 
@@ -160,7 +160,7 @@ def test_missing_stack(aws: Any, capsys) -> None:
 def test_missing_table(aws: Any, capsys) -> None:
     code, out, err = run(capsys, "query", "--rule", "r", "--table", "no-such-table")
     assert code == 1 and out == ""
-    assert err.startswith("trailsift query: table 'no-such-table' not found") and "Traceback" not in err
+    assert err.startswith("trailsift: error: table 'no-such-table' not found") and "Traceback" not in err
 
 
 def test_no_region(aws: Any, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

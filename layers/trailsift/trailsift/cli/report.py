@@ -1,16 +1,19 @@
-"""Render replay results for people (a table and a summary) and for programs (JSON lines)."""
+"""Render results for people (tables, a summary) and for programs (JSON lines): replay's matches and
+query's index rows; :func:`cell` makes every table's cells safe to print."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from trailsift.replay import ReplaySummary
 from trailsift.rules import RuleSet
 from trailsift.scan import Match
+
+if TYPE_CHECKING:  # replay renders its results with this module
+    from trailsift.cli.replay import ReplaySummary
 
 _COLUMNS = (("eventTime", 20), ("rules", 28), ("eventName", 28), ("principal", 44), ("awsRegion", 14),
             ("sourceIPAddress", 22), ("file:index", 0))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trailsift.logfile import LogFileKey, LogFileKind, classify_key
-from trailsift.sources import LocalFile, discover
+from trailsift.cli.sources import LocalFile, discover
 
 ACCT = "123456789012"
 

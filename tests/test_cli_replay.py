@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from trailsift import replay as replay_module
+from trailsift.cli import replay as replay_module
 from trailsift.engine import RuleEngine
 from trailsift.logfile import classify_key
-from trailsift.replay import ReplaySummary, _read_bytes, replay
+from trailsift.cli.replay import ReplaySummary, _read_bytes, replay
 from trailsift.reader import ReadLimits
 from trailsift.rules import default_rules, parse_rules
-from trailsift.sources import discover
+from trailsift.cli.sources import discover
 
 ACCT = "123456789012"
 

@@ -16,7 +16,7 @@ import pytest
 
 from trailsift import cli
 from trailsift.index import TABLE_DEFINITION
-from trailsift.redrive import (
+from trailsift.cli.redrive import (
     KEPT,
     LISTED,
     REDRIVEN,
@@ -499,7 +499,7 @@ def test_cli_unknown_message_exits_1(sqs: Any, queue: str, capsys: pytest.Captur
 def test_cli_missing_queue(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/nope",
                          "--function", "f")
-    assert code == 1 and err.startswith("trailsift redrive: ") and "Traceback" not in err
+    assert code == 1 and err.startswith("trailsift: error: ") and "Traceback" not in err
 
 
 # --- usage errors ---------------------------------------------------------------------------------

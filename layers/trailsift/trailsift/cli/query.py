@@ -17,10 +17,10 @@ from typing import IO, Any
 import orjson
 
 from trailsift.aws.clients import new_client
-from trailsift.aws.errors import describe_aws_error
-from trailsift.report import index_table_header, index_table_row
+from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.report import index_table_header, index_table_row
+from trailsift.cli.session import aws_errors, session, stack_outputs
 
-EXIT_OK, EXIT_AWS, EXIT_USAGE = 0, 1, 2
 STACK_OUTPUT = "IndexTableName"
 KINDS = ("rule", "principal", "account", "event_id")
 # What every output row carries, in this order (the index may not have them all for every row).
@@ -30,14 +30,6 @@ EVENT_FIELDS = ("recordIndex", "indexedAt", "expires_at", "trimmed", "eventBytes
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class QueryError(Exception):
-    """A query that could not run; ``code`` is the exit status (2 usage, 1 AWS)."""
-
-    def __init__(self, message: str, code: int = EXIT_AWS) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def iso(moment: datetime) -> str:
@@ -85,13 +77,13 @@ def parse_duration(text: str) -> timedelta:
 
 
 def time_range(args: argparse.Namespace, now: datetime) -> tuple[str | None, str | None]:
-    """``(since, until)`` from ``--since``/``--until``/``--last``; raises :class:`QueryError` when they conflict."""
+    """``(since, until)`` from ``--since``/``--until``/``--last``; a usage :class:`CommandError` when they conflict."""
     if args.last is not None:
         if args.since is not None or args.until is not None:
-            raise QueryError("--last cannot be combined with --since or --until", EXIT_USAGE)
+            raise CommandError("--last cannot be combined with --since or --until", ExitCode.USAGE)
         return iso(now - args.last), None
     if args.since is not None and args.until is not None and args.since >= args.until:
-        raise QueryError(f"--since {args.since} is not before --until {args.until}", EXIT_USAGE)
+        raise CommandError(f"--since {args.since} is not before --until {args.until}", ExitCode.USAGE)
     return args.since, args.until
 
 
@@ -103,25 +95,6 @@ def present(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
     if full:
         out.update((name, row[name]) for name in EVENT_FIELDS if name in row)
     return out
-
-
-def _session(args: argparse.Namespace) -> Any:
-    import boto3
-
-    return boto3.session.Session(region_name=args.region)
-
-
-def resolve_table(args: argparse.Namespace, session: Any) -> str:
-    """The table name: ``--table``, or the ``IndexTableName`` output of ``--stack``."""
-    if args.table:
-        return args.table
-    cloudformation = new_client("cloudformation", session=session, endpoint_url=args.endpoint_url)
-    stacks = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
-    for stack in stacks:
-        for output in stack.get("Outputs") or []:
-            if output.get("OutputKey") == STACK_OUTPUT and output.get("OutputValue"):
-                return output["OutputValue"]
-    raise QueryError(f"stack {args.stack!r} has no {STACK_OUTPUT} output (is it a trailsift stack?)")
 
 
 def _rows(args: argparse.Namespace, reader: Any, since: str | None, until: str | None) -> Iterator[dict]:
@@ -158,30 +131,35 @@ def _write(rows: Iterable[dict], fmt: str, out: IO[str]) -> int:
     return count
 
 
-def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    """Run one ``trailsift query`` and return its exit status (0 ok, 1 AWS error, 2 usage error)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    table: str | None = None
-    try:
-        if args.event_id is not None and (args.since or args.until or args.last):
-            raise QueryError("--since, --until and --last do not apply to --event-id", EXIT_USAGE)
-        since, until = time_range(args, datetime.now(timezone.utc))
-        try:
-            from botocore.exceptions import BotoCoreError, ClientError
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``query`` command's options."""
+    by = parser.add_mutually_exclusive_group(required=True)
+    by.add_argument("--rule", metavar="NAME", type=key_value, help="rows of one rule")
+    by.add_argument("--principal", metavar="ARN", type=key_value, help="rows of one userIdentity.arn")
+    by.add_argument("--account", metavar="ID", type=key_value, help="rows of one account")
+    by.add_argument("--event-id", metavar="ID", type=key_value, help="every row of one event, with the event")
+    parser.add_argument("--since", metavar="TIME", type=parse_time, help="from TIME (2024-01-01 or 2024-01-01T10:00:00Z)")
+    parser.add_argument("--until", metavar="TIME", type=parse_time, help="up to, not including, TIME")
+    parser.add_argument("--last", metavar="DURATION", type=parse_duration, help="the last 30m, 24h, 7d, 2w")
+    parser.add_argument("--limit", metavar="N", type=positive_int, help="at most N rows")
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
+    table = parser.add_mutually_exclusive_group(required=True)
+    table.add_argument("--table", metavar="NAME", type=key_value, help="the index table's name")
+    table.add_argument("--stack", metavar="STACK", type=key_value, help=f"a deployed stack (its {STACK_OUTPUT} output)")
+    parser.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
+    parser.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
 
-            from trailsift.aws.dynamodb import IndexReader
-        except ImportError as exc:
-            raise QueryError(f"trailsift query needs boto3 ({exc}): pip install 'trailsift[aws]'") from None
 
-        try:
-            session = _session(args)
-            table = resolve_table(args, session)
-            reader = IndexReader(new_client("dynamodb", session=session, endpoint_url=args.endpoint_url), table)
-            _write(_rows(args, reader, since, until), args.format, out)
-        except (BotoCoreError, ClientError) as exc:
-            raise QueryError(describe_aws_error(exc, table=table, stack=args.stack)) from None
-    except QueryError as exc:
-        print(f"trailsift query: {exc}", file=err)
-        return exc.code
-    return EXIT_OK
+def run(args: argparse.Namespace) -> ExitCode:
+    """Run one ``trailsift query``: the rows on stdout; a :class:`CommandError` when it cannot (usage, AWS)."""
+    if args.event_id is not None and (args.since or args.until or args.last):
+        raise CommandError("--since, --until and --last do not apply to --event-id", ExitCode.USAGE)
+    since, until = time_range(args, datetime.now(timezone.utc))
+    aws = session("query", args.region)
+    from trailsift.aws.dynamodb import IndexReader  # here, once boto3 is known to be there: it imports botocore
+
+    table = args.table or stack_outputs(aws, args.stack, args.endpoint_url).require(STACK_OUTPUT)
+    with aws_errors(table=table, stack=args.stack):
+        reader = IndexReader(new_client("dynamodb", session=aws, endpoint_url=args.endpoint_url), table)
+        _write(_rows(args, reader, since, until), args.format, sys.stdout)
+    return ExitCode.OK

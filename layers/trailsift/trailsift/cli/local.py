@@ -1,4 +1,4 @@
-"""The whole application on this machine: moto's server on 127.0.0.1 stands in for AWS.
+"""``trailsift local``: the whole application on this machine, moto's server on 127.0.0.1 standing in for AWS.
 
 It creates what ``template.yaml`` creates (the trail bucket, the alert topic with an SQS queue
 subscribed in the subscriber's place, the index table with the template's keys), uploads log files
@@ -9,11 +9,13 @@ see. No account, no network beyond loopback.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import io
 import logging
 import os
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,10 +26,12 @@ from types import ModuleType
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from trailsift.cli.command import CommandError, ExitCode
+from trailsift.cli.report import cell
+from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKind
-from trailsift.report import cell
-from trailsift.sources import LocalFile
+from trailsift.rules import RulesError
 from trailsift.triggers import ObjectRef, s3_notification
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -254,8 +258,6 @@ def local_run(
     ``rules`` (a rules or selectors file) is put in S3 and named in ``TRAILSIFT_RULES``, the way a
     deployment overrides the default pack, so a rules file is tried end to end before it is deployed.
     """
-    from trailsift.sources import discover
-
     files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
     with moto_server() as url:
         stack = create_stack(url)
@@ -349,3 +351,34 @@ def _index_rules(stack: LocalStack) -> Iterator[str]:
 
 def _one_line(text: str) -> str:
     return text.replace("\n", " ")[:300]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``local`` command's options."""
+    parser.add_argument("paths", nargs="*", default=["events/logs"], help="log files or folders (default: events/logs)")
+    parser.add_argument("--handler", type=Path, help="the function's app.py (default: functions/processor/app.py)")
+    parser.add_argument("--full", action="store_true", help="show each alert's event JSON too")
+    parser.add_argument(
+        "--rules", type=Path, metavar="FILE", help="a rules or selectors file to run instead of the default pack"
+    )
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Run one ``trailsift local``: the run, then each indexed rule's rows as ``trailsift query`` shows them.
+
+    FAILED when an invocation raised (Lambda would retry it); a usage :class:`CommandError` for a
+    path that does not exist or a bad rules file, found before the function runs.
+    """
+    from trailsift.cli import main
+
+    try:
+        with local_run(args.paths, handler=args.handler, rules=args.rules) as result:
+            indexed_rules = print_run(result, sys.stdout, full=args.full)
+            table, url = result.stack.table, result.stack.endpoint_url
+            print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")
+            for rule in indexed_rules:
+                print(f"\n$ trailsift query --rule {rule}", flush=True)
+                main(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
+    except (RulesError, FileNotFoundError) as exc:
+        raise CommandError(str(exc), ExitCode.USAGE) from None
+    return ExitCode.FAILED if any(invocation.error for invocation in result.invocations) else ExitCode.OK

@@ -32,12 +32,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from trailsift.report import cell
-from trailsift.triggers import UnknownTrigger, parse_trigger
 from trailsift.aws.clients import new_client
-from trailsift.aws.errors import describe_aws_error
+from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.report import cell
+from trailsift.cli.session import aws_errors, session, stack_outputs
+from trailsift.triggers import UnknownTrigger, parse_trigger
 
-EXIT_OK, EXIT_KEPT, EXIT_USAGE = 0, 1, 2
 QUEUE_OUTPUT = "FailureQueueUrl"
 FUNCTION_OUTPUT = "ProcessorFunctionName"
 BATCH = 10  # SQS's largest receive
@@ -358,13 +358,13 @@ def lambda_target(lambda_client: Any, function_name: str) -> Target:
 
 
 def handler_target(module: ModuleType, out: IO[str] | None = None) -> Target:
-    """Run ``module.handler`` (an ``app.py`` loaded with ``local_run.load_handler``) here, synchronously.
+    """Run ``module.handler`` (an ``app.py`` loaded with :func:`trailsift.cli.local.load_handler`) here, synchronously.
 
     It succeeds when the handler returns without reporting a failed item; what it prints (logs,
     metrics) goes to ``out`` (default: stderr), keeping stdout for the command's own lines. A
     configuration error stops the run: every message would fail the same way.
     """
-    from trailsift.local_run import LambdaContext
+    from trailsift.cli.local import LambdaContext
     from trailsift.settings import SettingsError
 
     def invoke(payload: dict[str, Any]) -> None:
@@ -398,12 +398,6 @@ def _failed_items(response: object) -> str | None:
 # --- the command ----------------------------------------------------------------------------------
 
 
-class _CommandError(Exception):
-    def __init__(self, message: str, code: int = EXIT_KEPT) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 _COLUMNS = (("message id", 36), ("condition", 17), ("outcome", 40), ("error", 50), ("objects", 0))
 
 
@@ -429,8 +423,8 @@ def summary_line(outcomes: list[Outcome], dry_run: bool) -> str:
     return f"{counts[REDRIVEN]} redriven, {counts[KEPT]} kept, {counts[UNKNOWN]} unknown\n"
 
 
-def add_arguments(parser: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> None:
-    """The ``redrive`` subcommand's options (cli.py owns the parser)."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``redrive`` command's options."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--stack", metavar="STACK", help=f"a deployed stack (its {QUEUE_OUTPUT} and {FUNCTION_OUTPUT} outputs)"
@@ -451,16 +445,6 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int: Callable[[str],
     parser.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
 
 
-def _stack_outputs(session: Any, args: argparse.Namespace) -> dict[str, str]:
-    cloudformation = new_client("cloudformation", session=session, endpoint_url=args.endpoint_url)
-    outputs: dict[str, str] = {}
-    for stack in cloudformation.describe_stacks(StackName=args.stack)["Stacks"]:
-        for output in stack.get("Outputs") or []:
-            if output.get("OutputKey") and output.get("OutputValue"):
-                outputs.setdefault(output["OutputKey"], output["OutputValue"])
-    return outputs
-
-
 @contextlib.contextmanager
 def _endpoint_for_handler(endpoint_url: str | None) -> Iterator[None]:
     """``--endpoint-url`` for the in-process function's own clients too (unless AWS_ENDPOINT_URL is set)."""
@@ -474,69 +458,51 @@ def _endpoint_for_handler(endpoint_url: str | None) -> Iterator[None]:
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    """Run one ``trailsift redrive``: 0 all redriven (or a dry run), 1 some kept or an AWS error, 2 usage error."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+def run(args: argparse.Namespace) -> ExitCode:
+    """Run one ``trailsift redrive``: a line per message on stdout (the in-process function's logs on
+    stderr); OK when every message was redriven (or a dry run), FAILED when some were kept. A
+    :class:`CommandError` when it cannot run or AWS stops it, after the lines of the messages handled.
+    """
+    if args.queue_url is not None and not (args.function or args.handler):
+        raise CommandError("--queue-url needs --function NAME or --handler PATH", ExitCode.USAGE)
+    if args.stack is not None and args.function:
+        raise CommandError("--function cannot be combined with --stack (it names the function)", ExitCode.USAGE)
+    if args.handler is not None and not args.handler.is_file():
+        raise CommandError(f"--handler {args.handler}: no such file", ExitCode.USAGE)
+    out = sys.stdout
     outcomes: list[Outcome] = []
-    try:
-        if args.queue_url is not None and not (args.function or args.handler):
-            raise _CommandError("--queue-url needs --function NAME or --handler PATH", EXIT_USAGE)
-        if args.stack is not None and args.function:
-            raise _CommandError("--function cannot be combined with --stack (it names the function)", EXIT_USAGE)
-        if args.handler is not None and not args.handler.is_file():
-            raise _CommandError(f"--handler {args.handler}: no such file", EXIT_USAGE)
-        try:
-            import boto3
-            from botocore.exceptions import BotoCoreError, ClientError
-        except ImportError as exc:
-            raise _CommandError(f"trailsift redrive needs boto3 ({exc}): pip install 'trailsift[aws]'") from None
 
-        def show(outcome: Outcome) -> None:
-            if args.format == "jsonl":
-                out.write(jsonl_line(outcome))
-                out.flush()
-                return
+    def report(outcome: Outcome) -> None:
+        if args.format == "jsonl":
+            out.write(jsonl_line(outcome))
+        else:
             if not outcomes:
                 out.write(table_header() + "\n")
             out.write(table_row(outcome) + "\n")
-            out.flush()
-
-        def report(outcome: Outcome) -> None:
-            show(outcome)
-            outcomes.append(outcome)
-
-        try:
-            session = boto3.session.Session(region_name=args.region)
-            queue_url, function = args.queue_url, args.function
-            if args.stack is not None:
-                outputs = _stack_outputs(session, args)
-                queue_url = outputs.get(QUEUE_OUTPUT)
-                function = outputs.get(FUNCTION_OUTPUT)
-                if not queue_url:
-                    raise _CommandError(f"stack {args.stack!r} has no {QUEUE_OUTPUT} output (is it a trailsift stack?)")
-                if not function and args.handler is None:
-                    raise _CommandError(f"stack {args.stack!r} has no {FUNCTION_OUTPUT} output")
-            sqs = new_client("sqs", session=session, endpoint_url=args.endpoint_url)
-            with _endpoint_for_handler(args.endpoint_url if args.handler else None):
-                if args.handler is not None:
-                    from trailsift.local_run import load_handler
-
-                    with contextlib.redirect_stdout(err):  # Powertools' logger writes where stdout was at import
-                        module = load_handler(args.handler)
-                    target = handler_target(module, err)
-                else:
-                    target = lambda_target(new_client("lambda", session=session, endpoint_url=args.endpoint_url), function)
-                redrive(sqs, queue_url, target, max_messages=args.max, dry_run=args.dry_run, report=report)
-        except (BotoCoreError, ClientError) as exc:
-            raise _CommandError(describe_aws_error(exc, stack=args.stack)) from None
-    except _CommandError as exc:
         out.flush()
-        print(f"trailsift redrive: {exc}", file=err)
-        return exc.code
+        outcomes.append(outcome)
+
+    aws = session("redrive", args.region)
+    queue_url, function = args.queue_url, args.function
+    if args.stack is not None:
+        outputs = stack_outputs(aws, args.stack, args.endpoint_url)
+        queue_url = outputs.require(QUEUE_OUTPUT)
+        function = outputs.require(FUNCTION_OUTPUT) if args.handler is None else None
+    with aws_errors(stack=args.stack):
+        sqs = new_client("sqs", session=aws, endpoint_url=args.endpoint_url)
+        with _endpoint_for_handler(args.endpoint_url if args.handler else None):
+            if args.handler is not None:
+                from trailsift.cli.local import load_handler
+
+                with contextlib.redirect_stdout(sys.stderr):  # Powertools' logger writes where stdout was at import
+                    module = load_handler(args.handler)
+                target = handler_target(module, sys.stderr)
+            else:
+                target = lambda_target(new_client("lambda", session=aws, endpoint_url=args.endpoint_url), function)
+            redrive(sqs, queue_url, target, max_messages=args.max, dry_run=args.dry_run, report=report)
     if args.format == "table":
         if not outcomes:
             out.write("no messages\n")
         out.write(summary_line(outcomes, args.dry_run))
     out.flush()
-    return EXIT_KEPT if not args.dry_run and any(o.kept for o in outcomes) else EXIT_OK
+    return ExitCode.FAILED if not args.dry_run and any(o.kept for o in outcomes) else ExitCode.OK

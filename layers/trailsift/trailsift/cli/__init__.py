@@ -1,0 +1,67 @@
+"""The ``trailsift`` command line: what runs on a workstation, apart from what runs in the function.
+
+Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``query`` the index,
+``redrive`` the failure queue, and ``local``: the whole application on this machine, against an
+emulated AWS.
+Each is a module with ``add_arguments`` and ``run``; they share :mod:`trailsift.cli.command` (exit
+codes, the command error) and :mod:`trailsift.cli.session` (AWS sessions, a stack's outputs).
+The Lambda layer is built without this package: the function imports none of it.
+
+Exit status (:class:`ExitCode`): 0 done; 1 done but not all of it (files failed, messages kept,
+selectors CloudTrail would refuse) or an AWS error stopped it; 2 invalid usage or invalid
+rules/selectors (nothing run). A command that cannot run or go on says why in one line on stderr,
+``trailsift: error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trailsift.cli import local, query, redrive, replay, validate
+from trailsift.cli.command import CommandError, ExitCode
+
+__all__ = ["CommandError", "ExitCode", "main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The parser of every command; each subparser's ``run`` default is the command's ``run``."""
+    parser = argparse.ArgumentParser(
+        prog="trailsift",
+        description="Filter CloudTrail log files with advanced event selectors.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module, name, options in (
+        (replay, "replay", {"help": "replay local log files (.json.gz, .json, directories) through rules"}),
+        (validate, "validate", {"help": "validate a rules or selectors file"}),
+        (local, "local", {
+            "help": "run the deployed pipeline on this machine: moto's server on 127.0.0.1 stands in for AWS",
+        }),
+        (query, "query", {
+            "help": "read the DynamoDB index back by rule, principal, account or event id (newest first)",
+            "description": "Times are UTC; the range is [--since, --until). Exit 1 on AWS errors, 2 on usage errors.",
+        }),
+        (redrive, "redrive", {
+            "help": "send the failure queue's dead letters back to the function, deleting what it accepted",
+            "description": "Exit 0 when every message was redriven (or a dry run), 1 when some were kept, 2 on usage errors.",
+        }),
+    ):
+        command = commands.add_parser(name, **options)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names (default: the process's arguments) and return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CommandError as exc:
+        sys.stdout.flush()  # what the command printed comes before why it stopped
+        print(f"trailsift: error: {exc.line}", file=sys.stderr)
+        return exc.code
+    except BrokenPipeError:  # `trailsift replay ... | head`
+        sys.stderr.close()
+        return ExitCode.OK

@@ -1,0 +1,47 @@
+"""What every ``trailsift`` command shares: its exit codes, the error that stops it, its argument types.
+
+A command returns an :class:`ExitCode` when it ran, or raises :class:`CommandError` when it cannot
+run or stops; :func:`trailsift.cli.main` prints the error as one line on stderr and exits with its
+code, so no command prints its own errors or a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit status of every command."""
+
+    OK = 0
+    """Done, and nothing to report."""
+    FAILED = 1
+    """Done but not all of it: files that failed, messages kept in the queue, selectors CloudTrail
+    would refuse, or an AWS error that stopped the command."""
+    USAGE = 2
+    """Nothing run: invalid usage, or invalid rules or selectors."""
+
+
+class CommandError(Exception):
+    """A command that cannot run or go on: ``message`` says why in one line, ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def line(self) -> str:
+        """The message on one line: a multi-line message (a YAML error's context) has its lines joined."""
+        return " ".join(part.strip() for part in str(self).splitlines() if part.strip())
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
