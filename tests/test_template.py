@@ -11,11 +11,14 @@ outputs, the EventBridge filter on existing buckets and the layer's hash-pinned 
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -368,6 +371,71 @@ def test_layer_requirements_are_exact_pins_with_hashes() -> None:
 def test_build_function_has_the_handler(build_dir: Path) -> None:
     assert (build_dir / "ProcessorFunction" / "app.py").is_file()
     assert (build_dir / "template.yaml").is_file()
+
+
+# Runs the built handler with the built layer's trailsift: imports app.py and builds what an invocation
+# needs (settings, rules, pipeline; clients are made on first use), then writes which modules are
+# loaded, and from which file, into the file named by argv[2].
+_LOAD_THE_HANDLER = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+from trailsift.deadline import Deadline
+app.build_pipeline("imports", Deadline(lambda: 300_000, app.settings().deadline_margin_ms))
+with open(sys.argv[2], "w") as out:
+    json.dump({name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}, out)
+"""
+FUNCTION_ENV = {
+    "TRAILSIFT_BUCKETS": "trailsift-test",
+    "TRAILSIFT_ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "TRAILSIFT_INDEX_TABLE": "trailsift-index",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def test_the_layer_ships_only_what_the_function_imports(build_dir: Path, tmp_path: Path) -> None:
+    """The command line (trailsift/cli/) is not in the layer, and the handler does not miss it: run with
+    the layer's trailsift alone, it loads every trailsift module from there, none of trailsift.cli, and
+    not boto3 (trailsift.aws makes the clients on first use)."""
+    layer = build_dir / "TrailsiftLayer" / "python" / "trailsift"
+    assert (layer / "pipeline.py").is_file() and not (layer / "cli").exists()
+    shutil.copytree(layer, tmp_path / "layer" / "trailsift")  # trailsift only: the layer's dependencies are arm64 wheels
+    loaded = tmp_path / "modules.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_THE_HANDLER, str(build_dir / "ProcessorFunction" / "app.py"), str(loaded)],
+        env={**_offline_env(), **FUNCTION_ENV, "PYTHONPATH": str(tmp_path / "layer")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = json.loads(loaded.read_text())
+    ours = {name: file for name, file in modules.items() if name.split(".")[0] == "trailsift"}
+    assert "trailsift.pipeline" in ours and not [name for name in ours if name.startswith("trailsift.cli")]
+    elsewhere = [name for name, file in ours.items() if not Path(file).is_relative_to(tmp_path / "layer")]
+    assert not elsewhere, f"not from the layer: {elsewhere}"
+    assert "boto3" not in modules
+
+
+def test_only_the_aws_adapters_import_boto3(build_dir: Path) -> None:
+    """In what the function runs (its app.py and the layer's trailsift), boto3 and botocore are imported
+    in trailsift.aws only: the handler makes its clients through trailsift.aws.clients."""
+    layer = build_dir / "TrailsiftLayer" / "python"
+    importers = set()
+    for path in [build_dir / "ProcessorFunction" / "app.py", *(layer / "trailsift").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            if any(name.split(".")[0] in ("boto3", "botocore") for name in names):
+                importers.add(path.relative_to(build_dir).as_posix())
+    assert importers and all(name.startswith("TrailsiftLayer/python/trailsift/aws/") for name in importers), sorted(importers)
 
 
 # ------------------------------------------------------------------------ dependencies
