@@ -1,8 +1,9 @@
 """Turn a matched event into one SNS alert: an ASCII subject, an e-mail-readable body, filterable attributes.
 
 Everything shown comes from the masked record (see :mod:`trailsift.masking`), so no credential a
-record carries reaches a subscriber. Event text is attacker-controlled: control characters are escaped
-so a newline in ``userAgent`` cannot forge lines, and the alert always fits SNS's 256 KB limit.
+record carries reaches a subscriber. Event text is attacker-controlled: it is shown through
+:mod:`trailsift.text` (escaped in the body and attributes, printable ASCII in the subject), and the
+alert always fits SNS's 256 KB limit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
 from trailsift.masking import mask_secrets
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
+from trailsift.text import ascii_subject, one_line
 
 MAX_MESSAGE_BYTES = 262_144  # SNS: message + subject + attributes of one publish
 MAX_SUBJECT_CHARS = 99  # SNS: "under 100 characters"
@@ -26,12 +28,6 @@ MAX_FIELD_CHARS = 512  # longest event value shown in the human part of the body
 MAX_DESCRIPTION_CHARS = 300
 MAX_RULES_LISTED = 20
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
-
-# Characters that could forge lines or reorder text in a mail client, shown escaped instead.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-_ESCAPES |= {code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-
 
 @dataclass(frozen=True)
 class Alert:
@@ -52,21 +48,8 @@ class Alert:
 
 
 def _clean(value: Any, limit: int = MAX_FIELD_CHARS) -> str:
-    """Event text made safe for one line of a mail body: control characters escaped, length capped."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    text = text.translate(_ESCAPES)
-    return text.encode("utf-8", "backslashreplace").decode()  # lone surrogates become \udxxx
-
-
-def _ascii(text: str) -> str:
-    """Printable ASCII only (what an SNS subject may hold): anything else becomes '?'."""
-    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+    """Event text as one line of a mail body (a newline in ``userAgent`` cannot forge lines): see :func:`one_line`."""
+    return one_line(value if isinstance(value, str) else str(value), limit)
 
 
 def _short_principal(arn: str) -> str:
@@ -84,29 +67,29 @@ def _fit(principal: str, room: int) -> str:
     path, slash, name = principal.rpartition("/")
     if slash and len(name) + 8 <= room:
         return path[: room - len(name) - 4] + ".../" + name
-    return _cut(principal, room)
+    return ascii_subject(principal, room)
 
 
 def _subject(severity: Severity, record: dict[str, Any]) -> str:
     """``[high] StopLogging by arn:... in us-east-1 (failed: AccessDenied)``, always a valid SNS subject."""
-    event = _cut(_ascii(rec.field_text(record, "eventName") or "unknown event"), 40)
+    event = ascii_subject(rec.field_text(record, "eventName") or "unknown event", 40)
     head = f"[{severity.value}] {event}"
     region = rec.field_text(record, "awsRegion")
-    tail = f" in {_cut(_ascii(region), 24)}" if region else ""
+    tail = f" in {ascii_subject(region, 24)}" if region else ""
     error = rec.field_text(record, "errorCode")
-    hint = f" (failed: {_cut(_ascii(error), 30)})" if error else ""
+    hint = f" (failed: {ascii_subject(error, 30)})" if error else ""
     who = rec.principal(record)
     if who is None:
         candidates = [head + tail + hint, head + tail]
     else:
-        full = _ascii(who)
-        short = _ascii(_short_principal(who))
+        full = ascii_subject(who)
+        short = ascii_subject(_short_principal(who))
         candidates = [f"{head} by {full}{tail}{hint}", f"{head} by {short}{tail}{hint}", f"{head} by {short}{tail}"]
     for subject in candidates:
         if len(subject) <= MAX_SUBJECT_CHARS:
             return subject
     room = MAX_SUBJECT_CHARS - len(head) - len(" by ") - len(tail)
-    return f"{head} by {_fit(_ascii(_short_principal(who or '')), room)}{tail}"
+    return f"{head} by {_fit(ascii_subject(_short_principal(who or '')), room)}{tail}"
 
 
 def _yes_no(value: Any) -> str | None:
@@ -205,8 +188,7 @@ def _attributes(rules: Sequence[Rule], severity: Severity, record: dict[str, Any
     }
     for name, value in values.items():
         if value:
-            text = value[:MAX_ATTRIBUTE_CHARS].translate(_ESCAPES).encode("utf-8", "replace").decode()
-            attributes[name] = {"DataType": "String", "StringValue": text[:MAX_ATTRIBUTE_CHARS]}
+            attributes[name] = {"DataType": "String", "StringValue": one_line(value, MAX_ATTRIBUTE_CHARS)}
     return attributes
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeGuard
 from urllib.parse import quote_plus, unquote_plus
+
+from trailsift.text import escape, one_line
 
 MAX_KEY_BYTES = 1024
 """S3's limit on an object key, in UTF-8 bytes."""
@@ -65,9 +66,9 @@ class ObjectRef:
         ``\\x1b``, ``\\u202e``; a backslash as ``\\\\`` and a ``?`` in the key as ``\\x3f``, so no
         key can pass for another object or version: distinct objects always have distinct locations.
         """
-        text = f"s3://{_escape(self.bucket)}/{_escape(self.key, question=True)}"
+        text = f"s3://{escape(self.bucket)}/{escape(self.key, also='?')}"
         if self.version_id:
-            text += f"?versionId={_escape(self.version_id)}"
+            text += f"?versionId={escape(self.version_id)}"
         return text
 
 
@@ -588,29 +589,4 @@ def _describe_keys(value: object) -> str:
 
 def _shorten(text: str) -> str:
     """Untrusted text fit for a message: escaped, and cut to a few dozen characters."""
-    return _escape(text[:_SHOWN_CHARS]) + ("..." if len(text) > _SHOWN_CHARS else "")
-
-
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-_PLAIN = re.compile(r"[ -\[\]-~]*")  # printable ASCII without a backslash
-
-
-def _escape(text: str, *, question: bool = False) -> str:
-    """``text`` with control, invisible-format and separator characters (and ``\\``) written as escapes."""
-    if _PLAIN.fullmatch(text) and not (question and "?" in text):
-        return text
-    parts = []
-    for char in text:
-        if char in _NAMED:
-            parts.append(_NAMED[char])
-        elif (question and char == "?") or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-            code = ord(char)
-            if code < 0x100:
-                parts.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                parts.append(f"\\u{code:04x}")
-            else:
-                parts.append(f"\\U{code:08x}")
-        else:
-            parts.append(char)
-    return "".join(parts)
+    return one_line(text, _SHOWN_CHARS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from enum import IntEnum
 
+from trailsift.text import for_terminal
+
 
 class ExitCode(IntEnum):
     """The exit status of every command."""
@@ -32,8 +34,9 @@ class CommandError(Exception):
 
     @property
     def line(self) -> str:
-        """The message on one line: a multi-line message (a YAML error's context) has its lines joined."""
-        return " ".join(part.strip() for part in str(self).splitlines() if part.strip())
+        """The message on one line: a multi-line message (a YAML error's context) has its lines joined, and
+        what a file or a record put in it cannot drive the terminal (:func:`trailsift.text.for_terminal`)."""
+        return for_terminal(" ".join(part.strip() for part in str(self).splitlines() if part.strip()))
 
 
 def positive_int(text: str) -> int:

@@ -32,6 +32,7 @@ from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKind
 from trailsift.rules import RulesError
+from trailsift.text import escape, for_terminal, one_line
 from trailsift.triggers import ObjectRef, s3_notification
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -321,7 +322,7 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
     )
     for invocation in failed:
         key = invocation.event["Records"][0]["s3"]["object"]["key"]
-        out.write(f"  raised for {unquote_plus(key)}: {_one_line(invocation.error or '')}\n")
+        out.write(f"  raised for {escape(unquote_plus(key))}: {one_line(invocation.error or '', 300)}\n")
     out.write(f"\n== {len(result.files_seen)} files, as the function logged them ==\n")
     for entry in result.files_seen:
         detail = entry.get("reason") or f"{entry.get('records', 0)} records, {entry.get('alerts', 0)} alerts, {entry.get('index_rows', 0)} rows"
@@ -330,7 +331,7 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
     out.write(f"\n== {len(result.alerts)} SNS alerts, as the subscriber received them ==\n")
     for number, envelope in enumerate(result.alerts, 1):
         attributes = envelope.get("MessageAttributes", {})
-        shown = ", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items()))
+        shown = for_terminal(", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items())))
         message = str(envelope.get("Message", ""))
         if not full:
             head, marker, _ = message.partition("Event JSON:")
@@ -347,10 +348,6 @@ def _index_rules(stack: LocalStack) -> Iterator[str]:
         for item in page.get("Items", []):
             if "rule" in item:  # index rows; the alert ledger's items have none
                 yield item["rule"]["S"]
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\n", " ")[:300]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, positive_int
 from trailsift.cli.report import cell
 from trailsift.cli.session import aws_errors, session, stack_outputs
+from trailsift.text import for_terminal
 from trailsift.triggers import UnknownTrigger, parse_trigger
 
 QUEUE_OUTPUT = "FailureQueueUrl"
@@ -135,8 +136,7 @@ def clean(value: object, limit: int = TEXT_CHARS) -> str | None:
     """Untrusted text fit for one line: control characters neutralized, at most ``limit`` characters."""
     if value is None:
         return None
-    text = cell(value if isinstance(value, str) else json.dumps(value, default=str), 0)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return for_terminal(value if isinstance(value, str) else json.dumps(value, default=str), limit)
 
 
 def _attribute(attributes: Mapping[str, Any] | None, name: str) -> str | None:

@@ -41,6 +41,7 @@ from trailsift.reader import (
 )
 from trailsift.rules import RuleSet, RulesError, default_rules, load_rules, load_selector_rules
 from trailsift.scan import Match, scan_log_file
+from trailsift.text import for_terminal
 
 
 @dataclass
@@ -456,9 +457,9 @@ def run(args: argparse.Namespace) -> ExitCode:
             binary.write(jsonl_line(match, with_record=args.with_record))
         binary.flush()
         for location, reason in summary.failed:
-            print(f"trailsift: failed: {location}: {reason}", file=sys.stderr)
+            print(for_terminal(f"trailsift: failed: {location}: {reason}"), file=sys.stderr)
         for location, index, reason in summary.record_problems:
-            print(f"trailsift: skipped: {location} record {index}: {reason}", file=sys.stderr)
+            print(for_terminal(f"trailsift: skipped: {location} record {index}: {reason}"), file=sys.stderr)
     else:
         rows = [table_row(match) for match in matches]
         if progress is not None and progress.enabled:

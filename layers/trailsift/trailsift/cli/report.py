@@ -11,6 +11,7 @@ import orjson
 
 from trailsift.rules import RuleSet
 from trailsift.scan import Match
+from trailsift.text import for_terminal
 
 if TYPE_CHECKING:  # replay renders its results with this module
     from trailsift.cli.replay import ReplaySummary
@@ -18,8 +19,6 @@ if TYPE_CHECKING:  # replay renders its results with this module
 _COLUMNS = (("eventTime", 20), ("rules", 28), ("eventName", 28), ("principal", 44), ("awsRegion", 14),
             ("sourceIPAddress", 22), ("file:index", 0))
 _LIST_LIMIT = 20
-# Event fields are attacker-controlled: never let them move the cursor or recolour a terminal.
-_CONTROL = {code: "\ufffd" for code in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\n"): " ", ord("\t"): " "}
 
 
 def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
@@ -31,11 +30,9 @@ def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
 
 
 def cell(value: Any, width: int) -> str:
-    """``value`` as one table cell: control characters neutralized, cut to ``width`` (0: no limit) and padded."""
-    text = "" if value is None else str(value)
-    text = text.translate(_CONTROL)
-    if width and len(text) > width:
-        text = text[: width - 1] + "…"
+    """``value`` as one table cell: event text is attacker-controlled, so unsafe characters are replaced
+    (:func:`trailsift.text.for_terminal`), then cut to ``width`` (0: no limit) and padded."""
+    text = for_terminal("" if value is None else str(value), width)
     return text.ljust(width) if width else text
 
 
@@ -70,7 +67,7 @@ def index_table_row(row: dict[str, Any]) -> str:
 
 def _listed(title: str, items: Sequence[str]) -> list[str]:
     lines = [f"{title}:"]
-    lines += [f"  {item}" for item in items[:_LIST_LIMIT]]
+    lines += [f"  {for_terminal(item)}" for item in items[:_LIST_LIMIT]]
     if len(items) > _LIST_LIMIT:
         lines.append(f"  ... and {len(items) - _LIST_LIMIT} more")
     return lines
