@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailsift.errors import TrailsiftError
 from trailsift.pipeline import FileOutcome, Pipeline, Status
 from trailsift.triggers import Trigger, TriggerShape, batch_response, parse_trigger
 
 
-class InvocationFailed(RuntimeError):
+class InvocationFailed(TrailsiftError, RuntimeError):
     """Some object or trigger part failed; raised so that Lambda retries and then dead-letters the event."""
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from trailsift.alerts import Alert, format_alert
 from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
+from trailsift.errors import TrailsiftError
 from trailsift.index import index_items
 from trailsift.logfile import classify_key
 from trailsift.reader import LogFileError, NotALogFile
@@ -61,15 +62,15 @@ class AlertLedger(Protocol):
     def release(self, alerts: Sequence[Alert]) -> None: ...
 
 
-class ObjectGone(Exception):
+class ObjectGone(TrailsiftError):
     """Raised by an :class:`ObjectSource`: the object (or the version named) no longer exists; nothing to retry."""
 
 
-class ObjectDenied(Exception):
+class ObjectDenied(TrailsiftError):
     """Raised by an :class:`ObjectSource`: reading the object is refused, and retrying will not change that."""
 
 
-class ObjectTooLarge(Exception):
+class ObjectTooLarge(TrailsiftError):
     """Raised by an :class:`ObjectSource` (or found from the trigger's size): the object is larger than
     ``max_object_bytes`` and is not read; it is held whole while it is read, so its size is memory."""
 
@@ -79,7 +80,7 @@ class ObjectTooLarge(Exception):
         super().__init__(f"{location}: object is {told}larger than the limit of {limit} bytes (max object size); not read")
 
 
-class AlertsPending(Exception):
+class AlertsPending(TrailsiftError):
     """Some alerts are claimed by another invocation that has not sent them yet: try again later."""
 
 

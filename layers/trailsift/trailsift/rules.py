@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from trailsift.errors import TrailsiftError
 from trailsift.selectors import EventSelector, SelectorError, parse_selectors
 
 
@@ -48,7 +49,7 @@ _RULE_KEYS = ("name", "description", "severity", "destinations", "selectors")
 DEFAULT_PACK = "default.json"
 
 
-class RulesError(ValueError):
+class RulesError(TrailsiftError, ValueError):
     """A rules file that is not valid; the message names the rule and the key at fault."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailsift.errors import TrailsiftError
 from trailsift.fields import MANY, single_value_getter, value_getter
 
 INCLUDE_OPERATORS = ("Equals", "StartsWith", "EndsWith")
@@ -49,7 +50,7 @@ Record = dict[str, Any]
 RecordTest = Callable[[Record], bool]
 
 
-class SelectorError(ValueError):
+class SelectorError(TrailsiftError, ValueError):
     """A selector set that is not valid; the message names the selector, field selector, operator and value."""
 
 

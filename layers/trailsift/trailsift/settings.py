@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from trailsift.errors import TrailsiftError
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_BYTES
 
 ALERT_TOPIC_ARN = "TRAILSIFT_ALERT_TOPIC_ARN"
@@ -35,7 +36,7 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-class SettingsError(ValueError):
+class SettingsError(TrailsiftError, ValueError):
     """An environment variable is missing or malformed; the message names it."""
 
 

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any, TypeGuard
 from urllib.parse import quote_plus, unquote_plus
 
+from trailsift.errors import TrailsiftError
 from trailsift.text import escape, one_line
 
 MAX_KEY_BYTES = 1024
@@ -103,7 +104,7 @@ class Trigger:
     so an SQS failure or a Batch result can be reported for both."""
 
 
-class UnknownTrigger(ValueError):
+class UnknownTrigger(TrailsiftError, ValueError):
     """The whole event has no shape we know; the message names what was seen, never a value."""
 
 
@@ -190,7 +191,7 @@ def s3_notification(refs: Sequence[ObjectRef], *, region: str = "us-east-1") -> 
     return {"Records": records}
 
 
-class _Malformed(Exception):
+class _Malformed(TrailsiftError):
     """One entry is unusable; caught where the entry is parsed and turned into a :class:`Rejected`."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailsift.alerts import Alert
+from trailsift.errors import TrailsiftError
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 ALERT_PREFIX = "ALERT#"
@@ -38,7 +39,7 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#state = :claimed AND (#claimed_at < :stale OR #owner = :me))"
 
 
-class LedgerError(RuntimeError):
+class LedgerError(TrailsiftError, RuntimeError):
     """A ledger call failed for good or after its retries; the invocation should fail and be retried."""
 
 
@@ -51,7 +52,7 @@ class Claim:
     held_elsewhere: list[Alert]  # freshly claimed by another invocation: report as pending (retryable)
 
 
-class _ConditionFailed(Exception):
+class _ConditionFailed(TrailsiftError):
     """A conditional write was refused; ``item`` is the item as it stood (typed JSON), if DynamoDB said."""
 
     def __init__(self, item: dict[str, Any] | None) -> None:

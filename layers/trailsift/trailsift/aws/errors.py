@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, NamedTuple, TypeVar
 
+from trailsift.errors import TrailsiftError
+
+__all__ = ["BatchWriteError", "FailedAlert", "PublishFailed", "TrailsiftError", "describe_aws_error"]
+
 F = TypeVar("F")
 
 
-class BatchWriteError(RuntimeError, Generic[F]):
+class BatchWriteError(TrailsiftError, RuntimeError, Generic[F]):
     """Some entries of a batch adapter's call were not accepted; ``failed`` lists them (what a subclass says)."""
 
     def __init__(self, message: str, failed: Sequence[F]) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from trailsift.deadline import Deadline
+from trailsift.errors import TrailsiftError
 
 MAX_ROUNDS = 4  # calls of one batch at most: the first, then up to three resends of its failed entries
 
@@ -91,7 +92,7 @@ class BatchResult(Generic[E]):
     rounds: int = 0  # calls made for the last batch sent
 
 
-class BatchCallFailed(Exception, Generic[E]):
+class BatchCallFailed(TrailsiftError, Generic[E]):
     """A batch call raised: botocore's whole-call retries are spent, or no retry can mend it; not retried here.
 
     ``result.unsent`` holds the entries of that call and of every batch after it; ``error`` is what it raised.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from enum import IntEnum
 
+from trailsift.errors import TrailsiftError
 from trailsift.text import for_terminal
 
 
@@ -25,7 +26,7 @@ class ExitCode(IntEnum):
     """Nothing run: invalid usage, or invalid rules or selectors."""
 
 
-class CommandError(Exception):
+class CommandError(TrailsiftError):
     """A command that cannot run or go on: ``message`` says why in one line, ``code`` is the exit status."""
 
     def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:

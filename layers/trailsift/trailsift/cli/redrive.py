@@ -36,6 +36,7 @@ from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, positive_int
 from trailsift.cli.report import cell
 from trailsift.cli.session import aws_errors, session, stack_outputs
+from trailsift.errors import TrailsiftError
 from trailsift.text import for_terminal
 from trailsift.triggers import UnknownTrigger, parse_trigger
 
@@ -51,11 +52,11 @@ REDRIVEN, KEPT, UNKNOWN, LISTED = "redriven", "kept", "unknown message", "dry ru
 Target = Callable[[dict[str, Any]], None]
 
 
-class RedriveFailed(Exception):
+class RedriveFailed(TrailsiftError):
     """The target refused one payload; its message is kept."""
 
 
-class StopRedrive(Exception):
+class StopRedrive(TrailsiftError):
     """The target itself is unusable (no such function, no permission...): keep the message and stop the run."""
 
 
