@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from isal import isal_zlib
 
+from trailsift.errors import TrailsiftError
 from trailsift.streaming import NotStreamable, Projector, RecordBatch, StreamError, record_batches
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -38,7 +39,7 @@ class ReadLimits:
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
 
-class LogFileError(Exception):
+class LogFileError(TrailsiftError):
     """A log file that cannot be read; ``retryable`` is False because the bytes will not change."""
 
     def __init__(self, source: str, reason: str, *, index: int | None = None) -> None:
@@ -53,7 +54,7 @@ class LogFileError(Exception):
         return f"record {self.index}: {self.reason}" if self.index is not None else self.reason
 
 
-class NotALogFile(Exception):
+class NotALogFile(TrailsiftError):
     """Content that is recognizably not an event file (a digest file): skipped, not failed."""
 
     def __init__(self, source: str, reason: str) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from trailsift.errors import TrailsiftError
+
 __all__ = ["NotStreamable", "RecordBatch", "StreamError", "record_batches"]
 
 _WS = b" \t\r\n"
@@ -56,7 +58,7 @@ def _balanced(depth: int) -> bytes:
 _OBJECTS = re.compile(rb"[ \t\r\n]*+\{" + _balanced(15) + rb"\}(?:[ \t\r\n]*+,[ \t\r\n]*+\{" + _balanced(15) + rb"\})*+", re.S)
 
 
-class NotStreamable(Exception):
+class NotStreamable(TrailsiftError):
     """The document does not start with ``{"Records": [``; ``consumed`` is the part of it in hand."""
 
     def __init__(self, consumed: bytes) -> None:
@@ -64,7 +66,7 @@ class NotStreamable(Exception):
         self.consumed = consumed
 
 
-class StreamError(ValueError):
+class StreamError(TrailsiftError, ValueError):
     """The document is invalid, truncated or has a record over the limit; ``index`` is the entry concerned, if one is."""
 
     def __init__(self, reason: str, *, index: int | None = None) -> None:
