@@ -40,7 +40,13 @@ def event_key(record: dict[str, Any]) -> str:
 
 
 def principal(record: dict[str, Any]) -> str | None:
-    """``userIdentity.arn``, else the invoking service, else ``userIdentity.type``; ``None`` if none."""
+    """Who acted, the one definition trailsift shows (alert subjects and bodies, replay's tables and JSON lines).
+
+    ``userIdentity.arn`` (Root, IAMUser, AssumedRole, ...), else ``invokedBy`` (an AWS service acting
+    with no ARN of its own: the service's name says more than the type ``AWSService``), else
+    ``userIdentity.type``; ``None`` without a ``userIdentity`` object. Each must be non-empty text of
+    bounded length (``MAX_TEXT`` bytes, 64 for the type), or the next one is tried.
+    """
     identity = record.get("userIdentity")
     if not isinstance(identity, dict):
         return None

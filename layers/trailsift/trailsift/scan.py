@@ -22,6 +22,7 @@ from trailsift.reader import (
     numbered_entries,
     open_log_file,
 )
+from trailsift.record import principal
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,6 @@ class Match:
     def summary(self) -> dict[str, Any]:
         """The identifying fields of the match (what ``--format jsonl`` prints)."""
         record = self.record
-        identity = record.get("userIdentity")
         return {
             "file": self.source,
             "index": self.index,
@@ -46,7 +46,7 @@ class Match:
             "eventTime": record.get("eventTime"),
             "awsRegion": record.get("awsRegion"),
             "recipientAccountId": record.get("recipientAccountId"),
-            "principal": identity.get("arn") or identity.get("type") if isinstance(identity, dict) else None,
+            "principal": principal(record),
             "sourceIPAddress": record.get("sourceIPAddress"),
             "errorCode": record.get("errorCode"),
             "rules": list(self.rules),
