@@ -67,14 +67,6 @@ def _dumps(value: Any) -> str:
     return render_json(value, option=0).decode()
 
 
-def masked(record: Mapping[str, Any]) -> Any:
-    """The record with secrets masked (tolerates a ``mask_secrets`` that also returns a count)."""
-    result = mask_secrets(record)
-    if isinstance(result, tuple):
-        return result[0]
-    return result
-
-
 def attribute_size(name: str, value: Any) -> int:
     """Bytes DynamoDB counts for one attribute (name plus value), numbers counted at their maximum."""
     if isinstance(value, bool):
@@ -146,7 +138,7 @@ def index_items(
     }
     common.update((name, value) for name, value in optional.items() if value is not None)
 
-    event = masked(record)
+    event = mask_secrets(record).value
     text = _dumps(event)
     text_bytes = len(text.encode())
     items: list[dict[str, Any]] = []

@@ -22,7 +22,6 @@ from trailsift.cli.report import index_table_header, index_table_row
 from trailsift.cli.session import aws_errors, session, stack_outputs
 
 STACK_OUTPUT = "IndexTableName"
-KINDS = ("rule", "principal", "account", "event_id")
 # What every output row carries, in this order (the index may not have them all for every row).
 ROW_FIELDS = ("eventTime", "rule", "severity", "eventID", "eventName", "eventSource", "principal", "account",
               "region", "sourceIPAddress", "errorCode", "logFile")
