@@ -128,6 +128,8 @@ class RuleEngine:
         found: list[int] = []
         for column_of, accepts, members in self._columns:
             column = column_of(views)
+            if column.count(None) == len(column):  # no record holds the field (often: its key is absent)
+                continue
             kinds = set(map(type, column))
             if not kinds <= _STRING_OR_NONE:
                 found += [i for i, value in enumerate(column) if value is not None and (type(value) is not str or accepts(value))]

@@ -80,6 +80,17 @@ class FieldsAbsent(Sequence[None]):
     __hash__ = None  # type: ignore[assignment]
 
 
+class ProjectedRecords(list[Any]):
+    """The projected records of a batch, and the projected top-level keys its text does not hold.
+
+    Every record has null there, so a column under such a key is all None without being read.
+    """
+
+    def __init__(self, views: list[Any], absent: frozenset[str]) -> None:
+        super().__init__(views)
+        self.absent = absent
+
+
 def count_objects(array: bytes) -> int | None:
     """How many entries the JSON array ``array`` holds when every one is an object; None when not so or invalid.
 
@@ -152,7 +163,7 @@ class RecordProjection:
         document_type = msgspec.defstruct("ProjectedDocument", [("Records", list[record_type])])  # type: ignore[valid-type]
         self._decoder = msgspec.json.Decoder(document_type)
         self._batch_decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
-        self._top_keys = tuple(orjson.dumps(key) for key in root.children)
+        self._top_keys = tuple((key, orjson.dumps(key)) for key in root.children)
 
     def _struct_type(self, node: _Node, path: tuple[str, ...]) -> type:
         """A Struct type for ``node``; attributes are named ``f<n>`` and renamed to the JSON keys (any key works).
@@ -191,16 +202,20 @@ class RecordProjection:
 
         When none of the projected top-level keys appears in the text (and no escape that could
         spell one), the records are only counted: :class:`FieldsAbsent`. None when the JSON cannot be
-        projected (an entry that is not an object, a number past double range, deep nesting). ``msgspec.DecodeError`` when ``array`` is not JSON at all (a streamed batch cut in the
-        wrong place), so the caller need not ask orjson why.
+        projected (an entry that is not an object, a number past double range, deep nesting). Raises
+        ``msgspec.DecodeError`` when ``array`` is not JSON at all (a streamed batch cut in the wrong
+        place), so the caller need not ask orjson why. The views (:class:`ProjectedRecords`) say which
+        top-level keys the text does not hold, so the columns under them need not be read.
         """
-        if b"\\" not in array and not any(key in array for key in self._top_keys):
+        escaped = b"\\" in array
+        absent = frozenset() if escaped else frozenset(key for key, text in self._top_keys if text not in array)
+        if len(absent) == len(self._top_keys):
             count = count_objects(array)
             if count is not None:
                 return FieldsAbsent(count)
         try:
             with paused_gc():
-                return self._batch_decoder.decode(array)  # type: ignore[no-any-return]
+                return ProjectedRecords(self._batch_decoder.decode(array), absent)
         except (msgspec.ValidationError, RecursionError):
             return None
 
@@ -229,11 +244,17 @@ class RecordProjection:
             return None if all(value is None for value in values) else MANY
 
         if len(leaves) > 1:
-            return lambda views: [None] * len(views) if type(views) is FieldsAbsent else list(map(walk, views))
+            return lambda views: (
+                [None] * len(views)
+                if type(views) is FieldsAbsent or (type(views) is ProjectedRecords and parts[0] in views.absent)
+                else list(map(walk, views))
+            )
         chain = attrgetter(".".join(trail + leaves))
 
+        top = parts[0]
+
         def column(views: Sequence[Any]) -> list[Any]:
-            if type(views) is FieldsAbsent:
+            if type(views) is FieldsAbsent or (type(views) is ProjectedRecords and top in views.absent):
                 return [None] * len(views)
             try:
                 return list(map(chain, views))
