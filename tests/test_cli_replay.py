@@ -151,14 +151,19 @@ def test_progress_and_timing(tmp_path: Path, write_log_file, engine) -> None:
         write_log_file([record(f"e{i}")], name(f"20240101T00{i}5Z"))
     write_log_file(b"x", str(Path(name("20240101T0000Z")).parent / "zz-skip.txt"), gz=False)
     calls = []
+    before = time.perf_counter()
     summary = ReplaySummary()
     matches = replay(discover([tmp_path]), engine, summary, progress=lambda done, s: calls.append((done, s.records)))
     assert summary.finished is None
+    running = summary.elapsed
+    time.sleep(0.01)
+    assert summary.elapsed > running + 0.005  # still counting until the replay ends (slept 0.01 s)
     list(matches)
+    after = time.perf_counter()
     assert calls == [(1, 1), (2, 2), (3, 3), (4, 3)]
-    assert summary.finished is not None
+    assert summary.finished is not None and summary.started <= summary.finished <= after
     elapsed = summary.elapsed
-    assert elapsed >= 0
+    assert 0.005 < elapsed <= after - before  # the replay's own time, the sleep above included
     time.sleep(0.01)
     assert summary.elapsed == elapsed  # frozen once finished
 

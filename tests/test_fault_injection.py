@@ -31,9 +31,10 @@ received, nothing unexpected, every ledger item "sent", no on-failure record lef
 and each alert received exactly 1 + n times, n being how often SNS accepted it without the ledger
 recording it as sent (the documented window: the environment died between the accepted publish and
 ``mark_sent``; or, without a crash, ``mark_sent`` failed after the client's retries). The injector
-tracks n per alert from what each attempt published and marked. Statistics are collected in ``STATS``
-and printed by the last test (``pytest -s``); ``TRAILSIFT_FAULT_SEEDS`` sets the number of random
-schedules (176, with the hand-written ones 201).
+tracks n per alert from what each attempt published and marked. Each schedule that passes keeps its
+statistics in ``RUNS``; ``test_statistics`` runs every schedule not yet run in this process, sums them
+all and checks and prints the sums (``pytest -s``), whatever ran before it (``-k``, random order,
+xdist). ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules (176, with the hand-written ones 201).
 """
 
 from __future__ import annotations
@@ -345,34 +346,51 @@ HAND_WRITTEN = [
 
 # --- the statistics --------------------------------------------------------------------------------
 
-STATS: dict[str, Any] = {
-    "schedules": 0,
-    "random schedules": 0,
-    "hand-written schedules": 0,
-    "faults": Counter(),  # "service fault" -> injected (HTTP faults per request, "entries" per batch call)
-    "HTTP requests": 0,  # sent by the function's clients, botocore's retries included
-    "calls rescued by botocore's retries": 0,  # an HTTP fault, then success: the adapter never saw it
-    "calls failed after botocore's retries": 0,  # raised to the adapter, which does not retry a whole call
-    "batch calls with entries failed": 0,  # answered with some entries failed: resent by the adapter alone
-    "crashes": Counter(),  # "before publish" ... -> fired
-    "invocation attempts": 0,
-    "environments loaded": 0,
-    "attempts failed on alerts claimed elsewhere": 0,
-    "attempts short of time": 0,
-    "attempts that deferred files (not started)": 0,
-    "redrive runs": 0,
-    "schedules with a new request id per attempt": 0,
-    "duplicate deliveries": 0,
-    "concurrent deliveries": 0,
-    "alerts published (accepted entries)": 0,
-    "alerts received": 0,
-    "dead letters queued": 0,
-    "schedules with duplicates": Counter(),  # window -> schedules
-    "schedules with duplicates but no crash of kind (b)": 0,
-    "duplicate alerts": Counter(),  # window -> extra copies received
-    "unexplained duplicates": [],  # descriptions
-    "losses": [],  # descriptions
-}
+def new_stats() -> dict[str, Any]:
+    """The statistics of one schedule, all zero."""
+    return {
+        "schedules": 0,
+        "random schedules": 0,
+        "hand-written schedules": 0,
+        "faults": Counter(),  # "service fault" -> injected (HTTP faults per request, "entries" per batch call)
+        "HTTP requests": 0,  # sent by the function's clients, botocore's retries included
+        "calls rescued by botocore's retries": 0,  # an HTTP fault, then success: the adapter never saw it
+        "calls failed after botocore's retries": 0,  # raised to the adapter, which does not retry a whole call
+        "batch calls with entries failed": 0,  # answered with some entries failed: resent by the adapter alone
+        "crashes": Counter(),  # "before publish" ... -> fired
+        "invocation attempts": 0,
+        "environments loaded": 0,
+        "attempts failed on alerts claimed elsewhere": 0,
+        "attempts short of time": 0,
+        "attempts that deferred files (not started)": 0,
+        "redrive runs": 0,
+        "schedules with a new request id per attempt": 0,
+        "duplicate deliveries": 0,
+        "concurrent deliveries": 0,
+        "alerts published (accepted entries)": 0,
+        "alerts received": 0,
+        "dead letters queued": 0,
+        "schedules with duplicates": Counter(),  # window -> schedules
+        "schedules with duplicates but no crash of kind (b)": 0,
+        "duplicate alerts": Counter(),  # window -> extra copies received
+        "unexplained duplicates": [],  # descriptions
+        "losses": [],  # descriptions
+    }
+
+
+RUNS: dict[str, dict[str, Any]] = {}  # schedule id -> its statistics, kept by run_schedule once it passed
+
+
+def summed(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The statistics of ``runs`` added up (numbers summed, counters merged, lists joined)."""
+    total = new_stats()
+    for run in runs:
+        for name, value in run.items():
+            if isinstance(total[name], Counter):
+                total[name].update(value)
+            else:
+                total[name] += value
+    return total
 
 
 # --- the injector ----------------------------------------------------------------------------------
@@ -434,7 +452,7 @@ class Injector:
         self.fired: set[Point] = set()
         self.faults: Counter[str] = Counter()
         self.crashes: Counter[str] = Counter()
-        self.outcomes: Counter[str] = Counter()  # what botocore's and the adapters' retries met (STATS' names)
+        self.outcomes: Counter[str] = Counter()  # what botocore's and the adapters' retries met (names of new_stats)
         self.current = threading.local()  # .kind and .faulted of the API call this thread is in
         # event key -> why (one entry per time) SNS accepted it and the ledger never recorded it as sent
         self.unrecorded: dict[str, list[str]] = {}
@@ -691,6 +709,7 @@ class World:
         self.deliveries = 0
         self.second: Delivery | None = None
         self.started: set[int] = set()  # deliveries attempted at least once
+        self.stats = new_stats()
         self._patch(monkeypatch)
 
     def _patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -743,7 +762,7 @@ class World:
         own_client = module.client  # the function's own: its retry policy, one client per service and environment
         # this module is private to the schedule: no undo needed
         module.client = functools.cache(lambda service: FaultyClient(own_client(service), service, env, self.injector))
-        STATS["environments loaded"] += 1
+        self.stats["environments loaded"] += 1
         return env
 
     def _attempt(self, delivery: Delivery) -> bool:
@@ -758,7 +777,7 @@ class World:
             delivery.request_id = str(uuid.uuid4())
         if env.attempt <= self.schedule.short_of_time:
             env.context = ShortOnTime(aws_request_id=delivery.request_id, left_ms=self.schedule.time_left_ms)
-            STATS["attempts short of time"] += 1
+            self.stats["attempts short of time"] += 1
         else:
             env.context = LambdaContext(aws_request_id=delivery.request_id)
         try:
@@ -770,9 +789,9 @@ class World:
         except Exception as exc:  # InvocationFailed, or anything else the handler raised: Lambda retries
             delivery.last_error = f"{type(exc).__name__}: {exc}"
             if "claimed by another invocation" in delivery.last_error:
-                STATS["attempts failed on alerts claimed elsewhere"] += 1
+                self.stats["attempts failed on alerts claimed elsewhere"] += 1
             if "not started: " in delivery.last_error:
-                STATS["attempts that deferred files (not started)"] += 1
+                self.stats["attempts that deferred files (not started)"] += 1
             if env.dead:
                 self.anomalies.append(f"crash turned into {type(exc).__name__} in attempt {env.attempt}")
                 return False
@@ -790,7 +809,7 @@ class World:
             return
         delivery.tries += 1
         if self.per_lineage[delivery.lineage] >= ATTEMPT_CAP:
-            STATS["losses"].append(f"{self.schedule.describe()}: delivery {delivery.number} hit the attempt cap")
+            self.stats["losses"].append(f"{self.schedule.describe()}: delivery {delivery.number} hit the attempt cap")
             raise AssertionError(
                 f"{self.schedule.describe()}: delivery {delivery.lineage} still failing after {ATTEMPT_CAP} attempts "
                 f"(potential loss); last error: {delivery.last_error}"
@@ -824,7 +843,7 @@ class World:
         second = self.second
         if second is None or second.number in self.started or second in self.queue:
             return  # already delivered (the preemption point came after the fallback delivery)
-        STATS["concurrent deliveries"] += 1
+        self.stats["concurrent deliveries"] += 1
         self._run(second)
 
     def _redrive(self) -> None:
@@ -893,7 +912,8 @@ def _environment_variables(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv(name, value)
 
 
-def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_schedule(run_id: str, schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Play ``schedule`` and check its outcome; once it passed, its statistics are kept as ``RUNS[run_id]``."""
     _environment_variables(stack, monkeypatch)
     world = World(schedule, stack, monkeypatch)
     where = schedule.describe()
@@ -901,30 +921,31 @@ def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPat
         warnings.simplefilter("ignore")
         world.play()
     injector = world.injector
+    stats = world.stats
 
-    STATS["schedules"] += 1
-    STATS["random schedules" if schedule.name == "random" else "hand-written schedules"] += 1
-    STATS["faults"].update(injector.faults)
-    STATS["HTTP requests"] += sum(injector.requests.values())
+    stats["schedules"] += 1
+    stats["random schedules" if schedule.name == "random" else "hand-written schedules"] += 1
+    stats["faults"].update(injector.faults)
+    stats["HTTP requests"] += sum(injector.requests.values())
     for outcome, count in injector.outcomes.items():
-        STATS[outcome] += count
-    STATS["crashes"].update(injector.crashes)
-    STATS["invocation attempts"] += world.attempts
-    STATS["redrive runs"] += world.redrives
-    STATS["duplicate deliveries"] += int(schedule.duplicate)
-    STATS["schedules with a new request id per attempt"] += int(not schedule.same_request_id)
-    STATS["alerts published (accepted entries)"] += injector.published
+        stats[outcome] += count
+    stats["crashes"].update(injector.crashes)
+    stats["invocation attempts"] += world.attempts
+    stats["redrive runs"] += world.redrives
+    stats["duplicate deliveries"] += int(schedule.duplicate)
+    stats["schedules with a new request id per attempt"] += int(not schedule.same_request_id)
+    stats["alerts published (accepted entries)"] += injector.published
 
     assert not world.anomalies, f"{where}: {world.anomalies}"
 
     # Alerts: every expected one received, nothing else, and each exactly once more for each time SNS
     # accepted it without the ledger recording it (a crash or a failed mark_sent in between).
     received = Counter(EXPECTED.alerts.get(envelope["Message"], "?") for envelope in stack.drain(stack.subscriber_url))
-    STATS["alerts received"] += sum(received.values())
+    stats["alerts received"] += sum(received.values())
     assert injector.published == sum(received.values()), f"{where}: SNS accepted {injector.published}"
     lost = EXPECTED.keys - set(received)
     if lost:
-        STATS["losses"].append(f"{where}: {len(lost)} alert(s) never received")
+        stats["losses"].append(f"{where}: {len(lost)} alert(s) never received")
     assert not lost, f"{where}: alerts lost: {sorted(lost)}"
     assert set(received) == EXPECTED.keys, f"{where}: unexpected alerts: {received['?']}"
     unrecorded = injector.unrecorded
@@ -934,13 +955,13 @@ def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPat
     missing = {key: len(why) for key, why in unrecorded.items() if duplicates.get(key, 0) < len(why)}
     if duplicates:
         windows = {why for key in duplicates for why in unrecorded.get(key, ["unexplained"])}
-        STATS["schedules with duplicates"].update(windows)
+        stats["schedules with duplicates"].update(windows)
         if not schedule.accepted_publish_crash:
-            STATS["schedules with duplicates but no crash of kind (b)"] += 1
+            stats["schedules with duplicates but no crash of kind (b)"] += 1
         for key, extra in duplicates.items():
-            STATS["duplicate alerts"].update(unrecorded.get(key, ["unexplained"] * extra)[:extra])
+            stats["duplicate alerts"].update(unrecorded.get(key, ["unexplained"] * extra)[:extra])
     if unexplained:
-        STATS["unexplained duplicates"].append(f"{where}: {unexplained}")
+        stats["unexplained duplicates"].append(f"{where}: {unexplained}")
     assert not unexplained, f"{where}: alerts sent again outside the accepted-but-unrecorded window: {unexplained}"
     assert not missing, f"{where}: accepted-but-unrecorded alerts not sent again (the model is wrong): {missing}"
     if schedule.duplicates is not None:
@@ -957,49 +978,60 @@ def run_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPat
 
     # The failure queue: no on-failure record left behind; the corrupt file dead-lettered (at least once).
     letters = stack.drain(stack.failure_url)
-    STATS["dead letters queued"] += len(letters)
+    stats["dead letters queued"] += len(letters)
     conditions = Counter(letter["requestContext"]["condition"] for letter in letters)
     assert set(conditions) == {"PermanentFailure"}, f"{where}: failure queue holds {conditions}"
     for letter in letters:
         assert [ref.key for ref in parse_trigger(letter["requestPayload"]).objects] == [CORRUPT_KEY], where
+    RUNS[run_id] = stats
 
 
 @pytest.mark.parametrize("schedule", HAND_WRITTEN, ids=[schedule.name for schedule in HAND_WRITTEN])
 def test_hand_written_schedule(schedule: Schedule, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_schedule(schedule, stack, monkeypatch)
+    run_schedule(f"hand-written {schedule.name}", schedule, stack, monkeypatch)
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
 def test_random_schedule(seed: int, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_schedule(random_schedule(seed), stack, monkeypatch)
+    run_schedule(f"random {seed}", random_schedule(seed), stack, monkeypatch)
 
 
-def test_statistics() -> None:
-    """Runs last: what the schedules above did, printed (``pytest -s``) and checked."""
-    if STATS["random schedules"] < SEEDS:
-        pytest.skip("needs every random schedule of this file to have run first")
+def test_statistics(shared_stack: Stack) -> None:
+    """What every schedule above did, summed, printed (``pytest -s``) and checked.
+
+    A schedule this process has not run yet (``-k``, another order, another xdist worker) is run here,
+    so the sums always cover every schedule, whatever ran before.
+    """
+    schedules = {f"hand-written {schedule.name}": schedule for schedule in HAND_WRITTEN}
+    schedules |= {f"random {seed}": random_schedule(seed) for seed in range(SEEDS)}
+    for run_id, schedule in schedules.items():
+        if run_id not in RUNS:  # as its own test would: a reset stack, patches undone after it
+            shared_stack.reset()
+            with pytest.MonkeyPatch.context() as monkeypatch:  # World patches subclass what is patched
+                run_schedule(run_id, schedule, shared_stack, monkeypatch)
+    stats = summed([RUNS[run_id] for run_id in schedules])
     lines = ["", "fault injection:"]
-    for name, value in STATS.items():
+    for name, value in stats.items():
         if isinstance(value, Counter):
             value = ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) or "none"
         elif isinstance(value, list):
             value = f"{len(value)}" + "".join(f"\n    {entry}" for entry in value)
         lines.append(f"  {name}: {value}")
     print("\n".join(lines))
-    assert STATS["losses"] == []
-    assert STATS["unexplained duplicates"] == []
+    assert stats["losses"] == []
+    assert stats["unexplained duplicates"] == []
     for service in ("s3", "sns", "dynamodb", "sqs"):
         for fault in (THROTTLE, SERVER, TIMEOUT, ENTRIES):
             if (service, fault) != ("s3", ENTRIES):
-                assert STATS["faults"][f"{service} {fault}"] >= 5, (service, fault)
+                assert stats["faults"][f"{service} {fault}"] >= 5, (service, fault)
     # both retry layers were exercised, each on its own kind of failure
-    assert STATS["calls rescued by botocore's retries"] >= 50
-    assert STATS["calls failed after botocore's retries"] >= 50
-    assert STATS["batch calls with entries failed"] >= 50
-    assert STATS["schedules"] == SEEDS + len(HAND_WRITTEN)  # 201 by default
+    assert stats["calls rescued by botocore's retries"] >= 50
+    assert stats["calls failed after botocore's retries"] >= 50
+    assert stats["batch calls with entries failed"] >= 50
+    assert stats["schedules"] == SEEDS + len(HAND_WRITTEN)  # 201 by default
     for crash in ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get"):
-        assert STATS["crashes"][crash] >= 3, crash
-    assert STATS["redrive runs"] >= 10 and STATS["concurrent deliveries"] >= 10
-    assert STATS["attempts failed on alerts claimed elsewhere"] >= 5
-    assert STATS["attempts that deferred files (not started)"] >= 10
-    assert set(STATS["schedules with duplicates"]) <= {UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP}
+        assert stats["crashes"][crash] >= 3, crash
+    assert stats["redrive runs"] >= 10 and stats["concurrent deliveries"] >= 10
+    assert stats["attempts failed on alerts claimed elsewhere"] >= 5
+    assert stats["attempts that deferred files (not started)"] >= 10
+    assert set(stats["schedules with duplicates"]) <= {UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP}
