@@ -12,7 +12,26 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SHAPES", "Shape", "write_shape"]
+__all__ = ["CHILD_PRELUDE", "SHAPES", "Shape", "write_shape"]
+
+CHILD_PRELUDE = r"""
+import json, sys, time
+
+def peak_mb():  # this process's own peak RSS: VmHWM (ru_maxrss keeps the parent's across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+sys.path.insert(0, sys.argv[2])  # the library, from the checkout
+from trailsift.engine import RuleEngine
+from trailsift.reader import LogFileError
+from trailsift.rules import default_rules
+from trailsift.scan import scan_log_file
+
+engine = RuleEngine(default_rules())
+data = open(sys.argv[1], "rb").read()
+"""
+"""The start of the child process that reads one file (``argv``: the file, the library's folder), for bench and tests."""
 
 
 def _record(index: int, **extra: object) -> bytes:

@@ -22,28 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.shapes import SHAPES, write_shape  # noqa: E402
+from bench.shapes import CHILD_PRELUDE, SHAPES, write_shape  # noqa: E402
 
 WORK = ROOT / ".bench" / "shapes"
 REALISTIC = ROOT / ".bench" / "big"
 
-CHILD = r"""
-import json, sys, time
-
-def peak_mb():  # this process's own peak RSS: VmHWM (ru_maxrss keeps the parent's across exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-sys.path.insert(0, sys.argv[2])
+CHILD = CHILD_PRELUDE + r"""
 from isal import isal_zlib
-from trailsift.engine import RuleEngine
-from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, LogFileError, inflate
-from trailsift.rules import default_rules
-from trailsift.scan import scan_log_file
+from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, inflate
 
 path = sys.argv[1]
-engine = RuleEngine(default_rules())
-data = open(path, "rb").read()
 started = time.perf_counter()
 try:
     result = scan_log_file(data, path, engine)

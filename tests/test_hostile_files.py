@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.shapes import SHAPES, Shape, write_shape
+from bench.shapes import CHILD_PRELUDE, SHAPES, Shape, write_shape
 from trailsift.reader import DEFAULT_MAX_RECORD_BYTES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,21 +25,7 @@ SIZE = 160 << 20
 ADDRESS_SPACE = 640 << 20  # the interpreter and its libraries take about 300 MB of address space
 PEAK_RSS_MB = 120
 
-CHILD = r"""
-import json, sys
-
-def peak_mb():  # this process's own peak RSS: VmHWM (ru_maxrss keeps the parent's across exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-sys.path.insert(0, sys.argv[2])
-from trailsift.engine import RuleEngine
-from trailsift.reader import LogFileError
-from trailsift.rules import default_rules
-from trailsift.scan import scan_log_file
-
-engine = RuleEngine(default_rules())
-data = open(sys.argv[1], "rb").read()
+CHILD = CHILD_PRELUDE + r"""
 try:
     result = scan_log_file(data, "hostile", engine)
     outcome = {"disposition": "read", "records": result.records, "problems": len(result.problems)}
