@@ -30,6 +30,14 @@ from trailsift.scan import scan_log_file
 
 engine = RuleEngine(default_rules())
 data = open(sys.argv[1], "rb").read()
+
+def scan_outcome(source):  # what reading the file gave: read (with counts) or refused (with why)
+    try:
+        result = scan_log_file(data, source, engine)
+    except LogFileError as exc:
+        return {"disposition": "refused", "reason": exc.reason, "index": exc.index, "message": str(exc)}
+    return {"disposition": "read", "records": result.records, "matches": len(result.matches),
+            "problems": len(result.problems)}
 """
 """The start of the child process that reads one file (``argv``: the file, the library's folder), for bench and tests."""
 

@@ -33,11 +33,7 @@ from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, inflate
 
 path = sys.argv[1]
 started = time.perf_counter()
-try:
-    result = scan_log_file(data, path, engine)
-    outcome = {"disposition": "read", "records": result.records, "matches": len(result.matches)}
-except LogFileError as exc:
-    outcome = {"disposition": "refused", "reason": exc.reason, "index": exc.index}
+outcome = scan_outcome(path)
 seconds = time.perf_counter() - started
 peak = peak_mb()
 floor = whole = None

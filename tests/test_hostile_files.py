@@ -26,11 +26,7 @@ ADDRESS_SPACE = 640 << 20  # the interpreter and its libraries take about 300 MB
 PEAK_RSS_MB = 120
 
 CHILD = CHILD_PRELUDE + r"""
-try:
-    result = scan_log_file(data, "hostile", engine)
-    outcome = {"disposition": "read", "records": result.records, "problems": len(result.problems)}
-except LogFileError as exc:
-    outcome = {"disposition": "refused", "reason": exc.reason, "index": exc.index, "message": str(exc)}
+outcome = scan_outcome("hostile")
 outcome["peak_mb"] = peak_mb()
 print(json.dumps(outcome))
 """

@@ -96,6 +96,16 @@ BREAKERS = [
 ]
 
 
+BROKEN_DOCUMENTS = {
+    "record_list": st.lists(records, min_size=1, max_size=3),
+    "rng": st.randoms(use_true_random=False),
+    "cut": st.floats(0, 1),
+    "breaker": st.sampled_from(BREAKERS),
+    "action": st.sampled_from(["insert", "replace", "truncate"]),
+}
+"""The arguments of :func:`broken` documents (with the records to encode), for every broken-document property."""
+
+
 def broken(document: bytes, cut: float, breaker: bytes, action: str) -> bytes:
     """``document`` gzipped after ``breaker`` is inserted or written over at ``cut`` of it, or cut there."""
     at = int(cut * len(document))
@@ -109,13 +119,7 @@ def broken(document: bytes, cut: float, breaker: bytes, action: str) -> bytes:
 
 
 @SETTINGS
-@given(
-    record_list=st.lists(records, min_size=1, max_size=3),
-    rng=st.randoms(use_true_random=False),
-    cut=st.floats(0, 1),
-    breaker=st.sampled_from(BREAKERS),
-    action=st.sampled_from(["insert", "replace", "truncate"]),
-)
+@given(**BROKEN_DOCUMENTS)
 def test_broken_documents_get_the_same_answer(
     record_list: list[dict[str, Any]], rng: random.Random, cut: float, breaker: bytes, action: str
 ) -> None:
@@ -192,14 +196,7 @@ def test_streamed_path_equals_whole_and_plain_paths(
 
 
 @SETTINGS
-@given(
-    record_list=st.lists(records, min_size=1, max_size=3),
-    rng=st.randoms(use_true_random=False),
-    cut=st.floats(0, 1),
-    breaker=st.sampled_from(BREAKERS),
-    action=st.sampled_from(["insert", "replace", "truncate"]),
-    chunk_bytes=st.integers(1, 200),
-)
+@given(**BROKEN_DOCUMENTS, chunk_bytes=st.integers(1, 200))
 def test_broken_documents_are_refused_alike_streamed(
     record_list: list[dict[str, Any]], rng: random.Random, cut: float, breaker: bytes, action: str, chunk_bytes: int
 ) -> None:
