@@ -123,6 +123,12 @@ def test_members_after_records_are_checked():
         stream_records(iter([b'{"Records":[{"a":1}],"Records":[{"b":2}]}']))
     with pytest.raises(StreamError, match="after Records"):
         stream_records(iter([b'{"Records":[{"a":1}] junk']))
+    with pytest.raises(StreamError, match="not valid JSON after Records"):  # a trailing comma, as orjson refuses it whole
+        stream_records(iter([b'{"Records":[{"a":1}],}']))
+    with pytest.raises(StreamError, match="second 'Records'"):
+        stream_records(iter([b'{"Records":[{"a":1}],"x":1,"Records":0}']))
+    with pytest.raises(StreamError, match="a comma before the end of Records"):
+        stream_records(iter([b'{"Records":[{"a":1},]}']))
 
 
 def test_content_after_records_is_bounded_by_the_record_limit():

@@ -91,6 +91,19 @@ class ProjectedRecords(list[Any]):
         self.absent = absent
 
 
+def is_utf8(text: bytes) -> bool:
+    """Whether ``text`` is valid UTF-8 (ASCII is, at once). msgspec does not check the UTF-8 of the
+    strings a projection skips, which orjson refuses: a text that fails here is left to orjson, so
+    every path refuses the same documents."""
+    if text.isascii():
+        return True
+    try:
+        text.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def count_objects(array: bytes) -> int | None:
     """How many entries the JSON array ``array`` holds when every one is an object; None when not so or invalid.
 

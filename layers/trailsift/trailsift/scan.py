@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from trailsift.engine import RuleEngine
-from trailsift.projection import paused_gc, raw_entries, raw_records
+from trailsift.projection import is_utf8, paused_gc, raw_entries, raw_records
 from trailsift.reader import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
     DEFAULT_MAX_RECORD_BYTES,
@@ -149,14 +149,10 @@ def _scan_entries(
 def _scan_projected(document: bytes, source: str, engine: RuleEngine) -> ScanResult | None:
     """The fast path, or None when the document must take the plain path.
 
-    msgspec does not check the UTF-8 of strings it skips, which orjson refuses; a document that is
-    not ASCII is checked here, so both paths refuse the same documents.
+    A document that is not valid UTF-8 takes the plain path (see :func:`~trailsift.projection.is_utf8`).
     """
-    if not document.isascii():
-        try:
-            document.decode()
-        except UnicodeDecodeError:
-            return None
+    if not is_utf8(document):
+        return None
     views = engine.projection.decode(document)
     if views is None:
         return None

@@ -29,6 +29,7 @@ import msgspec
 import orjson
 
 from trailsift.errors import TrailsiftError
+from trailsift.projection import is_utf8
 
 __all__ = ["NotStreamable", "RecordBatch", "StreamError", "record_batches"]
 
@@ -77,14 +78,13 @@ class StreamError(TrailsiftError, ValueError):
 
 @dataclass(frozen=True)
 class RecordBatch:
-    """Consecutive entries of ``Records``: where they start, their text as a JSON array, and what decoded it.
+    """Consecutive entries of ``Records``: the index of the first, their text as a JSON array, and what decoded it.
 
     Exactly one of ``views`` (the projection's, when it could read every entry) and ``entries``
     (orjson's values, for anything else) is set.
     """
 
     first: int
-    offset: int
     text: bytes
     views: Sequence[Any] | None
     entries: list[Any] | None
@@ -187,7 +187,7 @@ class _Splitter:
         """
         text = b"".join((b"[", memoryview(self.buf)[self.pos : cut], b"]"))  # one copy (a + b + c makes three)
         views = None
-        if self.project is not None and (text.isascii() or _is_utf8(text)):
+        if self.project is not None and is_utf8(text):
             try:
                 views = self.project(text)
             except msgspec.DecodeError:
@@ -202,7 +202,7 @@ class _Splitter:
                 if at >= len(text) - 1 or not exact:
                     return None  # the guess was inside an entry (the text is fine up to its end) or past them
                 raise StreamError(f"not valid JSON at byte {self.base + self.pos + at - 1}: {exc.msg}") from None
-        return RecordBatch(self.index, self.base + self.pos, text, views, entries)
+        return RecordBatch(self.index, text, views, entries)
 
     def take(self, batch: RecordBatch, cut: int) -> RecordBatch:
         if len(batch.text) - 2 > self.limit:
@@ -276,6 +276,8 @@ class _Splitter:
             if first is None:
                 raise StreamError("the document ends inside Records", index=self.index)
             if first == ord("]"):
+                if self.index:  # after a comma (the first entry needs none): "[...,]" as the whole parse refuses it
+                    raise StreamError("not valid JSON: a comma before the end of Records", index=self.index)
                 self.pos += 1
                 return None
             if self.signature is None:
@@ -331,11 +333,13 @@ class _Splitter:
         if tail == b"}":
             return
         if tail.startswith(b","):
+            # Parsed as the document's own end (after a Records of 0), so that a trailing comma is an
+            # error as in the whole document; then its members alone, for a second Records.
             try:
-                members = orjson.loads(b"{" + tail[1:])
+                orjson.loads(b'{"Records":0' + tail)
             except orjson.JSONDecodeError as exc:
                 raise StreamError(f"not valid JSON after Records: {exc.msg}") from None
-            if isinstance(members, dict) and "Records" not in members:
+            if "Records" not in orjson.loads(b"{" + tail[1:]):
                 return
             raise StreamError("a second 'Records' key after the first")
         raise StreamError("not valid JSON after Records" if tail else "the document ends after Records without '}'")
@@ -349,14 +353,6 @@ def _byte_position(text: bytes, position: int) -> int:
         return len(text.decode()[:position].encode())
     except UnicodeDecodeError:  # orjson stopped at the invalid byte: count bytes up to it
         return len(text[:position])
-
-
-def _is_utf8(text: bytes) -> bool:
-    try:
-        text.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def record_batches(
