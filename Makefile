@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test typecheck bench lint clean
 
 $(STAMP): pyproject.toml layers/trailsift/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ $(SAM_STAMP):
 demo: $(STAMP)
 	$(BIN)/trailsift local events/logs
 
+# mypy first: a type error fails `make test` (and CI) before the suite runs. Configuration: pyproject.toml.
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
 test: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python -m mypy
 	SAM_CLI=$(abspath $(SAM_VENV)/bin/sam) CFN_LINT=$(abspath $(SAM_VENV)/bin/cfn-lint) \
 		$(BIN)/python -m pytest
 
@@ -32,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/function_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache

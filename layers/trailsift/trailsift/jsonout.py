@@ -18,7 +18,7 @@ def utf8_prefix(data: bytes, limit: int) -> str:
     return data[: max(limit, 0)].decode("utf-8", "ignore")
 
 
-def render_json(value: Any, option: int = INDENTED) -> bytes:
+def render_json(value: object, option: int = INDENTED) -> bytes:
     """``value`` as JSON (indented and key-sorted by default); a copy is simplified first if need be."""
     try:
         return orjson.dumps(value, option=option)
@@ -26,7 +26,7 @@ def render_json(value: Any, option: int = INDENTED) -> bytes:
         return orjson.dumps(renderable(value), option=option)
 
 
-def renderable(value: Any) -> Any:
+def renderable(value: object) -> Any:
     """A copy orjson can always render: deep parts elided, odd keys and values turned into text."""
     def leaf(item: Any, depth: int) -> tuple[Any, bool]:
         if isinstance(item, (dict, list, tuple)):
@@ -42,7 +42,7 @@ def renderable(value: Any) -> Any:
         return str(item), False
 
     root, fill = leaf(value, 0)
-    stack = [(value, root, 1)] if fill else []
+    stack: list[tuple[Any, Any, int]] = [(value, root, 1)] if fill else []
     while stack:
         source, target, depth = stack.pop()
         items = source.items() if isinstance(source, dict) else enumerate(source)

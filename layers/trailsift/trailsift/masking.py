@@ -76,10 +76,10 @@ class Masked(NamedTuple):
     """A masked copy of a value and how many values were replaced by :data:`MASK`."""
 
     value: Any
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count; callers read result.count
 
 
-def is_sensitive_key(key: Any) -> bool:
+def is_sensitive_key(key: object) -> bool:
     """True when a value under ``key`` is secret material and must be masked."""
     if not isinstance(key, str):
         return False
@@ -94,7 +94,7 @@ def _secret_text(value: str) -> bool:
     return any(marker in lowered for marker in SECRET_MARKERS)
 
 
-def mask_secrets(value: Any) -> Masked:
+def mask_secrets(value: object) -> Masked:
     """Copy a JSON-like value with secrets replaced by :data:`MASK`; the input is left untouched.
 
     Works with an explicit stack, so a record nested 100,000 levels deep does not hit RecursionError.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Union
+from typing import Any, Union, overload
 
 import msgspec
 import orjson
@@ -58,23 +58,27 @@ class FieldsAbsent(Sequence[None]):
     matters for files of millions of tiny records.
     """
 
-    __slots__ = ("count",)
+    __slots__ = ("length",)
 
     def __init__(self, count: int) -> None:
-        self.count = count
+        self.length = count  # not ``count``, which would hide Sequence.count
 
     def __len__(self) -> int:
-        return self.count
+        return self.length
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: int) -> None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[None]: ...
+    def __getitem__(self, index: int | slice) -> list[None] | None:
         if isinstance(index, slice):
-            return [None] * len(range(self.count)[index])
-        range(self.count)[index]  # raises IndexError as a list would
+            return [None] * len(range(self.length)[index])
+        range(self.length)[index]  # raises IndexError as a list would
         return None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FieldsAbsent):
-            return self.count == other.count
+            return self.length == other.length
         return list(self) == other if isinstance(other, list) else NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -192,7 +196,7 @@ class RecordProjection:
             self._attributes[path + (key,)] = attribute
             if child.children:
                 child_type = self._struct_type(child, path + (key,))
-                kind: Any = Union[child_type, list, str, int, float, bool, None]  # type: ignore[valid-type]
+                kind: Any = Union[child_type, list, str, int, float, bool, None]
             else:
                 kind = Any
             fields.append((attribute, kind, None))

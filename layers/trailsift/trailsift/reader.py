@@ -12,7 +12,7 @@ import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from isal import isal_zlib
@@ -29,6 +29,8 @@ DEFAULT_MAX_RECORD_BYTES = 2 * 1024**2
 """Refuse a record longer than this: 8 times CloudTrail's largest record (256 KB), a small part of the memory."""
 STREAM_CHUNK_BYTES = 1024**2
 """Decompressed bytes per step of a streamed file (at most half the record limit, so a batch seldom needs a size check)."""
+_GZIP_ERRORS = (cast("type[Exception]", isal_zlib.error), zlib.error)
+"""What a corrupt gzip stream raises (isal's stub calls ``error`` an instance; it is a class, ``IsalError``)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def inflate(
             while True:
                 try:
                     chunk = inflater.decompress(pending, min(chunk_size, limit - produced + 1))
-                except (isal_zlib.error, zlib.error) as exc:
+                except _GZIP_ERRORS as exc:
                     raise LogFileError(source, f"corrupt gzip data ({exc})") from None
                 produced += len(chunk)
                 if produced > limit:
@@ -130,7 +132,7 @@ def _single_member(data: bytes, limit: int) -> bytes | None:
     inflater = isal_zlib.decompressobj(31)
     try:
         whole = inflater.decompress(data, limit + 1)
-    except (isal_zlib.error, zlib.error):
+    except _GZIP_ERRORS:
         return None
     return whole if inflater.eof and not inflater.unused_data and len(whole) <= limit else None
 
@@ -144,7 +146,7 @@ def decompress(data: bytes, source: str, *, limit: int = DEFAULT_MAX_DECOMPRESSE
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
@@ -174,7 +176,7 @@ def _document_entries(raw: bytes, source: str) -> list[Any]:
     return entries
 
 
-def numbered_entries(values: Iterable[Any], start: int = 0) -> Iterator[Entry]:
+def numbered_entries(values: Iterable[object], start: int = 0) -> Iterator[Entry]:
     """``(index, record)`` for each object of ``values`` and ``(index, RecordProblem)`` for the rest, from ``start``."""
     for index, entry in enumerate(values, start):
         if type(entry) is dict:

@@ -17,7 +17,7 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_TEXT = 1024  # longest principal/account/region we carry into keys and subjects
 
 
-def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+def _text(value: object, limit: int = MAX_TEXT) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:

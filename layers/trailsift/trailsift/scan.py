@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -23,6 +23,9 @@ from trailsift.reader import (
     open_log_file,
 )
 from trailsift.record import principal
+
+if TYPE_CHECKING:
+    import msgspec
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def _scan_entries(
             if names:
                 result.matches.append(Match(source, index, entry, names))
         else:
-            result.problems.append(entry)
+            result.problems.append(cast(RecordProblem, entry))  # an entry is a dict or a RecordProblem
     return result
 
 
@@ -165,8 +168,8 @@ def _scan_projected(document: bytes, source: str, engine: RuleEngine) -> ScanRes
 
 
 def _match_candidates(
-    views: list[Any],
-    texts_of: Callable[[bytes], list[Any]],
+    views: Sequence[Any],
+    texts_of: Callable[[bytes], list[msgspec.Raw]],
     text: bytes,
     first: int,
     result: ScanResult,

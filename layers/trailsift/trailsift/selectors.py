@@ -85,16 +85,16 @@ class EventSelector:
 # Parsing and validation
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _selector_label(index: int, name: Any) -> str:
+def _selector_label(index: int, name: object) -> str:
     return f"selector {index} ({name!r})" if isinstance(name, str) else f"selector {index}"
 
 
-def _parse_field_selector(raw: Any, where: str) -> FieldSelector:
+def _parse_field_selector(raw: object, where: str) -> FieldSelector:
     if not isinstance(raw, Mapping):
         raise SelectorError(f"{where}: must be an object with 'Field' and operators, got {_describe(raw)}")
     unknown = [key for key in raw if key not in OPERATORS and key != "Field"]
@@ -150,7 +150,7 @@ def _parse_field_selector(raw: Any, where: str) -> FieldSelector:
     return FieldSelector(field, tuple(conditions))
 
 
-def _near_miss(word: Any, choices: Sequence[str]) -> str:
+def _near_miss(word: object, choices: Sequence[str]) -> str:
     if not isinstance(word, str):  # YAML can give non-string keys (1:, on:, yes:)
         return ""
     lowered = word.lower().replace("_", "").replace("-", "")
@@ -160,7 +160,7 @@ def _near_miss(word: Any, choices: Sequence[str]) -> str:
     return ""
 
 
-def _parse_selector(raw: Any, index: int, context: str) -> EventSelector:
+def _parse_selector(raw: object, index: int, context: str) -> EventSelector:
     name = raw.get("Name") if isinstance(raw, Mapping) else None
     where = f"{context}{_selector_label(index, name)}"
     if not isinstance(raw, Mapping):
@@ -185,7 +185,7 @@ def _parse_selector(raw: Any, index: int, context: str) -> EventSelector:
     return EventSelector(name, parsed)
 
 
-def parse_selectors(document: Any, *, context: str = "") -> tuple[EventSelector, ...]:
+def parse_selectors(document: object, *, context: str = "") -> tuple[EventSelector, ...]:
     """Validate and parse a selector set: a JSON list of advanced event selectors, or the object
     ``aws cloudtrail get-event-selectors`` prints (its ``AdvancedEventSelectors``).
 

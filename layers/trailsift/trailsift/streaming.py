@@ -257,9 +257,9 @@ class _Splitter:
             name = orjson.loads(key.group()) if key is not None else None
         except orjson.JSONDecodeError:
             name = None
-        if name != "Records":
+        if key is None or name != "Records":
             raise NotStreamable(self.buf)
-        self.pos = key.end()  # type: ignore[union-attr]
+        self.pos = key.end()
         expect(b":")
         expect(b"[")
 
@@ -294,17 +294,17 @@ class _Splitter:
                     break
             self.searched = end
             if self.ended:
-                cut = self.final_cut()
-                batch = self.batch(cut) if cut is not None else None
-                if batch is not None:
-                    return self.take(batch, cut)  # type: ignore[arg-type]
+                last = self.final_cut()
+                batch = self.batch(last) if last is not None else None
+                if batch is not None and last is not None:
+                    return self.take(batch, last)
             if self.ended or end - self.pos > self.limit:
-                cut = self.exact_cut()
-                if cut is not None:
-                    batch = self.batch(cut, exact=True)
+                sure = self.exact_cut()
+                if sure is not None:
+                    batch = self.batch(sure, exact=True)
                     if batch is None:  # a single entry that is invalid to its very end
                         raise StreamError("not valid JSON: the record ends unexpectedly", index=self.index)
-                    return self.take(batch, cut)
+                    return self.take(batch, sure)
                 if self.ended:
                     raise StreamError("the document ends inside a record", index=self.index)
                 raise self.too_large(self.index)

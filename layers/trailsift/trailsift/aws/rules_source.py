@@ -8,10 +8,15 @@ document reaches warm functions within that time. An invalid document raises
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from trailsift.engine import RuleEngine
 from trailsift.rules import RuleSet, decode_document, default_rules, rules_from_document
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import BaseProvider
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 
 class ConfiguredRules:
@@ -20,13 +25,13 @@ class ConfiguredRules:
     Without a client given, it makes one with trailsift's retry policy (:mod:`trailsift.aws.clients`).
     """
 
-    def __init__(self, spec: str, *, ssm_client: Any = None, s3_client: Any = None) -> None:
+    def __init__(self, spec: str, *, ssm_client: SSMClient | None = None, s3_client: S3Client | None = None) -> None:
         if spec and not spec.startswith(("ssm:", "s3://")):
             raise ValueError(f"unknown rules location {spec!r}: expected '', 'ssm:<name>' or 's3://bucket/key'")
         self.spec = spec
         self._ssm_client = ssm_client
         self._s3_client = s3_client
-        self._provider: Any = None
+        self._provider: BaseProvider | None = None
         self._text: str | bytes | None = None
         self._current: tuple[RuleSet, RuleEngine] | None = None
 

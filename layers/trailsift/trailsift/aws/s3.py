@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from trailsift.pipeline import ObjectDenied, ObjectGone, ObjectTooLarge
 from trailsift.settings import DEFAULT_MAX_OBJECT_BYTES
 from trailsift.triggers import ObjectRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 __all__ = ["ObjectDenied", "ObjectGone", "ObjectTooLarge", "S3ObjectSource"]
 
@@ -25,13 +29,13 @@ class S3ObjectSource:
     (:class:`ObjectTooLarge`) after reading at most one byte more, whatever its trigger said.
     """
 
-    def __init__(self, client: Any, *, max_bytes: int = DEFAULT_MAX_OBJECT_BYTES) -> None:
+    def __init__(self, client: S3Client, *, max_bytes: int = DEFAULT_MAX_OBJECT_BYTES) -> None:
         self._client = client
         self._max_bytes = max_bytes
 
     def fetch(self, ref: ObjectRef) -> bytes:
         """The object's bytes; :class:`ObjectGone`, :class:`ObjectDenied` or :class:`ObjectTooLarge` for the permanent failures."""
-        params = {"Bucket": ref.bucket, "Key": ref.key}
+        params: GetObjectRequestTypeDef = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from trailsift.aws.errors import BatchWriteError
 from trailsift.aws.retry import MAX_ROUNDS, Backoff, BatchCallFailed, EntryFailure, check_rounds, retry_failed_entries
 from trailsift.deadline import Deadline
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 BATCH_SIZE = 10
 MAX_DELAY = 5.0
@@ -34,7 +38,7 @@ class DeadLetterQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: SQSClient,
         queue_url: str,
         *,
         max_rounds: int = MAX_ROUNDS,
@@ -68,7 +72,9 @@ class DeadLetterQueue:
 
     def _send_batch(self, batch: list[Record]) -> list[EntryFailure[Record]]:
         """One SendMessageBatch call; answers the records SQS did not accept."""
-        entries = [{"Id": str(index), "MessageBody": orjson.dumps(record).decode()} for index, record in enumerate(batch)]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "MessageBody": orjson.dumps(record).decode()} for index, record in enumerate(batch)
+        ]
         answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
         return [
             EntryFailure(

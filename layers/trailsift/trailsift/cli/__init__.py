@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TypedDict
 
 from trailsift.cli import local, query, redrive, replay, validate
 from trailsift.cli.command import CommandError, ExitCode
 
 __all__ = ["CommandError", "ExitCode", "main"]
+
+
+class _Options(TypedDict, total=False):
+    """What a command's subparser is given besides its name."""
+
+    help: str
+    description: str
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Filter CloudTrail log files with advanced event selectors.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module, name, options in (
+    subcommands: tuple[tuple[ModuleType, str, _Options], ...] = (
         (replay, "replay", {"help": "replay local log files (.json.gz, .json, directories) through rules"}),
         (validate, "validate", {"help": "validate a rules or selectors file"}),
         (local, "local", {
@@ -46,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
             "help": "send the failure queue's dead letters back to the function, deleting what it accepted",
             "description": "Exit 0 when every message was redriven (or a dry run), 1 when some were kept, 2 on usage errors.",
         }),
-    ):
+    )
+    for module, name, options in subcommands:
         command = commands.add_parser(name, **options)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
@@ -57,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default: the process's arguments) and return its exit status."""
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        run: Callable[[argparse.Namespace], int] = args.run  # set_defaults above: the command's run
+        return run(args)
     except CommandError as exc:
         sys.stdout.flush()  # what the command printed comes before why it stopped
         print(f"trailsift: error: {exc.line}", file=sys.stderr)

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -20,6 +20,9 @@ from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, positive_int
 from trailsift.cli.report import index_table_header, index_table_row
 from trailsift.cli.session import aws_errors, session, stack_outputs
+
+if TYPE_CHECKING:
+    from trailsift.aws.dynamodb import IndexReader
 
 STACK_OUTPUT = "IndexTableName"
 # What every output row carries, in this order (the index may not have them all for every row).
@@ -96,7 +99,9 @@ def present(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def _rows(args: argparse.Namespace, reader: Any, since: str | None, until: str | None) -> Iterator[dict]:
+def _rows(
+    args: argparse.Namespace, reader: IndexReader, since: str | None, until: str | None
+) -> Iterator[dict[str, Any]]:
     if args.event_id is not None:
         rows = reader.event(args.event_id)
         yield from (present(row, full=True) for row in (rows[: args.limit] if args.limit else rows))
@@ -110,7 +115,7 @@ def _rows(args: argparse.Namespace, reader: Any, since: str | None, until: str |
     yield from (present(row) for row in found)
 
 
-def _write(rows: Iterable[dict], fmt: str, out: IO[str]) -> int:
+def _write(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
     count = 0
     if fmt == "jsonl":
         binary = out.buffer

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, positive_int
@@ -39,6 +39,11 @@ from trailsift.cli.session import aws_errors, session, stack_outputs
 from trailsift.errors import TrailsiftError
 from trailsift.text import for_terminal
 from trailsift.triggers import UnknownTrigger, parse_trigger
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
 QUEUE_OUTPUT = "FailureQueueUrl"
 FUNCTION_OUTPUT = "ProcessorFunctionName"
@@ -205,7 +210,7 @@ def describe(body: object, attributes: Mapping[str, Any] | None = None) -> dict[
 
 
 def redrive(
-    queue_client: Any,
+    queue_client: SQSClient,
     queue_url: str,
     target: Target,
     *,
@@ -267,7 +272,7 @@ def redrive(
 
 
 def _handle(
-    queue_client: Any,
+    queue_client: SQSClient,
     queue_url: str,
     message: Mapping[str, Any],
     target: Target,
@@ -312,10 +317,10 @@ def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _make_visible(queue_client: Any, queue_url: str, handles: list[str]) -> None:
+def _make_visible(queue_client: SQSClient, queue_url: str, handles: list[str]) -> None:
     """Best effort: these messages may be received again at once (an error here must not hide the run's own)."""
     for start in range(0, len(handles), BATCH):
-        entries = [
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
             for number, handle in enumerate(handles[start : start + BATCH])
         ]
@@ -329,7 +334,7 @@ def _make_visible(queue_client: Any, queue_url: str, handles: list[str]) -> None
 _PAYLOAD_ERRORS = ("RequestTooLargeException", "InvalidRequestContentException")
 
 
-def lambda_target(lambda_client: Any, function_name: str) -> Target:
+def lambda_target(lambda_client: LambdaClient, function_name: str) -> Target:
     """Invoke ``function_name`` asynchronously (``InvocationType="Event"``); accepted means a 202 answer.
 
     The function's own retries and on-failure destination apply again, as for any invocation.

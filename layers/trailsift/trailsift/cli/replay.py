@@ -226,7 +226,7 @@ def _batches(locations: Sequence[str], jobs: int) -> list[Sequence[str]]:
 
 def _outcomes_in_workers(
     locations: Sequence[str], engine: RuleEngine, limits: ReadLimits, jobs: int, start_method: str
-) -> Iterator[FileOutcome]:
+) -> Generator[FileOutcome, None, None]:
     """The outcome of each file, in order, scanned in ``jobs`` worker processes a batch at a time.
 
     When a batch fails in a worker (an error that is not a file's own, or a worker that died), the

@@ -29,7 +29,7 @@ def jsonl_line(match: Match, *, with_record: bool = False) -> bytes:
     return orjson.dumps(summary) + b"\n"
 
 
-def cell(value: Any, width: int) -> str:
+def cell(value: object, width: int) -> str:
     """``value`` as one table cell: event text is attacker-controlled, so unsafe characters are replaced
     (:func:`trailsift.text.for_terminal`), then cut to ``width`` (0: no limit) and padded."""
     text = for_terminal("" if value is None else str(value), width)

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from trailsift.aws.clients import new_client
 from trailsift.aws.errors import describe_aws_error
 from trailsift.cli.command import CommandError
 
+if TYPE_CHECKING:
+    from boto3.session import Session
 
-def session(command: str, region: str | None) -> Any:
+
+def session(command: str, region: str | None) -> Session:
     """A boto3 session in ``region`` (None: the AWS configuration's) for ``trailsift <command>``.
 
     Without boto3 the command stops saying how to install it.
@@ -58,7 +61,7 @@ class StackOutputs:
         return value
 
 
-def stack_outputs(session: Any, stack: str, endpoint_url: str | None) -> StackOutputs:
+def stack_outputs(session: Session, stack: str, endpoint_url: str | None) -> StackOutputs:
     """The outputs of the deployed ``stack`` (name or id), as CloudFormation describes them."""
     with aws_errors(stack=stack):
         cloudformation = new_client("cloudformation", session=session, endpoint_url=endpoint_url)
