@@ -1,4 +1,7 @@
-"""parse_trigger and batch_response: every trigger shape, hostile content, and the samples in events/triggers."""
+"""parse_trigger and batch_response: every trigger shape, hostile content, and the samples in events/triggers.
+
+The shape registry and each shape's answer on its own: tests/test_triggers_shapes.py.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """One invocation, whatever its trigger: parse it, run the pipeline, and answer the way the trigger expects.
 
-- S3 notifications and EventBridge events are asynchronous invocations: when anything failed, the
-  invocation raises :class:`InvocationFailed` after every other object was processed, so Lambda
+The answer is the trigger's shape's (:func:`trailsift.triggers.shape_of`), built from the result of
+each object; this module only runs the objects and raises when the shape says so:
+
+- S3 notifications, SNS and EventBridge events are asynchronous invocations: when anything failed,
+  the invocation raises :class:`InvocationFailed` after every other object was processed, so Lambda
   retries it and finally hands it to the on-failure destination. Nothing is lost.
 - SQS batches answer ``batchItemFailures`` with the messages to redeliver, so one bad file does not
   redeliver the whole batch.
@@ -17,7 +20,7 @@ from typing import Any
 
 from trailsift.errors import TrailsiftError
 from trailsift.pipeline import FileOutcome, Pipeline, Status
-from trailsift.triggers import Trigger, TriggerShape, batch_response, parse_trigger
+from trailsift.triggers import ObjectResult, Trigger, parse_trigger, shape_of
 
 
 class InvocationFailed(TrailsiftError, RuntimeError):
@@ -57,45 +60,31 @@ class InvocationReport:
         good, which then no longer fail the invocation: retrying them cannot help, and would delay
         nothing but themselves. What it cannot queue raises, so nothing is lost either way.
         """
-        trigger = self.trigger
-        if trigger.shape is TriggerShape.SQS:
-            failed = {o.ref.origin for o in self.failures}
-            failed |= {origin for origin, kept in trigger.duplicates if kept in failed}  # same object, same fate
-            failed |= {r.origin for r in trigger.rejected}
-            failed.discard(None)  # a record without a usable messageId cannot be named
-            return {"batchItemFailures": [{"itemIdentifier": origin} for origin in sorted(failed)]}
-        if trigger.shape is TriggerShape.BATCH and trigger.batch is not None:
-            return batch_response(trigger.batch, self._batch_results())
-        failures = self.failures
-        permanent = [o for o in failures if not o.retryable]
-        if dead_letter is not None and permanent:
-            dead_letter(permanent)
-            self.dead_lettered = permanent
-            failures = [o for o in failures if o.retryable]
-        problems = [f"{o.ref.location}: {o.reason}" for o in failures]
-        problems += [f"rejected trigger part: {r.reason}" for r in trigger.rejected]
-        if problems:
-            raise InvocationFailed(f"{len(problems)} failure(s): " + "; ".join(problems[:10]))
-        return None
+        shape = shape_of(self.trigger)
+        outcomes = self.outcomes
+        if shape.asynchronous and dead_letter is not None:
+            permanent = [o for o in self.failures if not o.retryable]
+            if permanent:
+                dead_letter(permanent)
+                self.dead_lettered = permanent
+                gone = {id(o) for o in permanent}
+                outcomes = [o for o in outcomes if id(o) not in gone]
+        answer = shape.answer(self.trigger, [_result(o) for o in outcomes])
+        if answer.retry:
+            raise InvocationFailed(f"{len(answer.retry)} failure(s): " + "; ".join(answer.retry[:10]))
+        return answer.response
 
-    def _batch_results(self) -> dict[str, tuple[str, str]]:
-        results: dict[str, tuple[str, str]] = {}
-        for outcome in self.outcomes:
-            if outcome.ref.origin is None:
-                continue
-            if outcome.status is Status.FAILED:
-                code = "TemporaryFailure" if outcome.retryable else "PermanentFailure"
-                results[outcome.ref.origin] = (code, outcome.reason[:1000])
-            else:
-                text = outcome.reason or f"{outcome.records} records, {sum(outcome.rule_matches.values())} matches"
-                results[outcome.ref.origin] = ("Succeeded", text[:1000])
-        for rejected in self.trigger.rejected:
-            if rejected.origin is not None:
-                results[rejected.origin] = ("PermanentFailure", rejected.reason[:1000])
-        for dropped, kept in self.trigger.duplicates:  # a task naming the same object as another shares its result
-            if dropped is not None and kept in results:
-                results[dropped] = results[kept]
-        return results
+
+def _result(outcome: FileOutcome) -> ObjectResult:
+    """What the trigger's answer needs to know of one object's outcome."""
+    return ObjectResult(
+        outcome.ref,
+        failed=outcome.status is Status.FAILED,
+        reason=outcome.reason,
+        retryable=outcome.retryable,
+        records=outcome.records,
+        matches=sum(outcome.rule_matches.values()),
+    )
 
 
 def invoke(event: Any, pipeline: Pipeline) -> InvocationReport:
