@@ -20,6 +20,22 @@ DEFAULT_LOG_NAME = "123456789012_CloudTrail_us-east-1_20240101T0005Z_AbCdEfGhIjK
 WriteLogFile = Callable[..., Path]
 
 
+def _memoize_jsonpath() -> None:
+    """moto's EventBridge builds a jsonpath parser (a few milliseconds each) eight times for every event it
+    hands a target, which made the bus the slowest thing the tests emulate; parsed paths are immutable and
+    the eight are always the same, so the tests keep them. Only the emulator is faster: nothing deployed
+    runs this."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+
+_memoize_jsonpath()
+
+
 def write_log_file(
     directory: Path,
     records: Any,
@@ -140,7 +156,8 @@ class RecordingClient:
 @dataclass
 class FunctionStack:
     """What template.yaml gives the function, on moto: buckets, the alert topic with a subscriber queue,
-    the failure queue and the index table; with the clients that made them."""
+    the failure queue, the index table and an event bus whose rule sends trailsift's events to a queue;
+    with the clients that made them."""
 
     s3: Any
     sns: Any
@@ -149,6 +166,8 @@ class FunctionStack:
     topic_arn: str
     subscriber_url: str
     failure_url: str
+    bus_name: str
+    bus_subscriber_url: str
 
 
 def create_function_stack(buckets: Sequence[str], table: str) -> FunctionStack:
@@ -166,7 +185,22 @@ def create_function_stack(buckets: Sequence[str], table: str) -> FunctionStack:
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     failure_url = sqs.create_queue(QueueName="trailsift-failures")["QueueUrl"]
     dynamodb.create_table(TableName=table, **TABLE_DEFINITION)
-    return FunctionStack(s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url)
+    bus_name, bus_subscriber_url = create_bus_subscriber(boto3.client("events", region_name=AWS_REGION), sqs)
+    return FunctionStack(
+        s3, sns, sqs, dynamodb, topic_arn, subscriber_url, failure_url, bus_name, bus_subscriber_url
+    )
+
+
+def create_bus_subscriber(events: Any, sqs: Any, bus_name: str = "trailsift-matches") -> tuple[str, str]:
+    """An event bus with a rule that sends every trailsift event to a queue; the bus name and queue URL."""
+    from trailsift.sinks.eventbus import SOURCE
+
+    events.create_event_bus(Name=bus_name)
+    queue_url = sqs.create_queue(QueueName=f"{bus_name}-subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="trailsift-to-queue", EventBusName=bus_name, EventPattern=json.dumps({"source": [SOURCE]}))
+    events.put_targets(Rule="trailsift-to-queue", EventBusName=bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return bus_name, queue_url
 
 
 @dataclass

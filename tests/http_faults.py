@@ -28,6 +28,7 @@ ERROR_CODES = {  # service -> fault -> (code, HTTP status), as each service says
     "sns": {THROTTLE: ("Throttling", 400), SERVER: ("InternalError", 500)},
     "dynamodb": {THROTTLE: ("ProvisionedThroughputExceededException", 400), SERVER: ("InternalServerError", 500)},
     "sqs": {THROTTLE: ("RequestThrottled", 400), SERVER: ("InternalFailure", 500)},
+    "events": {THROTTLE: ("ThrottlingException", 400), SERVER: ("InternalException", 500)},
 }
 ENTRY_CODE = "InternalError"  # the code of an entry failed on the service's side (SNS, SQS)
 
@@ -77,7 +78,7 @@ class HttpFaults:
         return self._error(request, code, status)
 
     def _error(self, request: Any, code: str, status: int) -> AWSResponse:
-        if self.service in ("dynamodb", "sqs"):  # JSON protocols
+        if self.service in ("dynamodb", "sqs", "events"):  # JSON protocols
             body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
             headers = {"Content-Type": "application/x-amz-json-1.0"}
         elif self.service == "sns":  # query protocol
@@ -103,6 +104,12 @@ class HttpFaults:
             ]
             body = json.dumps({"Successful": [], "Failed": failed}).encode()
             return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+        if operation == "PutEvents":
+            entries = [
+                {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} for _ in json.loads(request.body)["Entries"]
+            ]
+            body = json.dumps({"FailedEntryCount": len(entries), "Entries": entries}).encode()
+            return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
         if operation == "PublishBatch":
             form = parse_qs(request.body.decode() if isinstance(request.body, bytes) else request.body)
             ids = [values[0] for name, values in sorted(form.items()) if name.endswith(".Id")]

@@ -230,6 +230,7 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
         "RecordProblems": 0,
         "AlertsPublished": expected.alerts,
         "IndexRowsWritten": len(expected.rows),
+        "BusEventsPut": 0,  # no bus configured
         "TriggerPartsRejected": 0,
         "FilesDeadLettered": 0,
         "AlertsAlreadySent": 0,

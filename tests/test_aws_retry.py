@@ -19,10 +19,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tests.http_faults import FAIL_ENTRIES, SERVER, THROTTLE, TIMEOUT, HttpFaults
 from trailsift.alerts import Alert
-from trailsift.aws.alert_ledger import AlertLedger, LedgerError
+from trailsift.aws.ledger import DeliveryLedger, LedgerError
 from trailsift.aws.clients import RETRY_MODE, TOTAL_ATTEMPTS, client_config, new_client
 from trailsift.aws.dynamodb import IndexWriteError, IndexWriter
 from trailsift.aws.errors import BatchWriteError, PublishFailed
+from trailsift.aws.eventbridge import EventPublisher
 from trailsift.aws.retry import (
     MAX_ROUNDS,
     Backoff,
@@ -35,6 +36,7 @@ from trailsift.aws.sns import AlertPublisher
 from trailsift.aws.sqs import DeadLetterError, DeadLetterQueue
 from trailsift.deadline import Deadline
 from trailsift.index import TABLE_DEFINITION
+from trailsift.sinks.eventbus import BusEvent
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,19 +67,20 @@ def test_the_function_creates_its_clients_with_the_policy(aws: Any, monkeypatch:
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")  # the client's Config wins over the environment
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "10")
     module = load_handler(REPO / "functions" / "processor" / "app.py")
-    for service in ("s3", "sns", "dynamodb", "sqs"):
+    for service in ("s3", "sns", "dynamodb", "sqs", "events"):
         retries = module.client(service).meta.config.retries
         assert retries == {"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS}, service
 
 
 def _creates_clients(node: ast.AST) -> bool:
     """A call of ``<anything>.client(...)`` or ``.resource(...)`` (boto3 or a session), but the local
-    stack's own ``stack.client`` (checked below to go through :func:`new_client`)."""
+    stack's own ``stack.client`` (checked below to go through :func:`new_client`) and a sink's
+    ``context.client`` (the handler's ``client``, checked above)."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ("client", "resource")
-        and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "stack")
+        and not (isinstance(node.func.value, ast.Name) and node.func.value.id in ("stack", "context"))
     )
 
 
@@ -222,6 +225,10 @@ def _alert(key: str) -> Alert:
     return Alert(event_key=key, subject=f"alert {key}", message=f"alert {key}", attributes={})
 
 
+def _event(key: str) -> BusEvent:
+    return BusEvent(key, {"Source": "trailsift", "DetailType": "CloudTrail Event Matched", "Detail": f'{{"k": "{key}"}}'})
+
+
 def _row(n: int) -> dict[str, Any]:
     return {"pk": f"EVENT#{n}", "sk": "RULE#r", "rule": "r"}
 
@@ -229,6 +236,7 @@ def _row(n: int) -> dict[str, Any]:
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/failures"
 TABLE = "trailsift-index"
+BUS = "trailsift-matches"
 
 
 class Failing:
@@ -261,6 +269,14 @@ ENTRY_FAILURES: dict[str, tuple[Callable[[], Failing], Callable[[Any], Any], Cal
         lambda client, **kw: AlertPublisher(client, TOPIC, max_rounds=4, **kw),
         PublishFailed,
     ),
+    "events entries failed on EventBridge's side": (
+        lambda: Failing("put_events", answer=lambda p: {"FailedEntryCount": len(p["Entries"]), "Entries": [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} for _ in p["Entries"]
+        ]}),
+        lambda adapter: adapter.publish([_event("a"), _event("b")]),
+        lambda client, **kw: EventPublisher(client, BUS, max_rounds=4, **kw),
+        PublishFailed,
+    ),
     "dynamodb items unprocessed": (
         lambda: Failing("batch_write_item", answer=lambda p: {"UnprocessedItems": p["RequestItems"]}),
         lambda adapter: adapter.write([_row(1), _row(2)]),
@@ -287,7 +303,7 @@ def _failed_names(error: BatchWriteError[Any]) -> list[str]:
     return sorted(f"n{record['n']}" for record in error.failed)
 
 
-NAMES = {"sns": ["a", "b"], "dynamodb": ["EVENT#1", "EVENT#2"], "sqs": ["n1", "n2"]}
+NAMES = {"sns": ["a", "b"], "events": ["a", "b"], "dynamodb": ["EVENT#1", "EVENT#2"], "sqs": ["n1", "n2"]}
 
 
 @pytest.mark.parametrize("case", ENTRY_FAILURES)
@@ -311,12 +327,14 @@ def test_every_batch_adapter_stops_resending_at_the_deadline_and_raises_what_sti
 WHOLE_CALLS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any], type[Exception]]] = {
     "sns": ("publish_batch", lambda adapter: adapter.publish([_alert("a"), _alert("b")]),
             lambda client: AlertPublisher(client, TOPIC, sleep=pytest.fail), PublishFailed),
+    "events": ("put_events", lambda adapter: adapter.publish([_event("a"), _event("b")]),
+               lambda client: EventPublisher(client, BUS, sleep=pytest.fail), PublishFailed),
     "dynamodb": ("batch_write_item", lambda adapter: adapter.write([_row(1), _row(2)]),
                  lambda client: IndexWriter(client, TABLE, sleep=pytest.fail), IndexWriteError),
     "sqs": ("send_message_batch", lambda adapter: adapter.send([{"n": 1}, {"n": 2}]),
             lambda client: DeadLetterQueue(client, QUEUE, sleep=pytest.fail), DeadLetterError),
     "ledger": ("put_item", lambda adapter: adapter.claim([_alert("a")]),
-               lambda client: AlertLedger(client, TABLE, owner="req-1", retention_days=1), LedgerError),
+               lambda client: DeliveryLedger(client, TABLE, kind="ALERT", owner="req-1", retention_days=1), LedgerError),
 }
 
 
@@ -369,10 +387,12 @@ def throttled_world(aws: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespac
     topic = boto3.client("sns").create_topic(Name="alerts")["TopicArn"]
     boto3.client("dynamodb").create_table(TableName=TABLE, **TABLE_DEFINITION)
     queue = boto3.client("sqs").create_queue(QueueName="failures")["QueueUrl"]
+    boto3.client("events").create_event_bus(Name=BUS)
     return SimpleNamespace(topic=topic, queue=queue, botocore_sleeps=botocore_sleeps)
 
 
 ALERTS_23 = [_alert(f"e{n:02d}") for n in range(23)]  # three PublishBatch calls' worth
+EVENTS_23 = [_event(f"e{n:02d}") for n in range(23)]  # three PutEvents calls' worth
 ROWS_60 = [_row(n) for n in range(60)]  # three BatchWriteItem calls' worth
 RECORDS_23 = [{"n": n} for n in range(23)]  # three SendMessageBatch calls' worth
 
@@ -380,6 +400,8 @@ RECORDS_23 = [{"n": n} for n in range(23)]  # three SendMessageBatch calls' wort
 BOUNDED: dict[str, tuple[str, Callable[[Any, SimpleNamespace, list[float]], Any], tuple[int, int, int]]] = {
     "sns publish": ("sns", lambda c, w, slept: AlertPublisher(c, w.topic, sleep=slept.append).publish(ALERTS_23),
                     (3, 4, 12)),
+    "events put": ("events", lambda c, w, slept: EventPublisher(c, BUS, sleep=slept.append).publish(EVENTS_23),
+                   (3, 4, 12)),
     "dynamodb write": ("dynamodb", lambda c, w, slept: IndexWriter(c, TABLE, sleep=slept.append).write(ROWS_60),
                        (3, 4, 12)),
     "sqs dead letters": ("sqs", lambda c, w, slept: DeadLetterQueue(c, w.queue, sleep=slept.append).send(RECORDS_23),
@@ -399,7 +421,7 @@ def test_requests_per_throttled_call_are_bounded(throttled_world: SimpleNamespac
         use(client, throttled_world, slept)
     assert faults.total == expected[["whole calls", "entries", "both"].index(pattern)] <= REQUESTS_PER_THROTTLED_CALL
     assert REQUESTS_PER_THROTTLED_CALL == 12
-    assert len(raised.value.failed) == {"sns publish": 23, "dynamodb write": 60, "sqs dead letters": 23}[adapter]
+    assert len(raised.value.failed) == {"sns publish": 23, "events put": 23, "dynamodb write": 60, "sqs dead letters": 23}[adapter]
     rounds = {"whole calls": 1, "entries": MAX_ROUNDS, "both": MAX_ROUNDS}[pattern]
     assert len(slept) == rounds - 1  # the adapter's waits: between rounds only
     retries = faults.total - rounds
@@ -416,7 +438,7 @@ def test_a_throttled_ledger_call_makes_at_most_total_attempts_requests(
     client = new_client("dynamodb")
     faults = HttpFaults(client, _throttling("whole calls"))
     with pytest.raises(LedgerError, match="reached max retries: 2"):
-        getattr(AlertLedger(client, TABLE, owner="req-1", retention_days=1), method)([_alert("a"), _alert("b")])
+        getattr(DeliveryLedger(client, TABLE, kind="ALERT", owner="req-1", retention_days=1), method)([_alert("a"), _alert("b")])
     assert dict(faults.requests) == {operation: TOTAL_ATTEMPTS}  # was 8 x 6 = 48
 
 

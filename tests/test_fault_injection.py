@@ -62,7 +62,8 @@ import pytest
 from tests.conftest import FunctionStack, create_function_stack, drain_queue, fake_credentials
 from tests.http_faults import SERVER, THROTTLE, TIMEOUT, HttpFaults
 
-import trailsift.aws.alert_ledger as alert_ledger_module
+import trailsift.aws.eventbridge as eventbridge_module
+import trailsift.aws.ledger as ledger_module
 import trailsift.aws.dynamodb as dynamodb_module
 import trailsift.aws.sns as sns_module
 import trailsift.aws.sqs as sqs_module
@@ -73,6 +74,7 @@ from trailsift.cli.local import LambdaContext, load_handler
 from trailsift.record import event_key
 from trailsift.cli.redrive import RedriveFailed, redrive
 from trailsift.rules import Destination, default_rules
+from trailsift.sinks.eventbus import bus_event
 from trailsift.scan import scan_log_file
 from trailsift.triggers import ObjectRef, parse_trigger, s3_notification
 
@@ -86,7 +88,7 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-local-P
 SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "100"))
 LAMBDA_ATTEMPTS = 3  # one invocation and Lambda's default two retries
 ATTEMPT_CAP = 12  # attempts of one delivery (retries and redrives together); reaching it is a potential loss
-LEASE = 90  # AlertLedger's default lease_seconds
+LEASE = 90  # DeliveryLedger's default lease_seconds
 
 
 def _sample(account: str, stamp: str) -> Path:
@@ -122,10 +124,21 @@ class Crash(BaseException):
 # --- what must come out ----------------------------------------------------------------------------
 
 
+# What is sent is named as the delivery ledger names it: "ALERT#<event key>" for an alert, "BUS#<event key>"
+# for an event put on the bus.
+ALERT, BUS = "ALERT#", "BUS#"
+
+
+def canonical(text: str) -> str:
+    """A JSON document as one comparable text (EventBridge hands a subscriber the detail re-serialized)."""
+    return json.dumps(json.loads(text), sort_keys=True)
+
+
 @dataclass(frozen=True)
 class Expected:
-    alerts: dict[str, str]  # message text -> event key
-    keys: frozenset[str]
+    alerts: dict[str, str]  # message text -> "ALERT#<event key>"
+    events: dict[str, str]  # canonical detail -> "BUS#<event key>"
+    keys: frozenset[str]  # every ledger name: the alerts' and the events'
     rows: frozenset[tuple[str, str]]
 
 
@@ -133,8 +146,10 @@ def _expected() -> Expected:
     rules = default_rules()
     engine = RuleEngine(rules)
     alerting = {rule.name: rule for rule in rules if Destination.ALERT in rule.destinations}
+    putting = {rule.name: rule for rule in rules if Destination.EVENTBUS in rule.destinations}
     indexing = {rule.name for rule in rules if Destination.INDEX in rule.destinations}
     alerts: dict[str, str] = {}
+    events: dict[str, str] = {}
     rows: set[tuple[str, str]] = set()
     for path in FILES:
         location = ObjectRef(BUCKET, _key(path)).location
@@ -142,16 +157,22 @@ def _expected() -> Expected:
             chosen = [alerting[name] for name in match.rules if name in alerting]
             if chosen:
                 alert = format_alert(match, chosen, location)
-                alerts[alert.message] = alert.event_key
+                alerts[alert.message] = ALERT + alert.event_key
+            chosen = [putting[name] for name in match.rules if name in putting]
+            if chosen:
+                event = bus_event(match, chosen, location)
+                events[canonical(event.entry["Detail"])] = BUS + event.event_key
             rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
-    return Expected(alerts, frozenset(alerts.values()), frozenset(rows))
+    return Expected(alerts, events, frozenset(alerts.values()) | frozenset(events.values()), frozenset(rows))
 
 
 EXPECTED = _expected()
 
 
-def test_the_files_give_enough_alerts_and_rows() -> None:
-    assert len(EXPECTED.keys) == len(EXPECTED.alerts) >= 10  # one alert per event, event keys unique
+def test_the_files_give_enough_alerts_events_and_rows() -> None:
+    assert len(set(EXPECTED.alerts.values())) == len(EXPECTED.alerts) >= 10  # one alert per event, keys unique
+    assert len(set(EXPECTED.events.values())) == len(EXPECTED.events) >= 10  # one bus event per event
+    assert len(EXPECTED.keys) == len(EXPECTED.alerts) + len(EXPECTED.events)
     assert len(EXPECTED.rows) >= 10
 
 
@@ -161,9 +182,12 @@ def test_the_files_give_enough_alerts_and_rows() -> None:
 GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER = (
     "get", "publish", "index_write", "claim", "ledger_read", "mark", "release", "dead_letter",
 )
+# The event bus's: PutEvents, and its ledger's claims and marks (counted apart from the alerts').
+PUT_EVENTS, BUS_CLAIM, BUS_MARK = "put_events", "bus_claim", "bus_mark"
+SENDS = frozenset({PUBLISH, PUT_EVENTS})  # calls whose accepted entries a subscriber receives
 ENTRIES = "entries"  # a batch call answered with some of its entries failed on the service's side
 HTTP_FAULTS = (THROTTLE, SERVER, TIMEOUT)  # injected under botocore, on each HTTP request
-BATCH_KINDS = frozenset({PUBLISH, INDEX_WRITE, DEAD_LETTER})  # the calls ENTRIES applies to
+BATCH_KINDS = frozenset({PUBLISH, PUT_EVENTS, INDEX_WRITE, DEAD_LETTER})  # the calls ENTRIES applies to
 
 
 @dataclass(frozen=True)
@@ -218,8 +242,8 @@ class Schedule:
 
     @property
     def accepted_publish_crash(self) -> bool:
-        """A crash of kind (b): after a PublishBatch was accepted, before its answer was seen."""
-        return any(point.kind == PUBLISH and point.when == "after" for point in self.crashes)
+        """A crash of kind (b): after a PublishBatch or PutEvents was accepted, before its answer was seen."""
+        return any(point.kind in SENDS and point.when == "after" for point in self.crashes)
 
     def describe(self) -> str:
         parts = [f"{self.name} (seed {self.seed})"]
@@ -243,17 +267,20 @@ UNRECORDED_CRASH_B = "(b) the environment crashed right after the accepted publi
 UNRECORDED_CRASH = "the environment crashed later, before mark_sent recorded it"
 UNRECORDED_GAVE_UP = "mark_sent gave up (DynamoDB faults outlasted the client's retries)"
 
-MAX_K = {GET: 10, PUBLISH: 7, INDEX_WRITE: 3, CLAIM: 30, MARK: 30}
+MAX_K = {GET: 10, PUBLISH: 7, INDEX_WRITE: 3, CLAIM: 30, MARK: 30, PUT_EVENTS: 7, BUS_CLAIM: 30, BUS_MARK: 30}
 # What each AWS call takes of a short-of-time attempt's budget; a clean attempt makes about 55 calls, and the
 # function's default 10 s margin (at most a quarter of the start) leaves 15, 30 or 50 of them.
 CALL_MS = 1_000
-MAIN_THREAD_KINDS = [CLAIM, PUBLISH, MARK, INDEX_WRITE]  # calls made by the handler's thread (not the fetch pool)
+MAIN_THREAD_KINDS = [CLAIM, PUBLISH, MARK, INDEX_WRITE, BUS_CLAIM, PUT_EVENTS, BUS_MARK]  # calls made by the handler's thread (not the fetch pool)
+
+
+SERVICES = ("s3", "sns", "dynamodb", "sqs", "events")
 
 
 def random_schedule(seed: int) -> Schedule:
     rng = random.Random(seed)
     rules = []
-    for service in ("s3", "sns", "dynamodb", "sqs"):
+    for service in SERVICES:
         if rng.random() < 0.6:
             kinds = [*HTTP_FAULTS, ENTRIES] if service != "s3" else list(HTTP_FAULTS)
             faults = tuple(rng.sample(kinds, rng.randint(1, len(kinds))))
@@ -261,7 +288,7 @@ def random_schedule(seed: int) -> Schedule:
             rules.append(Rule(faults, probability, service=service, attempts=rng.randint(1, 4)))
     crashes = []
     for _ in range(rng.choices([0, 1, 2], [0.3, 0.5, 0.2])[0]):
-        kind = rng.choice([GET, PUBLISH, PUBLISH, INDEX_WRITE, CLAIM, MARK])
+        kind = rng.choice([GET, PUBLISH, PUBLISH, INDEX_WRITE, CLAIM, MARK, PUT_EVENTS, PUT_EVENTS, BUS_MARK])
         when = "before" if kind == GET else rng.choice(["before", "after"])
         crashes.append(Point(kind, rng.randint(1, MAX_K[kind]), when))
     duplicate = rng.random() < 0.35
@@ -279,7 +306,9 @@ def random_schedule(seed: int) -> Schedule:
 
 
 B, LATER, GAVE_UP = UNRECORDED_CRASH_B, UNRECORDED_CRASH, UNRECORDED_GAVE_UP
-EVERY_KIND = frozenset({GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER})
+EVERY_KIND = frozenset(
+    {GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER, PUT_EVENTS, BUS_CLAIM, BUS_MARK}
+)
 
 # Publishes in one clean attempt: #1 the first file's 3 alerts, #2 and #3 the second file's 10 + 4, #4, #5 one each.
 HAND_WRITTEN = [
@@ -303,6 +332,11 @@ HAND_WRITTEN = [
     Schedule("entries failed in every batch for 2 attempts", rules=(Rule((ENTRIES,), kinds=BATCH_KINDS, attempts=2),), duplicates={}),
     Schedule("entries failed in every batch call, always", rules=(Rule((ENTRIES,), 0.5, kinds=BATCH_KINDS),), duplicates={}),
     Schedule("DynamoDB down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="dynamodb", attempts=3),), duplicates={}),
+    # The event bus comes after the alerts, file by file: PutEvents #1 holds the first file's 3 events.
+    Schedule("crash after put_events #1", crashes=(Point(PUT_EVENTS, 1, "after"),), duplicates={B: 3}),
+    Schedule("crash before put_events #2", crashes=(Point(PUT_EVENTS, 2),), duplicates={}),
+    Schedule("crash before bus mark #2", crashes=(Point(BUS_MARK, 2),), duplicates={LATER: 2}),
+    Schedule("EventBridge down for 3 attempts", rules=(Rule((THROTTLE, SERVER, TIMEOUT), service="events", attempts=3),), duplicates={}),
     Schedule("failure queue down for 4 attempts", rules=(Rule((TIMEOUT, SERVER), service="sqs", attempts=4),), duplicates={}),
     # No crash: SNS accepted the alerts, then every mark_sent of the first attempt ran out of retries.
     Schedule("mark_sent fails for good in attempt 1", rules=(Rule((SERVER, THROTTLE), kinds=frozenset({MARK}), attempts=1),), duplicates={GAVE_UP: 15}),
@@ -370,10 +404,12 @@ def new_stats() -> dict[str, Any]:
         "concurrent deliveries": 0,
         "alerts published (accepted entries)": 0,
         "alerts received": 0,
+        "bus events put (accepted entries)": 0,
+        "bus events received": 0,
         "dead letters queued": 0,
         "schedules with duplicates": Counter(),  # window -> schedules
         "schedules with duplicates but no crash of kind (b)": 0,
-        "duplicate alerts": Counter(),  # window -> extra copies received
+        "duplicate alerts and events": Counter(),  # window -> extra copies received
         "unexplained duplicates": [],  # descriptions
         "losses": [],  # descriptions
     }
@@ -402,17 +438,22 @@ def _kind(service: str, operation: str, params: dict[str, Any]) -> str | None:
         return GET
     if (service, operation) == ("sns", "publish_batch"):
         return PUBLISH
+    if (service, operation) == ("events", "put_events"):
+        return PUT_EVENTS
     if (service, operation) == ("sqs", "send_message_batch"):
         return DEAD_LETTER
     if service == "dynamodb":
         if operation == "batch_write_item":
             return INDEX_WRITE
+        pk = (params.get("Item") or params.get("Key") or {}).get("pk", {}).get("S", "")
         if operation == "put_item":
-            return CLAIM
+            return BUS_CLAIM if pk.startswith(BUS) else CLAIM
         if operation == "get_item":
             return LEDGER_READ
         if operation == "update_item":
-            return MARK if ":sent" in params.get("UpdateExpression", "") else RELEASE
+            if ":sent" not in params.get("UpdateExpression", ""):
+                return RELEASE
+            return BUS_MARK if pk.startswith(BUS) else MARK
     return None
 
 
@@ -424,8 +465,8 @@ class Env:
     number: int
     attempt: int = 0  # the schedule-wide number of the invocation running in it
     dead: bool = False
-    published: set[str] = field(default_factory=set)  # event keys SNS accepted in this attempt
-    marked: set[str] = field(default_factory=set)  # event keys this attempt recorded as sent
+    published: set[str] = field(default_factory=set)  # ledger names SNS or EventBridge accepted in this attempt
+    marked: set[str] = field(default_factory=set)  # ledger names this attempt recorded as sent
     crashed_batch: set[str] = field(default_factory=set)  # the accepted publish a crash came right after
     context: LambdaContext = field(default_factory=LambdaContext)  # the running attempt's
 
@@ -455,9 +496,10 @@ class Injector:
         self.crashes: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()  # what botocore's and the adapters' retries met (names of new_stats)
         self.current = threading.local()  # .kind and .faulted of the API call this thread is in
-        # event key -> why (one entry per time) SNS accepted it and the ledger never recorded it as sent
+        # ledger name -> why (one entry per time) SNS or EventBridge accepted it and the ledger never recorded it
         self.unrecorded: dict[str, list[str]] = {}
-        self.published = 0
+        self.published = 0  # alerts SNS accepted
+        self.put = 0  # events EventBridge accepted
         self.preempt_hook: Any = None  # runs the concurrent delivery
 
     def unrecorded_window(self, env: Env, why: str, batch: set[str] | None = None) -> None:
@@ -530,6 +572,13 @@ class Injector:
                 entries = params["PublishBatchRequestEntries" if service == "sns" else "Entries"]
             failing = [entry for entry in entries if self.random.random() < 0.5] or [entries[0]]
         passing = [entry for entry in entries if entry not in failing]
+        if service == "events":  # one answer per entry, in the request's order
+            answered = iter(call(**{**params, "Entries": passing})["Entries"] if passing else [])
+            results = [
+                next(answered) if entry in passing else {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
+                for entry in entries
+            ]
+            return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
         if service == "dynamodb":
             if passing:
                 call(RequestItems={table: passing})
@@ -588,20 +637,30 @@ class FaultyClient:
                 rescued, injector.current.kind = injector.current.faulted, None
             if rescued:
                 injector.note("calls rescued by botocore's retries")
-            if kind == PUBLISH:
-                accepted = {entry["Id"] for entry in answer.get("Successful", [])}
-                keys = [
-                    EXPECTED.alerts.get(entry["Message"], "?")
-                    for entry in params["PublishBatchRequestEntries"]
-                    if entry["Id"] in accepted
-                ]
+            if kind in SENDS:
+                if kind == PUBLISH:
+                    accepted = {entry["Id"] for entry in answer.get("Successful", [])}
+                    keys = [
+                        EXPECTED.alerts.get(entry["Message"], "?")
+                        for entry in params["PublishBatchRequestEntries"]
+                        if entry["Id"] in accepted
+                    ]
+                else:
+                    keys = [
+                        EXPECTED.events.get(canonical(entry["Detail"]), "?")
+                        for entry, result in zip(params["Entries"], answer.get("Entries", []))
+                        if result.get("EventId")
+                    ]
                 env.published.update(keys)
                 if action == "crash-after":
                     env.crashed_batch = set(keys)
                 with injector.lock:
-                    injector.published += len(keys)
-            elif kind == MARK:
-                env.marked.add(params["Key"]["pk"]["S"].removeprefix("ALERT#"))
+                    if kind == PUBLISH:
+                        injector.published += len(keys)
+                    else:
+                        injector.put += len(keys)
+            elif kind in (MARK, BUS_MARK):
+                env.marked.add(params["Key"]["pk"]["S"])
             if action == "crash-after":
                 env.dead = True
                 raise Crash(f"after {kind} #{injector.counts[kind]}")
@@ -666,9 +725,10 @@ class Stack(FunctionStack):
         for start in range(0, len(items), 25):
             requests = [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items[start : start + 25]]
             assert not self.dynamodb.batch_write_item(RequestItems={TABLE: requests}).get("UnprocessedItems")
-        self.drain(self.subscriber_url)
-        self.drain(self.failure_url)
-        assert self.table() == [] and self.drain(self.subscriber_url) == [] and self.drain(self.failure_url) == []
+        for queue_url in (self.subscriber_url, self.failure_url, self.bus_subscriber_url):
+            self.drain(queue_url)
+        assert self.table() == []
+        assert not any(self.drain(url) for url in (self.subscriber_url, self.failure_url, self.bus_subscriber_url))
 
 
 @pytest.fixture(scope="module")
@@ -736,7 +796,11 @@ class World:
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **{**kwargs, "sleep": no_sleep})
 
-        class Ledger(alert_ledger_module.AlertLedger):
+        class EventPublisher(eventbridge_module.EventPublisher):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **{**kwargs, "sleep": no_sleep})
+
+        class Ledger(ledger_module.DeliveryLedger):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **{**kwargs, "clock": clock})
 
@@ -744,14 +808,15 @@ class World:
                 try:
                     super().mark_sent(alerts)
                 except Exception:
-                    # SNS accepted these alerts but the ledger could not record them: a retry sends them again
+                    # SNS or EventBridge accepted these but the ledger could not record them: a retry sends them again
                     injector.unrecorded_window(self.client._env, UNRECORDED_GAVE_UP)
                     raise
 
         monkeypatch.setattr(sns_module, "AlertPublisher", Publisher)
         monkeypatch.setattr(dynamodb_module, "IndexWriter", Writer)
         monkeypatch.setattr(sqs_module, "DeadLetterQueue", Queue)
-        monkeypatch.setattr(alert_ledger_module, "AlertLedger", Ledger)
+        monkeypatch.setattr(eventbridge_module, "EventPublisher", EventPublisher)
+        monkeypatch.setattr(ledger_module, "DeliveryLedger", Ledger)
 
     # --- Lambda ---
 
@@ -905,6 +970,7 @@ def _environment_variables(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Non
         "TRAILSIFT_INDEX_TABLE": TABLE,
         "TRAILSIFT_BUCKETS": BUCKET,
         "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_url,
+        "TRAILSIFT_EVENT_BUS": stack.bus_name,
         "POWERTOOLS_SERVICE_NAME": "trailsift-fault-injection",
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         "POWERTOOLS_METRICS_DISABLED": "true",
@@ -936,19 +1002,27 @@ def run_schedule(run_id: str, schedule: Schedule, stack: Stack, monkeypatch: pyt
     stats["duplicate deliveries"] += int(schedule.duplicate)
     stats["schedules with a new request id per attempt"] += int(not schedule.same_request_id)
     stats["alerts published (accepted entries)"] += injector.published
+    stats["bus events put (accepted entries)"] += injector.put
 
     assert not world.anomalies, f"{where}: {world.anomalies}"
 
-    # Alerts: every expected one received, nothing else, and each exactly once more for each time SNS
-    # accepted it without the ledger recording it (a crash or a failed mark_sent in between).
-    received = Counter(EXPECTED.alerts.get(envelope["Message"], "?") for envelope in stack.drain(stack.subscriber_url))
-    stats["alerts received"] += sum(received.values())
-    assert injector.published == sum(received.values()), f"{where}: SNS accepted {injector.published}"
+    # Alerts and bus events: every expected one received, nothing else, and each exactly once more for each
+    # time SNS or EventBridge accepted it without the ledger recording it (a crash or a failed mark_sent).
+    alerts = Counter(EXPECTED.alerts.get(envelope["Message"], "?") for envelope in stack.drain(stack.subscriber_url))
+    events = Counter(
+        EXPECTED.events.get(json.dumps(event["detail"], sort_keys=True), "?")
+        for event in stack.drain(stack.bus_subscriber_url)
+    )
+    stats["alerts received"] += sum(alerts.values())
+    stats["bus events received"] += sum(events.values())
+    assert injector.published == sum(alerts.values()), f"{where}: SNS accepted {injector.published}"
+    assert injector.put == sum(events.values()), f"{where}: EventBridge accepted {injector.put}"
+    received = alerts + events
     lost = EXPECTED.keys - set(received)
     if lost:
-        stats["losses"].append(f"{where}: {len(lost)} alert(s) never received")
-    assert not lost, f"{where}: alerts lost: {sorted(lost)}"
-    assert set(received) == EXPECTED.keys, f"{where}: unexpected alerts: {received['?']}"
+        stats["losses"].append(f"{where}: {len(lost)} alert(s) or event(s) never received")
+    assert not lost, f"{where}: alerts or events lost: {sorted(lost)}"
+    assert set(received) == EXPECTED.keys, f"{where}: unexpected alerts or events: {received['?']}"
     unrecorded = injector.unrecorded
     assert set(unrecorded) <= EXPECTED.keys, f"{where}: {unrecorded}"
     duplicates = {key: count - 1 for key, count in received.items() if count > 1}
@@ -960,19 +1034,19 @@ def run_schedule(run_id: str, schedule: Schedule, stack: Stack, monkeypatch: pyt
         if not schedule.accepted_publish_crash:
             stats["schedules with duplicates but no crash of kind (b)"] += 1
         for key, extra in duplicates.items():
-            stats["duplicate alerts"].update(unrecorded.get(key, ["unexplained"] * extra)[:extra])
+            stats["duplicate alerts and events"].update(unrecorded.get(key, ["unexplained"] * extra)[:extra])
     if unexplained:
         stats["unexplained duplicates"].append(f"{where}: {unexplained}")
-    assert not unexplained, f"{where}: alerts sent again outside the accepted-but-unrecorded window: {unexplained}"
-    assert not missing, f"{where}: accepted-but-unrecorded alerts not sent again (the model is wrong): {missing}"
+    assert not unexplained, f"{where}: sent again outside the accepted-but-unrecorded window: {unexplained}"
+    assert not missing, f"{where}: accepted-but-unrecorded alerts or events not sent again (the model is wrong): {missing}"
     if schedule.duplicates is not None:
         assert Counter(why for whys in unrecorded.values() for why in whys) == Counter(schedule.duplicates), where
 
-    # Index rows: exactly the expected set, each once. Ledger: every alert recorded as sent.
+    # Index rows: exactly the expected set, each once. Ledger: every alert and bus event recorded as sent.
     items = stack.table()
     rows = [(item["pk"]["S"], item["sk"]["S"]) for item in items if item["pk"]["S"].startswith("EVENT#")]
     assert len(rows) == len(set(rows)) == len(EXPECTED.rows) and set(rows) == EXPECTED.rows, f"{where}: rows differ"
-    ledger = {item["pk"]["S"].removeprefix("ALERT#"): item["state"]["S"] for item in items if item["pk"]["S"].startswith("ALERT#")}
+    ledger = {item["pk"]["S"]: item["state"]["S"] for item in items if item["pk"]["S"].startswith((ALERT, BUS))}
     assert set(ledger) == EXPECTED.keys, f"{where}: ledger keys differ"
     assert set(ledger.values()) == {"sent"}, f"{where}: ledger states {Counter(ledger.values())}"
     assert len(items) == len(rows) + len(ledger), f"{where}: stray items in the table"
@@ -1021,7 +1095,7 @@ def test_statistics(shared_stack: Stack) -> None:
     print("\n".join(lines))
     assert stats["losses"] == []
     assert stats["unexplained duplicates"] == []
-    for service in ("s3", "sns", "dynamodb", "sqs"):
+    for service in SERVICES:
         for fault in (THROTTLE, SERVER, TIMEOUT, ENTRIES):
             if (service, fault) != ("s3", ENTRIES):
                 assert stats["faults"][f"{service} {fault}"] >= 5, (service, fault)
@@ -1030,7 +1104,8 @@ def test_statistics(shared_stack: Stack) -> None:
     assert stats["calls failed after botocore's retries"] >= 50
     assert stats["batch calls with entries failed"] >= 50
     assert stats["schedules"] == SEEDS + len(HAND_WRITTEN)  # 125 by default
-    for crash in ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get"):
+    crashes = ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get")
+    for crash in (*crashes, "before put_events", "after put_events", "before bus_mark"):
         assert stats["crashes"][crash] >= 3, crash
     assert stats["redrive runs"] >= 10 and stats["concurrent deliveries"] >= 10
     assert stats["attempts failed on alerts claimed elsewhere"] >= 5

@@ -20,6 +20,7 @@ from trailsift.engine import RuleEngine
 from trailsift.invocation import InvocationFailed, InvocationReport, invoke
 from trailsift.pipeline import ObjectDenied, ObjectGone, Pipeline, Status
 from trailsift.settings import Settings
+from trailsift.sinks import AlertSink, IndexSink
 from trailsift.rules import default_rules
 from trailsift.triggers import UnknownTrigger
 
@@ -101,8 +102,7 @@ def pipeline_for(source: FakeSource, **kwargs: Any) -> Pipeline:
         RULES,
         ENGINE,
         source,
-        alerts=kwargs.pop("alerts", Recorder()),
-        index=kwargs.pop("index", Recorder()),
+        sinks=[IndexSink(kwargs.pop("index", Recorder())), AlertSink(kwargs.pop("alerts", Recorder()))],
         settings=kwargs.pop("settings", Settings(buckets=frozenset({BUCKET}))),
     )
 

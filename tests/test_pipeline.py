@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailsift.alerts import Alert
-from trailsift.aws.errors import FailedAlert, PublishFailed
+from trailsift.aws.errors import FailedEntry, PublishFailed
 from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
 from trailsift.pipeline import FileOutcome, ObjectDenied, ObjectGone, Pipeline, Status
 from trailsift.rules import Destination, RuleSet, default_rules, parse_rules
 from trailsift.settings import Settings
+from trailsift.sinks import AlertSink, IndexSink
 from trailsift.triggers import ObjectRef
 
 BUCKET = "trail-bucket-123456789012"
@@ -154,22 +155,24 @@ DEFAULT_ENGINE = RuleEngine(DEFAULT_RULES)
 def make_pipeline(
     source: FakeSource,
     *,
-    alerts: RecordingAlerts | None = None,
+    alerts: Any = None,
     index: RecordingIndex | None = None,
+    ledger: Any = None,
     rules: RuleSet | None = None,
     engine: Any = None,
+    clock: Callable[[], float] = time.time,
     **kwargs: Any,
 ) -> Pipeline:
+    """A pipeline whose index and alert sinks write to the recorders given (``None``: not configured)."""
     rules = rules or DEFAULT_RULES
     engine = engine or (DEFAULT_ENGINE if rules is DEFAULT_RULES else RuleEngine(rules))
-    return Pipeline(
-        rules,
-        engine,
-        source,
-        alerts=alerts,
-        index=index,
-        **kwargs,
-    )
+    config = kwargs.get("settings") or Settings()
+    sinks: list[Any] = []
+    if index is not None:
+        sinks.append(IndexSink(index, retention_days=config.retention_days, clock=clock))
+    if alerts is not None:
+        sinks.append(AlertSink(alerts, ledger))
+    return Pipeline(rules, engine, source, sinks=sinks, **kwargs)
 
 
 def throttling() -> ClientError:
@@ -468,7 +471,7 @@ class SourceTrouble(Exception):
 def test_an_exception_outside_the_source_contract_is_retryable() -> None:
     """Only ObjectGone and ObjectDenied say "for good"; anything else a source raises may be transient."""
     one = ref(1)
-    pipeline = Pipeline(DEFAULT_RULES, DEFAULT_ENGINE, FakeSource({one.key: SourceTrouble("x")}), alerts=None, index=None)
+    pipeline = Pipeline(DEFAULT_RULES, DEFAULT_ENGINE, FakeSource({one.key: SourceTrouble("x")}))
     [outcome] = pipeline.run([one])
     assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
 
@@ -703,7 +706,7 @@ class PartlyFailing(RecordingAlerts):
         self.batches.append(list(alerts[1:]))
         if on_sent is not None:
             on_sent(list(alerts[1:]))
-        raise PublishFailed([FailedAlert(alerts[0].event_key, "Throttled", "slow down")], published=len(alerts) - 1)
+        raise PublishFailed([FailedEntry(alerts[0].event_key, "Throttled", "slow down")], published=len(alerts) - 1)
 
 
 def _alerting_file(records: dict[str, dict[str, Any]]) -> tuple[ObjectRef, FakeSource, list[str]]:

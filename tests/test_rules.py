@@ -93,7 +93,7 @@ def test_parse_rules_happy_path():
     root = rules.get("root.any_call-1")
     assert root.severity is Severity.MEDIUM
     assert root.description == ""
-    assert root.destinations == (Destination.ALERT, Destination.INDEX)
+    assert root.destinations == (Destination.ALERT, Destination.INDEX, Destination.EVENTBUS)  # every one configured
     assert root.selectors[0].name is None
 
     with pytest.raises(KeyError):
@@ -212,7 +212,7 @@ def test_load_selector_rules_from_get_event_selectors_output(tmp_path):
     first = rules.rules[0]
     assert first.selectors == parse_selectors(TAMPERING)
     assert first.severity is Severity.MEDIUM
-    assert first.destinations == (Destination.ALERT, Destination.INDEX)
+    assert first.destinations == (Destination.ALERT, Destination.INDEX, Destination.EVENTBUS)
     assert first.description == f"{path} selector 0"
     assert rules.get("trail changes#2").selectors[0].field_selectors[0].values("Equals") == ("UpdateTrail",)
 

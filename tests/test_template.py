@@ -511,7 +511,12 @@ def _allowed(action: str, resource: str) -> bool:
             return action == "ssm:GetParameter" and resource in {f"{prefix}${{RulesParameterName}}", f"{prefix}/${{RulesParameterName}}"}
         case "logs":
             return action in {"logs:CreateLogStream", "logs:PutLogEvents"} and resource == "${ProcessorLogGroup.Arn}"
+        case "events":  # the configured bus only
+            return action == "events:PutEvents" and resource == EVENT_BUS
     return False
+
+
+EVENT_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
 
 
 def test_function_role_is_least_privilege(resources: dict[str, Any]) -> None:
@@ -536,6 +541,7 @@ def test_function_role_is_least_privilege(resources: dict[str, Any]) -> None:
         ("sns:Publish", "${AlertTopic}"),
         ("dynamodb:BatchWriteItem", "${IndexTable.Arn}"),
         ("sqs:SendMessage", "${FailureQueue.Arn}"),
+        ("events:PutEvents", EVENT_BUS),
         ("xray:PutTraceSegments", "*"),
         ("logs:PutLogEvents", "${ProcessorLogGroup.Arn}"),
     }
@@ -555,6 +561,7 @@ def test_rules_permissions_are_conditional(resources: dict[str, Any]) -> None:
         "ReadRulesObject": "HasRulesObject",
         "DecryptLogFilesOfTrailKey": "CreatesTrailKey",
         "DecryptLogFilesOfGivenKey": "HasTrailKmsKeyArn",
+        "PutMatchEvents": "HasEventBus",
     }
 
 
@@ -788,6 +795,7 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
     assert set(variables) == {
         "TRAILSIFT_ALERT_TOPIC_ARN",
         "TRAILSIFT_INDEX_TABLE",
+        "TRAILSIFT_EVENT_BUS",
         "TRAILSIFT_BUCKETS",
         "TRAILSIFT_KEY_PREFIX",
         "TRAILSIFT_RULES",
@@ -845,10 +853,11 @@ def test_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
 
 
 def test_outputs(cfn: dict[str, Any]) -> None:
-    conditional = {"AccessLogBucketName": "LogsBucketAccess", "TrailKeyArn": "CreatesTrailKey"}
+    conditional = {"AccessLogBucketName": "LogsBucketAccess", "TrailKeyArn": "CreatesTrailKey", "EventBusArn": "HasEventBus"}
     assert {name: cfn["Outputs"][name].get("Condition") for name in conditional} == conditional
     assert cfn["Outputs"]["AccessLogBucketName"]["Value"] == {"Ref": "AccessLogBucket"}
     assert cfn["Outputs"]["TrailKeyArn"]["Value"] == {"Fn::GetAtt": ["TrailKey", "Arn"]}
+    assert render(cfn["Outputs"]["EventBusArn"]["Value"]) == {EVENT_BUS}
     expected = {
         "TrailBucketName",
         "AlertTopicArn",

@@ -1,4 +1,4 @@
-"""Lambda entry point: wires the trailsift pipeline to S3, SNS and DynamoDB, with Powertools logs and metrics.
+"""Lambda entry point: wires the trailsift pipeline to S3 and the configured sinks, with Powertools logs and metrics.
 
 Everything here is glue. Nothing heavy runs at import: clients, rules and the pipeline are built
 on first use, and kept for the warm invocations that follow. Tracing is used where the X-Ray SDK
@@ -8,7 +8,7 @@ is available.
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Callable
 from functools import cache, wraps
 from importlib.util import find_spec
 from typing import Any
@@ -19,22 +19,30 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from trailsift.deadline import Deadline
 from trailsift.invocation import InvocationReport, invoke
+from trailsift.lazy import Lazy
 from trailsift.pipeline import Pipeline, Status
 from trailsift.rules import RulesError
 from trailsift.settings import Settings, SettingsError
+from trailsift.sinks import SinkContext, build_sinks, registered
 from trailsift.triggers import UnknownTrigger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailsift"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trailsift"))
 
+Handler = Callable[[dict[str, Any], Any], Any]
+
 if find_spec("aws_xray_sdk") is not None and os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() != "true":
     from aws_lambda_powertools import Tracer
 
-    tracer: Any = Tracer(service="trailsift")
-    capture = tracer.capture_lambda_handler
+    tracer = Tracer(service="trailsift")
+
+    def capture(function: Handler) -> Handler:
+        traced: Handler = tracer.capture_lambda_handler(function)
+        return traced
+
 else:  # tracing is optional: without the SDK the handler runs untraced
 
-    def capture(function: Any) -> Any:
+    def capture(function: Handler) -> Handler:
         return function
 
 
@@ -58,27 +66,6 @@ def client(service: str) -> Any:
     )
 
 
-class _Lazy:
-    """Builds the wrapped adapter on first use: no client is created before a call needs it.
-
-    Cold starts stay short (a boto3 client costs about as much as importing boto3), and an
-    invocation that matches nothing never creates the SNS or DynamoDB client.
-    """
-
-    def __init__(self, build: Any) -> None:
-        self._build, self._target = build, None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._target is None:
-            with _BUILD_LOCK:  # fetch threads may ask at once; boto3 client creation is not thread-safe
-                if self._target is None:
-                    self._target = self._build()
-        return getattr(self._target, name)
-
-
-_BUILD_LOCK = threading.RLock()
-
-
 @cache
 def rules_source() -> Any:
     from trailsift.aws.rules_source import ConfiguredRules
@@ -86,58 +73,28 @@ def rules_source() -> Any:
     return ConfiguredRules(settings().rules, ssm_client=None, s3_client=None)
 
 
-def adapters(deadline: Deadline) -> tuple[Any, Any, Any]:
-    """This invocation's S3 reader, alert publisher and index writer (``None`` when not configured).
+def object_source() -> Lazy:
+    """The S3 reader (its client is created on the first fetch)."""
 
-    Made per invocation (the clients under them are kept) because their retries stop at its deadline.
-    """
-    config = settings()
-
-    def s3_source() -> Any:
+    def build() -> object:
         from trailsift.aws.s3 import S3ObjectSource
 
         return S3ObjectSource(client("s3"), max_bytes=settings().max_object_bytes)
 
-    def alert_publisher() -> Any:
-        from trailsift.aws.sns import AlertPublisher
-
-        return AlertPublisher(client("sns"), config.alert_topic_arn, deadline=deadline)
-
-    def index_writer() -> Any:
-        from trailsift.aws.dynamodb import IndexWriter
-
-        return IndexWriter(client("dynamodb"), config.index_table, deadline=deadline)
-
-    source = _Lazy(s3_source)
-    alerts = _Lazy(alert_publisher) if config.alert_topic_arn else None
-    index = _Lazy(index_writer) if config.index_table else None
-    return source, alerts, index
-
-
-def alert_ledger(owner: str) -> Any:
-    """This invocation's alert ledger (kept in the index table), or ``None`` without an index table."""
-    config = settings()
-    if not (config.index_table and config.alert_topic_arn):
-        return None
-
-    def build() -> Any:
-        from trailsift.aws.alert_ledger import AlertLedger
-
-        return AlertLedger(client("dynamodb"), config.index_table, owner=owner, retention_days=config.retention_days)
-
-    return _Lazy(build)
+    return Lazy(build)
 
 
 def build_pipeline(owner: str, deadline: Deadline) -> Pipeline:
     """The pipeline for the current rules (re-read through the Parameters cache on every invocation).
 
-    ``owner`` (the request id) names this invocation in the alert ledger; ``deadline`` is its time budget.
+    ``owner`` (the request id) names this invocation in the delivery ledger; ``deadline`` is its time
+    budget. The sinks are made per invocation (the clients under them are kept) because their retries
+    stop at its deadline; each is the one :mod:`trailsift.sinks` registers for a configured destination.
     """
     config = settings()
     rules, engine = rules_source().get()
-    source, alerts, index = adapters(deadline)
-    ledger = alert_ledger(owner)
-    return Pipeline(rules, engine, source, alerts=alerts, index=index, ledger=ledger, settings=config, deadline=deadline)
+    sinks = build_sinks(SinkContext(config, client, owner=owner, deadline=deadline))
+    return Pipeline(rules, engine, object_source(), sinks=sinks, settings=config, deadline=deadline)
 
 
 def forget_disabled_metrics(function: Any) -> Any:
@@ -231,6 +188,7 @@ def record_report(report: InvocationReport, deadline: Deadline) -> None:
             "matches": dict(outcome.rule_matches),
             "alerts": outcome.alerts,
             "index_rows": outcome.index_rows,
+            "sent": {destination.value: count for destination, count in outcome.sent.items()},
         }
         if outcome.deferred:
             logger.warning("file deferred", extra={**fields, "reason": outcome.reason, "disposition": "retried"})
@@ -251,9 +209,8 @@ def record_report(report: InvocationReport, deadline: Deadline) -> None:
         "FilesFailed": report.count(Status.FAILED),
         "RecordsScanned": report.records,
         "RecordProblems": sum(o.problems for o in report.outcomes),
-        "AlertsPublished": sum(o.alerts for o in report.outcomes),
+        **{sink.metric: sum(o.sent[sink.destination] for o in report.outcomes) for sink in registered()},
         "AlertsAlreadySent": sum(o.alerts_already_sent for o in report.outcomes),
-        "IndexRowsWritten": sum(o.index_rows for o in report.outcomes),
         "TriggerPartsRejected": len(trigger.rejected),
         "FilesDeadLettered": len(report.dead_lettered),
         "FilesDeferred": sum(o.deferred for o in report.outcomes),

@@ -1,6 +1,6 @@
-"""The processing pipeline: the objects a trigger names, fetched, scanned and routed to alerts and the index.
+"""The processing pipeline: the objects a trigger names, fetched, scanned and routed to the configured sinks.
 
-Pure wiring over small interfaces (an object source, an alert sink, an index sink), so the same
+Pure wiring over small interfaces (an object source, the sinks of :mod:`trailsift.sinks`), so the same
 code runs in Lambda, in the local stack and in tests. Every object gets an outcome; one object's
 failure never stops the others, and failures are reported (and raised by the caller) rather than
 swallowed. With a :class:`~trailsift.deadline.Deadline`, no object is started once the invocation's
@@ -10,24 +10,22 @@ cut off half-written by Lambda's timeout.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
-from trailsift.alerts import Alert, format_alert
 from trailsift.deadline import Deadline
 from trailsift.engine import RuleEngine
 from trailsift.errors import TrailsiftError
-from trailsift.index import index_items
 from trailsift.logfile import classify_key
 from trailsift.reader import LogFileError, NotALogFile
-from trailsift.rules import Destination, RuleSet
+from trailsift.rules import Destination, Rule, RuleSet
 from trailsift.scan import ScanResult, scan_log_file
 from trailsift.settings import Settings
+from trailsift.sinks.base import Routed, Sink
 from trailsift.triggers import ObjectRef
 
 
@@ -38,28 +36,6 @@ class ObjectSource(Protocol):
     """Fetches an object's bytes; raises :class:`ObjectGone` or :class:`ObjectDenied` for the permanent cases."""
 
     def fetch(self, ref: ObjectRef) -> bytes: ...
-
-
-class AlertSink(Protocol):
-    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int: ...
-
-
-class IndexSink(Protocol):
-    def write(self, items: Sequence[dict[str, Any]]) -> int: ...
-
-
-class AlertClaim(Protocol):
-    to_send: list[Alert]
-    already_sent: list[Alert]
-    held_elsewhere: list[Alert]
-
-
-class AlertLedger(Protocol):
-    """Decides which alerts this invocation may send, so that retries and duplicate deliveries send each once."""
-
-    def claim(self, alerts: Sequence[Alert]) -> AlertClaim: ...
-    def mark_sent(self, alerts: Sequence[Alert]) -> None: ...
-    def release(self, alerts: Sequence[Alert]) -> None: ...
 
 
 class ObjectGone(TrailsiftError):
@@ -80,10 +56,6 @@ class ObjectTooLarge(TrailsiftError):
         super().__init__(f"{location}: object is {told}larger than the limit of {limit} bytes (max object size); not read")
 
 
-class AlertsPending(TrailsiftError):
-    """Some alerts are claimed by another invocation that has not sent them yet: try again later."""
-
-
 class Status(str, Enum):
     PROCESSED = "processed"
     SKIPPED = "skipped"  # nothing to do: not an event file, refused bucket, object gone
@@ -102,10 +74,24 @@ class FileOutcome:
     problems: int = 0
     rule_matches: Counter[str] = field(default_factory=Counter)
     problem_samples: list[str] = field(default_factory=list)  # the first few skipped records, with why
-    alerts: int = 0
-    alerts_already_sent: int = 0
-    index_rows: int = 0
+    sent: Counter[Destination] = field(default_factory=Counter)  # messages, events, rows per destination
+    already_sent: Counter[Destination] = field(default_factory=Counter)  # skipped: sent by an earlier attempt
     deferred: bool = False  # FAILED before it was started: the invocation's deadline was too near
+
+    @property
+    def alerts(self) -> int:
+        """Alerts published for this object."""
+        return self.sent[Destination.ALERT]
+
+    @property
+    def alerts_already_sent(self) -> int:
+        """Alerts an earlier attempt (or a duplicate delivery) had already published."""
+        return self.already_sent[Destination.ALERT]
+
+    @property
+    def index_rows(self) -> int:
+        """Index rows written for this object."""
+        return self.sent[Destination.INDEX]
 
 
 class Pipeline:
@@ -117,24 +103,23 @@ class Pipeline:
         engine: RuleEngine,
         source: ObjectSource,
         *,
-        alerts: AlertSink | None,
-        index: IndexSink | None,
-        ledger: AlertLedger | None = None,
+        sinks: Sequence[Sink] = (),
         settings: Settings | None = None,
-        clock: Callable[[], float] = time.time,
         deadline: Deadline | None = None,
     ) -> None:
         self.rules = rules
         self.engine = engine
         self.source = source
-        self.alerts = alerts
-        self.index = index
-        self.ledger = ledger
+        self.sinks = list(sinks)
         self.settings = settings or Settings()
-        self.clock = clock
         self.deadline = deadline
-        self._alert_rules = {r.name: r for r in rules if Destination.ALERT in r.destinations}
-        self._index_rules = {r.name: r for r in rules if Destination.INDEX in r.destinations}
+        destinations = [sink.destination for sink in self.sinks]
+        if len(set(destinations)) != len(destinations):
+            raise ValueError(f"one sink per destination, got {[d.value for d in destinations]}")
+        # Per sink, the rules that name its destination, by name.
+        self._routes: list[tuple[Sink, dict[str, Rule]]] = [
+            (sink, {rule.name: rule for rule in rules if sink.destination in rule.destinations}) for sink in self.sinks
+        ]
 
     def run(self, refs: Sequence[ObjectRef]) -> list[FileOutcome]:
         """One outcome per object, in the order given; fetches run concurrently in a bounded pool.
@@ -258,55 +243,20 @@ class Pipeline:
             return FileOutcome(ref, Status.FAILED, f"{type(exc).__name__}: {exc}", retryable=True)
 
     def _route(self, ref: ObjectRef, scanned: ScanResult, outcome: FileOutcome) -> None:
-        alerts: list[Alert] = []
-        items: list[dict[str, Any]] = []
-        indexed_at = int(self.clock())
+        """Give each sink the matches of the rules naming its destination, in sink order.
+
+        A sink that raises stops the routing: the file fails as retryable, and its retry delivers again
+        to every sink, which each take without a second copy (see :mod:`trailsift.sinks.base`).
+        """
         for match in scanned.matches:
             outcome.rule_matches.update(match.rules)
-            alert_rules = [self._alert_rules[n] for n in match.rules if n in self._alert_rules]
-            if alert_rules and self.alerts is not None:
-                alerts.append(format_alert(match, alert_rules, ref.location))
-            index_rules = [self._index_rules[n] for n in match.rules if n in self._index_rules]
-            if index_rules and self.index is not None:
-                items.extend(
-                    index_items(
-                        match,
-                        index_rules,
-                        ref.location,
-                        indexed_at=indexed_at,
-                        retention_days=self.settings.retention_days,
-                    )
-                )
-        if items:
-            assert self.index is not None
-            outcome.index_rows = self.index.write(items)
-        if alerts:
-            self._send(alerts, outcome)
-
-    def _send(self, alerts: list[Alert], outcome: FileOutcome) -> None:
-        """Publish the alerts; with a ledger, only those not sent before, recording what went out.
-
-        Alerts a :class:`~trailsift.aws.errors.PublishFailed` names are released at once, so a retry may
-        claim them without waiting for the lease; any other failure (a ledger call that failed after its
-        retries, say) leaves the claims to the lease.
-        """
-        from trailsift.aws.errors import PublishFailed  # here: a cold start imports nothing of trailsift.aws
-
-        assert self.alerts is not None
-        if self.ledger is None:
-            outcome.alerts = self.alerts.publish(alerts)
-            return
-        claim = self.ledger.claim(alerts)
-        outcome.alerts_already_sent = len(claim.already_sent)
-        try:
-            # Each PublishBatch's accepted alerts are marked sent as soon as SNS answers: a crash later
-            # in the file can then re-send at most the one batch whose answer was never recorded.
-            outcome.alerts = self.alerts.publish(claim.to_send, on_sent=self.ledger.mark_sent) if claim.to_send else 0
-        except PublishFailed as failed:
-            failed_keys = {entry.event_key for entry in failed.failed}
-            self.ledger.release([a for a in claim.to_send if a.event_key in failed_keys])
-            raise
-        if claim.held_elsewhere:
-            raise AlertsPending(
-                f"{len(claim.held_elsewhere)} alert(s) claimed by another invocation and not yet sent; retry later"
-            )
+        for sink, named in self._routes:
+            routed = [
+                Routed(match, tuple(named[name] for name in match.rules if name in named))
+                for match in scanned.matches
+                if any(name in named for name in match.rules)
+            ]
+            if routed:
+                delivered = sink.deliver(ref.location, routed)
+                outcome.sent[sink.destination] += delivered.sent
+                outcome.already_sent[sink.destination] += delivered.already_sent

@@ -40,8 +40,11 @@ class Severity(str, Enum):
 
 
 class Destination(str, Enum):
+    """Where a rule's matches go; each has one sink (:mod:`trailsift.sinks`), used when the deployment configures it."""
+
     ALERT = "alert"  # one SNS message per matched event
-    INDEX = "index"  # one DynamoDB row per matched event
+    INDEX = "index"  # one DynamoDB row per matched event and rule
+    EVENTBUS = "eventbus"  # one EventBridge event per matched event
 
 
 RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -61,7 +64,7 @@ class Rule:
     selectors: tuple[EventSelector, ...]
     severity: Severity = Severity.MEDIUM
     description: str = ""
-    destinations: tuple[Destination, ...] = (Destination.ALERT, Destination.INDEX)
+    destinations: tuple[Destination, ...] = tuple(Destination)  # unset in the file: every configured one
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +143,7 @@ def parse_rule(raw: Any, index: int) -> Rule:
             f"{where}: unknown severity {severity_raw!r}; expected {', '.join(s.value for s in Severity)}"
         ) from None
     destinations = _enum_list(
-        raw.get("destinations", ["alert", "index"]), Destination, f"{where}: 'destinations'"
+        raw.get("destinations", [d.value for d in Destination]), Destination, f"{where}: 'destinations'"
     )
     if "selectors" not in raw:
         raise RulesError(f"{where}: missing 'selectors'")

@@ -15,6 +15,7 @@ from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_
 
 ALERT_TOPIC_ARN = "TRAILSIFT_ALERT_TOPIC_ARN"
 INDEX_TABLE = "TRAILSIFT_INDEX_TABLE"
+EVENT_BUS = "TRAILSIFT_EVENT_BUS"
 BUCKETS = "TRAILSIFT_BUCKETS"
 KEY_PREFIX = "TRAILSIFT_KEY_PREFIX"
 RULES = "TRAILSIFT_RULES"
@@ -30,6 +31,8 @@ ACCOUNTS = "TRAILSIFT_ACCOUNTS"
 DEADLINE_MARGIN_SECONDS = "TRAILSIFT_DEADLINE_MARGIN_SECONDS"
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+# An event bus name ("default" included) or its ARN, as PutEvents takes either in EventBusName.
+_EVENT_BUS = re.compile(r"[/.\-_A-Za-z0-9]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[/.\-_A-Za-z0-9]{1,256}")
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -46,6 +49,7 @@ class Settings:
 
     alert_topic_arn: str | None = None
     index_table: str | None = None
+    event_bus: str | None = None  # an EventBridge bus name or ARN: every match of an eventbus rule is put there
     buckets: frozenset[str] = frozenset()  # empty: any bucket (local runs); the template always sets it
     key_prefix: str = ""
     accounts: frozenset[str] = frozenset()  # empty: any account; else only log files of these accounts
@@ -69,6 +73,9 @@ class Settings:
         table = env.get(INDEX_TABLE, "").strip() or None
         if table is not None and not _TABLE.fullmatch(table):
             raise SettingsError(f"{INDEX_TABLE}: not a DynamoDB table name: {table!r}")
+        bus = env.get(EVENT_BUS, "").strip() or None
+        if bus is not None and not _EVENT_BUS.fullmatch(bus):
+            raise SettingsError(f"{EVENT_BUS}: not an EventBridge event bus name or ARN: {bus!r}")
         buckets = frozenset(name.strip() for name in env.get(BUCKETS, "").split(",") if name.strip())
         for name in buckets:
             if not _BUCKET.fullmatch(name):
@@ -88,6 +95,7 @@ class Settings:
             failure_queue_url=queue,
             alert_topic_arn=topic,
             index_table=table,
+            event_bus=bus,
             buckets=buckets,
             key_prefix=env.get(KEY_PREFIX, ""),
             rules=rules,

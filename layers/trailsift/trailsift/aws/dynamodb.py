@@ -129,23 +129,23 @@ class IndexReader:
         self.table_name = table_name
         self._deserialize = TypeDeserializer().deserialize
 
-    def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict]:
+    def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Rows of one rule."""
         return self._by(GSI_BY_RULE, rule, since, until, limit)
 
     def by_principal(
         self, arn: str, since: str | None, until: str | None, *, limit: int | None = None
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Rows whose record's ``userIdentity.arn`` is ``arn``."""
         return self._by(GSI_BY_PRINCIPAL, arn, since, until, limit)
 
     def by_account(
         self, account: str, since: str | None, until: str | None, *, limit: int | None = None
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Rows of events recorded in ``account``."""
         return self._by(GSI_BY_ACCOUNT, account, since, until, limit)
 
-    def event(self, event_id: str) -> list[dict]:
+    def event(self, event_id: str) -> list[dict[str, Any]]:
         """All rows of one event (one per rule it matched), with ``event`` parsed back from JSON.
 
         A trimmed event whose text had to be cut is no longer JSON and stays text.
@@ -167,7 +167,7 @@ class IndexReader:
                     pass
         return rows
 
-    def _by(self, index: str, value: str, since: str | None, until: str | None, limit: int | None) -> Iterator[dict]:
+    def _by(self, index: str, value: str, since: str | None, until: str | None, limit: int | None) -> Iterator[dict[str, Any]]:
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         if not value:
@@ -200,8 +200,8 @@ class IndexReader:
         return self._query(params, limit, keep)
 
     def _query(
-        self, params: dict[str, Any], limit: int | None, keep: Callable[[dict], bool] | None = None
-    ) -> Iterator[dict]:
+        self, params: dict[str, Any], limit: int | None, keep: Callable[[dict[str, Any]], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every row the Query gives (that ``keep`` accepts), newest first, page after page, at most ``limit``."""
         request = {"TableName": self.table_name, "ScanIndexForward": False, **params}
         remaining = limit

@@ -13,7 +13,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from trailsift.errors import TrailsiftError
 
-__all__ = ["BatchWriteError", "FailedAlert", "PublishFailed", "TrailsiftError", "describe_aws_error"]
+__all__ = ["BatchWriteError", "FailedEntry", "PublishFailed", "TrailsiftError", "describe_aws_error"]
 
 F = TypeVar("F")
 
@@ -26,21 +26,21 @@ class BatchWriteError(TrailsiftError, RuntimeError, Generic[F]):
         self.failed: list[F] = list(failed)
 
 
-class FailedAlert(NamedTuple):
-    """An alert that was not published: its event key, and the code and message SNS (or the error) gave."""
+class FailedEntry(NamedTuple):
+    """A message that was not sent: its event key, and the code and message the service (or the error) gave."""
 
     event_key: str
     code: str
     message: str
 
 
-class PublishFailed(BatchWriteError[FailedAlert]):
-    """Some alerts were not published; ``failed`` names each, ``published`` counts those that were."""
+class PublishFailed(BatchWriteError[FailedEntry]):
+    """Some messages (alerts, bus events) were not sent; ``failed`` names each, ``published`` counts those that were."""
 
-    def __init__(self, failed: Sequence[FailedAlert], published: int = 0) -> None:
+    def __init__(self, failed: Sequence[FailedEntry], published: int = 0, *, noun: str = "alert") -> None:
         shown = "; ".join(f"{key} ({code}: {message})" for key, code, message in failed[:5])
         more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
-        super().__init__(f"{len(failed)} alert(s) not published ({published} published): {shown}{more}", failed)
+        super().__init__(f"{len(failed)} {noun}(s) not published ({published} published): {shown}{more}", failed)
         self.published = published
 
 

@@ -16,12 +16,13 @@ and a batch adapter stops at the first batch that still fails instead of pressin
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from trailsift.aws.errors import FailedEntry, PublishFailed
 from trailsift.deadline import Deadline
 from trailsift.errors import TrailsiftError
 
@@ -54,7 +55,7 @@ class Backoff:
     """
 
     def __init__(
-        self, base_delay: float, max_delay: float, sleep: Callable[[float], Any], deadline: Deadline | None = None
+        self, base_delay: float, max_delay: float, sleep: Callable[[float], object], deadline: Deadline | None = None
     ) -> None:
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -141,3 +142,79 @@ def retry_failed_entries(
                 return result
             pending = [failure.entry for failure in again]
     return result
+
+
+NOT_SENT = "NotSent"  # the code of messages not sent because a batch before them still failed
+TOO_LARGE = "MessageTooLong"  # the code of messages larger than one batch call takes
+
+
+class Sendable(Protocol):
+    """A message a batch publisher sends: named by the event key of its record, of a known size."""
+
+    @property
+    def event_key(self) -> str: ...
+
+    def size(self) -> int: ...
+
+
+S = TypeVar("S", bound=Sendable)
+
+
+def pack(items: Sequence[S], *, max_entries: int, max_bytes: int) -> Iterator[list[S]]:
+    """Pack messages greedily, in order, into calls of at most ``max_entries`` entries and ``max_bytes``."""
+    batch: list[S] = []
+    size = 0
+    for item in items:
+        item_size = item.size()
+        if batch and (len(batch) == max_entries or size + item_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield batch
+
+
+def publish_batches(
+    items: Sequence[S],
+    send: Callable[[list[S]], Sequence[EntryFailure[S]]],
+    *,
+    max_entries: int,
+    max_bytes: int,
+    max_rounds: int,
+    backoff: Backoff,
+    noun: str,
+) -> int:
+    """Send every message once with ``send`` (one batch call), resending failed entries
+    (:func:`retry_failed_entries`); return how many were accepted, or raise
+    :class:`~trailsift.aws.errors.PublishFailed` naming each one that was not: too large for any call,
+    refused, still failing when the resends stopped, in a call that raised, or never sent because a batch
+    before it still failed.
+    """
+    failed = [
+        FailedEntry(item.event_key, TOO_LARGE, f"{item.size()} bytes > {max_bytes}")
+        for item in items
+        if item.size() > max_bytes
+    ]
+    sendable = [item for item in items if item.size() <= max_bytes]
+    batches = list(pack(sendable, max_entries=max_entries, max_bytes=max_bytes))
+    try:
+        result = retry_failed_entries(send, batches, max_rounds=max_rounds, backoff=backoff)
+    except BatchCallFailed as stopped:
+        code, message = error_code(stopped.error)
+        failed += _named(stopped.result.failed)
+        failed += [FailedEntry(item.event_key, code, message) for item in stopped.result.unsent]
+        raise PublishFailed(failed, stopped.result.accepted, noun=noun) from stopped.error
+    failed += _named(result.failed)
+    failed += [
+        FailedEntry(item.event_key, NOT_SENT, "not sent: an earlier batch call still failed") for item in result.unsent
+    ]
+    if failed:
+        raise PublishFailed(failed, result.accepted, noun=noun)
+    return result.accepted
+
+
+def _named(failures: Sequence[EntryFailure[S]]) -> list[FailedEntry]:
+    """The failed entries as :class:`~trailsift.aws.errors.PublishFailed` names them: by event key, with the
+    service's code and message."""
+    return [FailedEntry(failure.entry.event_key, failure.code, failure.message) for failure in failures]

@@ -17,39 +17,20 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
-from trailsift.aws.errors import FailedAlert, PublishFailed
-from trailsift.aws.retry import (
-    MAX_ROUNDS,
-    Backoff,
-    BatchCallFailed,
-    EntryFailure,
-    check_rounds,
-    error_code,
-    retry_failed_entries,
-)
+from trailsift.aws.errors import FailedEntry, PublishFailed
+from trailsift.aws.retry import MAX_ROUNDS, NOT_SENT, Backoff, EntryFailure, check_rounds, pack, publish_batches
 from trailsift.deadline import Deadline
 
-__all__ = ["AlertPublisher", "FailedAlert", "PublishFailed", "batches"]
+__all__ = ["AlertPublisher", "FailedEntry", "NOT_SENT", "PublishFailed", "batches"]
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
 MAX_DELAY = 20.0  # seconds; the longest single backoff sleep
-NOT_SENT = "NotSent"  # the code of alerts not sent because a batch before them still failed
 
 
 def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
     """Pack alerts greedily, in order, into calls of at most 10 entries and 256 KB."""
-    batch: list[Alert] = []
-    size = 0
-    for alert in alerts:
-        alert_size = alert.size()
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + alert_size > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(alert)
-        size += alert_size
-    if batch:
-        yield batch
+    return pack(alerts, max_entries=MAX_BATCH_ENTRIES, max_bytes=MAX_BATCH_BYTES)
 
 
 class AlertPublisher:
@@ -74,36 +55,21 @@ class AlertPublisher:
         """Publish every alert once; raise :class:`PublishFailed` if any is still unpublished.
 
         ``on_sent`` is called after every PublishBatch answer with the alerts SNS accepted in it, so a
-        caller can record them at once (the alert ledger does) instead of after the last batch.
+        caller can record them at once (the delivery ledger does) instead of after the last batch.
         """
-        failed = [
-            FailedAlert(alert.event_key, "MessageTooLong", f"{alert.size()} bytes > {MAX_BATCH_BYTES}")
-            for alert in alerts
-            if alert.size() > MAX_BATCH_BYTES
-        ]
-        sendable = [alert for alert in alerts if alert.size() <= MAX_BATCH_BYTES]
 
         def send(batch: list[Alert]) -> list[EntryFailure[Alert]]:
             return self._publish_batch(batch, on_sent)
 
-        try:
-            result = retry_failed_entries(
-                send, list(batches(sendable)), max_rounds=self.max_rounds, backoff=self._backoff
-            )
-        except BatchCallFailed as stopped:
-            code, message = error_code(stopped.error)
-            failed += _named(stopped.result.failed)
-            failed += [FailedAlert(alert.event_key, code, message) for alert in stopped.result.unsent]
-            raise PublishFailed(failed, stopped.result.accepted) from stopped.error
-        failed += _named(result.failed)
-        failed += [
-            FailedAlert(alert.event_key, NOT_SENT, "not sent: an earlier PublishBatch still failed")
-            for alert in result.unsent
-        ]
-        if failed:
-            raise PublishFailed(failed, result.accepted)
-        return result.accepted
-
+        return publish_batches(
+            alerts,
+            send,
+            max_entries=MAX_BATCH_ENTRIES,
+            max_bytes=MAX_BATCH_BYTES,
+            max_rounds=self.max_rounds,
+            backoff=self._backoff,
+            noun="alert",
+        )
     def _publish_batch(
         self, batch: list[Alert], on_sent: Callable[[list[Alert]], Any] | None
     ) -> list[EntryFailure[Alert]]:
@@ -135,7 +101,3 @@ class AlertPublisher:
                 failures.append(EntryFailure(alert, code, message, retryable=not entry.get("SenderFault")))
         return failures
 
-
-def _named(failures: Sequence[EntryFailure[Alert]]) -> list[FailedAlert]:
-    """The failed entries as :class:`PublishFailed` names them: by event key, with SNS's code and message."""
-    return [FailedAlert(failure.entry.event_key, failure.code, failure.message) for failure in failures]

@@ -1,7 +1,8 @@
 """``trailsift local``: the whole application on this machine, moto's server on 127.0.0.1 standing in for AWS.
 
 It creates what ``template.yaml`` creates (the trail bucket, the alert topic with an SQS queue
-subscribed in the subscriber's place, the index table with the template's keys), uploads log files
+subscribed in the subscriber's place, the index table with the template's keys, an event bus whose
+rule sends trailsift's events to a queue, as a user's own rule would), uploads log files
 under their S3 keys, sends the function the notifications S3 would send, invoking the handler
 in-process exactly as Lambda would, and then reads back what a subscriber and ``trailsift query``
 see. No account, no network beyond loopback.
@@ -41,6 +42,8 @@ BUCKET = f"trailsift-local-{ACCOUNT}-{REGION}"
 TOPIC = "trailsift-alerts"
 SUBSCRIBER_QUEUE = "trailsift-alert-subscriber"
 TABLE = "trailsift-index"
+EVENT_BUS = "trailsift-matches"
+BUS_QUEUE = "trailsift-bus-subscriber"
 FUNCTION_NAME = "trailsift-local-ProcessorFunction"
 
 
@@ -53,6 +56,8 @@ class LocalStack:
     topic_arn: str = ""
     queue_url: str = ""
     table: str = TABLE
+    event_bus: str = EVENT_BUS
+    bus_queue_url: str = ""
 
     def client(self, service: str) -> Any:
         """A client of the emulated ``service``, with trailsift's retry policy."""
@@ -65,6 +70,7 @@ class LocalStack:
         return {
             "TRAILSIFT_ALERT_TOPIC_ARN": self.topic_arn,
             "TRAILSIFT_INDEX_TABLE": self.table,
+            "TRAILSIFT_EVENT_BUS": self.event_bus,
             "TRAILSIFT_BUCKETS": self.bucket,
             "TRAILSIFT_KEY_PREFIX": "",
             "TRAILSIFT_RULES": "",
@@ -118,7 +124,8 @@ _FAKE_ENV = {
 
 
 def create_stack(endpoint_url: str) -> LocalStack:
-    """Create the bucket, the encrypted topic with its stand-in subscriber queue, and the index table."""
+    """Create the bucket, the encrypted topic with its stand-in subscriber queue, the index table, and the
+    event bus with a rule sending every trailsift event to a queue."""
     stack = LocalStack(endpoint_url)
     stack.client("s3").create_bucket(Bucket=stack.bucket)
     sns, sqs = stack.client("sns"), stack.client("sqs")
@@ -129,7 +136,21 @@ def create_stack(endpoint_url: str) -> LocalStack:
     ]
     sns.subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=queue_arn)
     stack.client("dynamodb").create_table(TableName=stack.table, **TABLE_DEFINITION)
+    events = stack.client("events")
+    events.create_event_bus(Name=stack.event_bus)
+    stack.bus_queue_url = sqs.create_queue(QueueName=BUS_QUEUE)["QueueUrl"]
+    bus_queue_arn = sqs.get_queue_attributes(QueueUrl=stack.bus_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(Name="trailsift-matches-to-queue", EventBusName=stack.event_bus, EventPattern=BUS_PATTERN)
+    events.put_targets(
+        Rule="trailsift-matches-to-queue", EventBusName=stack.event_bus, Targets=[{"Id": "queue", "Arn": bus_queue_arn}]
+    )
     return stack
+
+
+# What a subscriber's rule on the bus matches: every event trailsift puts there.
+BUS_PATTERN = '{"source": ["trailsift"], "detail-type": ["CloudTrail Event Matched"]}'
 
 
 def upload(stack: LocalStack, files: Sequence[LocalFile]) -> list[dict[str, Any]]:
@@ -216,18 +237,27 @@ def invoke_each(module: ModuleType, events: Sequence[dict[str, Any]]) -> list[In
 
 def received_alerts(stack: LocalStack, *, expected: int | None = None) -> list[dict[str, Any]]:
     """Drain the subscriber queue: each item is the SNS envelope the subscriber received."""
+    return _drain(stack, stack.queue_url, expected)
+
+
+def received_bus_events(stack: LocalStack, *, expected: int | None = None) -> list[dict[str, Any]]:
+    """Drain the bus rule's queue: each item is the EventBridge event its target received."""
+    return _drain(stack, stack.bus_queue_url, expected)
+
+
+def _drain(stack: LocalStack, queue_url: str, expected: int | None) -> list[dict[str, Any]]:
     import orjson
 
     sqs = stack.client("sqs")
     messages: list[dict[str, Any]] = []
     empty_polls = 0
     while empty_polls < 2 and (expected is None or len(messages) < expected):
-        batch = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         got = batch.get("Messages", [])
         empty_polls = 0 if got else empty_polls + 1
         for message in got:
             messages.append(orjson.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return messages
 
 
@@ -240,13 +270,14 @@ def default_handler_path() -> Path:
 
 @dataclass
 class LocalRunResult:
-    """What one local run did and saw: the invocations, the alerts received, the index rules that have rows."""
+    """What one local run did and saw: the invocations, the alerts and bus events received, each file's log line."""
 
     stack: LocalStack
     files: list[LocalFile]
     invocations: list[Invocation]
     alerts: list[dict[str, Any]]
     files_seen: list[dict[str, Any]] = field(default_factory=list)  # the function's log line for each file
+    bus_events: list[dict[str, Any]] = field(default_factory=list)  # what the bus's rule delivered
 
 
 @contextmanager
@@ -272,7 +303,14 @@ def local_run(
                 module = load_handler(handler or default_handler_path())
                 events = [{"Records": [record]} for record in upload(stack, files)]
                 invocations = invoke_each(module, events)
-            yield LocalRunResult(stack, files, invocations, received_alerts(stack), file_logs(captured.getvalue()))
+            yield LocalRunResult(
+                stack,
+                files,
+                invocations,
+                received_alerts(stack),
+                file_logs(captured.getvalue()),
+                received_bus_events(stack),
+            )
 
 
 RULES_BUCKET = f"trailsift-local-config-{ACCOUNT}"
@@ -316,7 +354,8 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
     stack = result.stack
     failed = [inv for inv in result.invocations if inv.error]
     out.write(
-        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, topic {stack.topic_arn}, table {stack.table}\n"
+        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, topic {stack.topic_arn}, table {stack.table}, "
+        f"event bus {stack.event_bus}\n"
         f"uploaded {len(result.files)} files; {len(result.invocations)} S3 notifications sent to the handler; "
         f"{len(failed)} raised (Lambda would retry them, then dead-letter them)\n"
     )
@@ -338,6 +377,15 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
             message = head + (marker + " (use --full to see it)" if marker else "")
         out.write(f"\n-- alert {number}: {envelope.get('Subject', '')}\n   attributes: {shown}\n")
         out.write("".join(f"   {line}\n" for line in message.rstrip().splitlines()))
+    out.write(
+        f"\n== {len(result.bus_events)} EventBridge events on {stack.event_bus}, as a rule matching "
+        f"{BUS_PATTERN} delivered them ==\n"
+    )
+    for event in result.bus_events:
+        detail = event.get("detail") or {}
+        rules = ",".join(str(rule) for rule in detail.get("rules", []))
+        what = f"{detail.get('eventName', '?')} by {detail.get('principal', '?')} in {detail.get('account', '?')}"
+        out.write(f"  {cell(detail.get('severity'), 8)}  {cell(what, 70)}  {cell(rules, 0)}\n")
     return sorted(set(_index_rules(stack)))
 
 

@@ -1,4 +1,4 @@
-"""AlertLedger against moto: claims, leases, sent marks, releases, botocore's retries, and random interleavings."""
+"""DeliveryLedger against moto: claims, leases, sent marks, releases, botocore's retries, and random interleavings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.http_faults import LOST, SERVER, THROTTLE, TIMEOUT, HttpFaults
 from trailsift.alerts import Alert
-from trailsift.aws.alert_ledger import AlertLedger, Claim, LedgerError
+from trailsift.aws.ledger import DeliveryLedger, LedgerError
+from trailsift.sinks.once import Claim
 from trailsift.aws.clients import TOTAL_ATTEMPTS, new_client
 from trailsift.aws.dynamodb import IndexReader, IndexWriter
 from trailsift.index import TABLE_DEFINITION, index_items
@@ -90,9 +91,9 @@ def clock() -> Clock:
     return Clock()
 
 
-def ledger(client: Any, owner: str, clock: Clock, **options: Any) -> AlertLedger:
+def ledger(client: Any, owner: str, clock: Clock, **options: Any) -> DeliveryLedger:
     options = {"retention_days": 30, "lease_seconds": LEASE, "clock": clock} | options
-    return AlertLedger(client, TABLE, owner=owner, **options)
+    return DeliveryLedger(client, TABLE, kind="ALERT", owner=owner, **options)
 
 
 def keys(alerts: list[Alert]) -> list[str]:
@@ -365,11 +366,13 @@ def test_an_unknown_state_is_a_ledger_error(client: Any, clock: Clock) -> None:
         ({"owner": ""}, "owner"),
         ({"retention_days": 0}, "retention_days"),
         ({"lease_seconds": 0}, "lease_seconds"),
+        ({"kind": ""}, "kind"),
+        ({"kind": "alert#"}, "kind"),
     ],
 )
 def test_bad_settings_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        AlertLedger(None, TABLE, **({"owner": "req-a", "retention_days": 1} | options))
+        DeliveryLedger(None, TABLE, **({"kind": "ALERT", "owner": "req-a", "retention_days": 1} | options))
 
 
 # --- random interleavings of several invocations ----------------------------------------------------------
@@ -393,7 +396,7 @@ steps = st.one_of(  # claim, publish and mark twice as likely as the disruptions
 class Worker:
     """One invocation as the model sees it: what it claimed, published and has not yet marked sent."""
 
-    def __init__(self, ledger: AlertLedger) -> None:
+    def __init__(self, ledger: DeliveryLedger) -> None:
         self.ledger = ledger
         self.claimed: set[str] = set()  # claimed, not yet published
         self.unmarked: set[str] = set()  # published, not yet marked sent
@@ -413,7 +416,7 @@ class Model:
 
     def new_worker(self, owner: str | None = None) -> Worker:
         owner = owner or f"req-{next(self.generation)}"
-        return Worker(AlertLedger(self.client, self.table, owner=owner, retention_days=1, lease_seconds=LEASE,
+        return Worker(DeliveryLedger(self.client, self.table, kind="ALERT", owner=owner, retention_days=1, lease_seconds=LEASE,
                                   clock=self.clock))
 
     def expect_claim(self, owner: str, key: str) -> str:

@@ -1,37 +1,39 @@
-"""Decide which alerts an invocation may send, with DynamoDB conditional writes, so retries send each once.
+"""Decide which messages an invocation may send, with DynamoDB conditional writes, so retries send each once.
 
-S3 notifications and Lambda retries are at-least-once and SNS standard topics cannot deduplicate, so
-before publishing an invocation *claims* each alert in a ledger, publishes only what it claimed, then
-marks it *sent* (or *releases* what failed to publish: its claim turns stale, so a retry may claim it at
-once). Ledger items live in the index table: ``pk = "ALERT#<event_key>"``, ``sk = "ALERT"``, with ``state``
+The ledger behind :func:`trailsift.sinks.once.send_once` for the sinks whose service cannot deduplicate
+(the alert topic, the event bus). Before sending, an invocation *claims* each message, sends only what it
+claimed, then marks it *sent* (or *releases* what failed to send: its claim turns stale, so a retry may
+claim it at once). Ledger items live in the index table, one per message kind (``kind``, "ALERT" for
+alerts, "BUS" for bus events): ``pk = "<kind>#<event_key>"``, ``sk = "<kind>"``, with ``state``
 ("claimed" | "sent"), ``claimed_at``, ``owner`` (the claiming invocation's request id), ``sent_at`` and the
-TTL ``expires_at``.
-They carry no GSI key attribute, so no index query ever returns them, and their pk is not an event's.
+TTL ``expires_at``. They carry no GSI key attribute, so no index query ever returns them, and their pk is
+not an event's.
 
 A claim older than ``lease_seconds`` is taken to belong to a dead invocation and may be claimed again.
-Known limit: alerts SNS accepted but that :meth:`AlertLedger.mark_sent` never recorded (the function
-died in between, or DynamoDB stayed unavailable through every retry of the mark) are sent again by a
-later attempt once the lease expires (at once if a retry reuses the owner id). The pipeline marks
-each PublishBatch's alerts as soon as SNS answers, so the window is one batch of at most ten alerts.
-Alerts are at-least-once there and exactly-once otherwise; they carry their event ID so subscribers
-can drop the duplicate.
+Known limit: messages the service accepted but that :meth:`DeliveryLedger.mark_sent` never recorded (the
+function died in between, or DynamoDB stayed unavailable through every retry of the mark) are sent again
+by a later attempt once the lease expires (at once if a retry reuses the owner id). The sinks mark each
+batch's messages as soon as the service answers, so the window is one batch of at most ten. Messages are
+at-least-once there and exactly-once otherwise; they carry their event ID so subscribers can drop the
+duplicate.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from trailsift.alerts import Alert
 from trailsift.errors import TrailsiftError
 from trailsift.index import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from trailsift.sinks.once import Claim, Keyed
 
-ALERT_PREFIX = "ALERT#"
-ALERT_SORT_KEY = "ALERT"
+K = TypeVar("K", bound=Keyed)
+
+KIND = re.compile(r"[A-Z]{1,16}")  # a ledger item kind: ALERT, BUS
 CLAIMED, SENT = "claimed", "sent"
 CLAIM_TRIES = 3  # conditional puts of one claim whose refusing item then vanished, before giving up
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -41,15 +43,6 @@ CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#state = :claimed AND (#claimed
 
 class LedgerError(TrailsiftError, RuntimeError):
     """A ledger call failed for good or after its retries; the invocation should fail and be retried."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """How :meth:`AlertLedger.claim` sorted the alerts: send, skip, or leave to the invocation holding them."""
-
-    to_send: list[Alert]  # this invocation owns them now and must publish them
-    already_sent: list[Alert]  # sent before (an earlier attempt or a duplicate delivery): skip
-    held_elsewhere: list[Alert]  # freshly claimed by another invocation: report as pending (retryable)
 
 
 class _ConditionFailed(TrailsiftError):
@@ -65,23 +58,22 @@ def _number(value: float) -> dict[str, str]:
     return {"N": f"{value:.3f}".rstrip("0").rstrip(".")}
 
 
-def _key(alert: Alert) -> dict[str, dict[str, str]]:
-    return {PARTITION_KEY: {"S": f"{ALERT_PREFIX}{alert.event_key}"}, SORT_KEY: {"S": ALERT_SORT_KEY}}
-
-
-class AlertLedger:
-    """Claims, marks sent and releases alerts in the index table on behalf of one invocation (``owner``)."""
+class DeliveryLedger(Generic[K]):
+    """Claims, marks sent and releases one kind of message in the index table for one invocation (``owner``)."""
 
     def __init__(
         self,
         client: Any,
         table_name: str,
         *,
+        kind: str,
         owner: str,
         retention_days: int,
         lease_seconds: int = 90,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not KIND.fullmatch(kind):
+            raise ValueError(f"kind must be 1 to 16 capital letters, got {kind!r}")
         if not owner:
             raise ValueError("owner must be a non-empty id (the invocation's request id)")
         if retention_days < 1:
@@ -90,28 +82,29 @@ class AlertLedger:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
         self.client = client
         self.table_name = table_name
+        self.kind = kind
         self.owner = owner
         self.retention_days = retention_days
         self.lease_seconds = lease_seconds
         self.clock = clock
 
-    def claim(self, alerts: Sequence[Alert]) -> Claim:
-        """Claim each alert (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
-        claim = Claim([], [], [])
+    def claim(self, items: Sequence[K]) -> Claim[K]:
+        """Claim each message (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
+        claim: Claim[K] = Claim()
         seen: set[str] = set()
-        for alert in alerts:
-            if alert.event_key in seen:
+        for item in items:
+            if item.event_key in seen:
                 continue
-            seen.add(alert.event_key)
-            self._claim_one(alert, claim)
+            seen.add(item.event_key)
+            self._claim_one(item, claim)
         return claim
 
-    def _claim_one(self, alert: Alert, claim: Claim) -> None:
-        """Claim one alert and file it under the list of ``claim`` its ledger item calls for."""
+    def _claim_one(self, message: K, claim: Claim[K]) -> None:
+        """Claim one message and file it under the list of ``claim`` its ledger item calls for."""
         for _ in range(CLAIM_TRIES):
             now = self.clock()
-            item = {
-                **_key(alert),
+            ledger_item = {
+                **self._key(message),
                 "state": {"S": CLAIMED},
                 "claimed_at": _number(now),
                 "owner": {"S": self.owner},
@@ -120,8 +113,8 @@ class AlertLedger:
             try:
                 self._call(
                     "put_item",
-                    alert,
-                    Item=item,
+                    message,
+                    Item=ledger_item,
                     ConditionExpression=CLAIM_CONDITION,
                     ExpressionAttributeNames={
                         "#pk": PARTITION_KEY, "#state": "state", "#claimed_at": "claimed_at", "#owner": "owner",
@@ -132,44 +125,47 @@ class AlertLedger:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except _ConditionFailed as refused:
-                current = refused.item if refused.item is not None else self._get(alert)
+                current = refused.item if refused.item is not None else self._get(message)
                 if current is None:  # deleted (released) since the check: try again
                     continue
                 state = current.get("state", {}).get("S")
                 if state == SENT:
-                    claim.already_sent.append(alert)
+                    claim.already_sent.append(message)
                 elif state == CLAIMED:
-                    claim.held_elsewhere.append(alert)
+                    claim.held_elsewhere.append(message)
                 else:
                     raise LedgerError(
-                        f"ledger item {ALERT_PREFIX}{alert.event_key} in {self.table_name} has unknown state {state!r}"
+                        f"ledger item {self.kind}#{message.event_key} in {self.table_name} has unknown state {state!r}"
                     ) from None
                 return
-            claim.to_send.append(alert)
+            claim.to_send.append(message)
             return
         raise LedgerError(
-            f"could not claim {ALERT_PREFIX}{alert.event_key} in {self.table_name}: "
+            f"could not claim {self.kind}#{message.event_key} in {self.table_name}: "
             f"its item kept vanishing after {CLAIM_TRIES} attempts"
         )
 
-    def _get(self, alert: Alert) -> dict[str, Any] | None:
+    def _key(self, item: K) -> dict[str, dict[str, str]]:
+        return {PARTITION_KEY: {"S": f"{self.kind}#{item.event_key}"}, SORT_KEY: {"S": self.kind}}
+
+    def _get(self, item: K) -> dict[str, Any] | None:
         """The ledger item as it stands (a strongly consistent read), or ``None``."""
-        answer = self._call("get_item", alert, Key=_key(alert), ConsistentRead=True)
+        answer = self._call("get_item", item, Key=self._key(item), ConsistentRead=True)
         return answer.get("Item")
 
-    def mark_sent(self, alerts: Sequence[Alert]) -> None:
-        """Record our claimed alerts as sent; an item someone else re-claimed after our lease is left alone."""
+    def mark_sent(self, items: Sequence[K]) -> None:
+        """Record our claimed messages as sent; an item someone else re-claimed after our lease is left alone."""
         seen: set[str] = set()
-        for alert in alerts:
-            if alert.event_key in seen:
+        for item in items:
+            if item.event_key in seen:
                 continue
-            seen.add(alert.event_key)
+            seen.add(item.event_key)
             now = self.clock()
             try:
                 self._call(
                     "update_item",
-                    alert,
-                    Key=_key(alert),
+                    item,
+                    Key=self._key(item),
                     UpdateExpression="SET #state = :sent, #sent_at = :now, #expires = :expires",
                     ConditionExpression="#owner = :me OR #state = :sent",
                     ExpressionAttributeNames={
@@ -185,21 +181,21 @@ class AlertLedger:
             except _ConditionFailed:
                 pass  # another invocation holds it now (our lease ran out) or it is gone: not ours to mark
 
-    def release(self, alerts: Sequence[Alert]) -> None:
-        """Make our unsent claims (their publish failed) stale at once, so a retry can claim them right away.
+    def release(self, items: Sequence[K]) -> None:
+        """Make our unsent claims (their send failed) stale at once, so a retry can claim them right away.
 
         An UpdateItem setting ``claimed_at`` to 0 rather than a DeleteItem: the role needs no new permission.
         """
         seen: set[str] = set()
-        for alert in alerts:
-            if alert.event_key in seen:
+        for item in items:
+            if item.event_key in seen:
                 continue
-            seen.add(alert.event_key)
+            seen.add(item.event_key)
             try:
                 self._call(
                     "update_item",
-                    alert,
-                    Key=_key(alert),
+                    item,
+                    Key=self._key(item),
                     UpdateExpression="SET #claimed_at = :released",
                     ConditionExpression="#owner = :me AND #state = :claimed",
                     ExpressionAttributeNames={"#claimed_at": "claimed_at", "#owner": "owner", "#state": "state"},
@@ -210,7 +206,7 @@ class AlertLedger:
             except _ConditionFailed:
                 pass  # not our claim any more (sent, or taken over): nothing to undo
 
-    def _call(self, operation: str, alert: Alert, **params: Any) -> dict[str, Any]:
+    def _call(self, operation: str, item: K, **params: Any) -> dict[str, Any]:
         """One DynamoDB call; raises :class:`_ConditionFailed` or :class:`LedgerError`.
 
         Throttling and server faults are retried by the client's botocore retry mode (see
@@ -218,9 +214,11 @@ class AlertLedger:
         landed (a timeout) is safe: every condition accepts our own result.
         """
         try:
-            return getattr(self.client, operation)(TableName=self.table_name, **params)
+            answer: dict[str, Any] = getattr(self.client, operation)(TableName=self.table_name, **params)
+            return answer
         except Exception as error:  # noqa: BLE001 - classified below, never swallowed
             if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
-                raise _ConditionFailed(error.response.get("Item")) from None
-            where = f"{ALERT_PREFIX}{alert.event_key} in {self.table_name}"
+                old = error.response.get("Item")  # DynamoDB's, with ReturnValuesOnConditionCheckFailure=ALL_OLD
+                raise _ConditionFailed(old if isinstance(old, dict) else None) from None
+            where = f"{self.kind}#{item.event_key} in {self.table_name}"
             raise LedgerError(f"{operation} of {where} failed: {error}") from error

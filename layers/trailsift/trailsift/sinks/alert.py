@@ -1,0 +1,52 @@
+"""The alert topic: one SNS message per matched event, sent once through the delivery ledger.
+
+Formatting is :func:`trailsift.alerts.format_alert`; sending is :class:`trailsift.aws.sns.AlertPublisher`
+(PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_once` with the ledger
+kept in the index table (without an index table alerts are at-least-once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from trailsift.alerts import Alert, format_alert
+from trailsift.lazy import Lazy
+from trailsift.rules import Destination
+from trailsift.sinks.base import Delivered, Routed, SinkContext, register
+from trailsift.sinks.once import Ledger, Publisher, ledger_for, send_once
+
+__all__ = ["AlertSink", "ALERT_LEDGER_KIND"]
+
+ALERT_LEDGER_KIND = "ALERT"  # ledger items ALERT#<event key> / ALERT
+
+
+@register
+class AlertSink:
+    """Alerts for the matches of alert rules; ``deliver`` answers how many were published."""
+
+    destination: ClassVar[Destination] = Destination.ALERT
+    metric: ClassVar[str] = "AlertsPublished"
+
+    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None) -> None:
+        self.publisher = publisher
+        self.ledger = ledger
+
+    @classmethod
+    def from_context(cls, context: SinkContext) -> AlertSink | None:
+        """Configured by ``TRAILSIFT_ALERT_TOPIC_ARN``; the ledger needs ``TRAILSIFT_INDEX_TABLE`` too."""
+        settings = context.settings
+        topic = settings.alert_topic_arn
+        if topic is None:
+            return None
+
+        def publisher() -> Publisher[Alert]:
+            from trailsift.aws.sns import AlertPublisher
+
+            return AlertPublisher(context.client("sns"), topic, deadline=context.deadline)
+
+        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND))
+
+    def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
+        alerts = [format_alert(item.match, item.rules, log_location) for item in routed]
+        return send_once(alerts, self.publisher, self.ledger, noun="alert")
