@@ -1,16 +1,18 @@
 """Fault injection: randomized schedules of AWS faults and crashes, played against the real handler on moto.
 
 Each schedule runs ``functions/processor/app.py`` (loaded fresh with ``trailsift.cli.local.load_handler``) on one S3
-notification naming four real log files and one corrupt file. Every execution environment creates its
+notification naming four real log files and one corrupt file, with every sink configured: the index table, the
+alert topic and the event bus (each match goes to all three, the index first, then SNS, then EventBridge). Every execution environment creates its
 own boto3 clients, with the function's own retry policy (``trailsift.aws.clients``), and faults are
 injected on two levels, as AWS makes them. Under botocore, on every HTTP request (retries included):
 throttling, 5xx answers and connection timeouts (raised before the request reaches the service), which
 botocore's standard retry mode retries a bounded number of times before the adapters see the error. In
 front of the client, on each API call: batch calls answered with some entries failed on the service's
-side (SNS and SQS ``Failed``, DynamoDB ``UnprocessedItems``), which only the adapters' own loop resends;
+side (SNS and SQS ``Failed``, DynamoDB ``UnprocessedItems``, EventBridge ``ErrorCode`` entries), which only the
+adapters' own loop resends;
 and crashes of the execution environment, either just before the k-th call of a kind (the call never
-happens) or just after it returned (its answer never seen; after a PublishBatch, the alert ledger's
-documented duplicate window). Some schedules also run their first invocation attempts short of time:
+happens) or just after it returned (its answer never seen; after a PublishBatch or a PutEvents, the delivery
+ledger's documented duplicate window). Some schedules also run their first invocation attempts short of time:
 each AWS call the function makes takes a second of what the context says is left, so the deadline
 stops it mid-batch (files not started, retry waits refused). Probabilistic faults and short time only
 last for the first few invocation attempts of a schedule (a few hand-written ones fault less often
@@ -26,16 +28,17 @@ on between attempts as Lambda's retry delays do. Some schedules deliver the noti
 after the first delivery or *during* it (the second delivery runs while the first is paused at one of
 its calls).
 
-After the retries, every schedule must end with exactly the expected index rows, every expected alert
-received, nothing unexpected, every ledger item "sent", no on-failure record left in the failure queue,
-and each alert received exactly 1 + n times, n being how often SNS accepted it without the ledger
-recording it as sent (the documented window: the environment died between the accepted publish and
+After the retries, every schedule must end with exactly the expected index rows, every expected alert and
+bus event received (by the topic's subscriber queue and by the queue a rule on the bus targets), nothing
+unexpected, every ledger item "sent", no on-failure record left in the failure queue, and each alert and
+event received exactly 1 + n times, n being how often SNS or EventBridge accepted it without the ledger
+recording it as sent (the documented window: the environment died between the accepted batch call and
 ``mark_sent``; or, without a crash, ``mark_sent`` failed after the client's retries). The injector
-tracks n per alert from what each attempt published and marked. Each schedule that passes keeps its
+tracks n per ledger item ("ALERT#<event key>", "BUS#<event key>") from what each attempt sent and marked. Each schedule that passes keeps its
 statistics in ``RUNS``; ``test_statistics`` runs every schedule not yet run in this process, sums them
 all and checks and prints the sums (``pytest -s``), whatever ran before it (``-k``, random order,
-xdist). ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules (100 in ``make test``, with the hand-written
-ones 125, to keep the suite within its time; ``TRAILSIFT_FAULT_SEEDS=176`` runs 201).
+xdist). ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules (171 in ``make test``: with the 29
+hand-written ones, 200).
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ BUCKET = "trailsift-faults-123456789012-us-east-1"
 TABLE = "trailsift-faults-index"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-local-ProcessorFunction"
 
-SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "100"))
+SEEDS = int(os.environ.get("TRAILSIFT_FAULT_SEEDS", "171"))
 LAMBDA_ATTEMPTS = 3  # one invocation and Lambda's default two retries
 ATTEMPT_CAP = 12  # attempts of one delivery (retries and redrives together); reaching it is a potential loss
 LEASE = 90  # DeliveryLedger's default lease_seconds
@@ -1103,7 +1106,7 @@ def test_statistics(shared_stack: Stack) -> None:
     assert stats["calls rescued by botocore's retries"] >= 50
     assert stats["calls failed after botocore's retries"] >= 50
     assert stats["batch calls with entries failed"] >= 50
-    assert stats["schedules"] == SEEDS + len(HAND_WRITTEN)  # 125 by default
+    assert stats["schedules"] == SEEDS + len(HAND_WRITTEN)  # 200 by default
     crashes = ("before publish", "after publish", "before index_write", "before claim", "after claim", "before get")
     for crash in (*crashes, "before put_events", "after put_events", "before bus_mark"):
         assert stats["crashes"][crash] >= 3, crash

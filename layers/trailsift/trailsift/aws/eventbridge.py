@@ -9,70 +9,35 @@ detail, a refused source); whatever is not put is raised as :class:`PublishFaile
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from trailsift.aws.errors import PublishFailed
-from trailsift.aws.retry import MAX_ROUNDS, Backoff, EntryFailure, check_rounds, publish_batches
-from trailsift.deadline import Deadline
+from trailsift.aws.retry import BatchPublisher, EntryFailure
 from trailsift.sinks.eventbus import MAX_ENTRY_BYTES, BusEvent
 
 __all__ = ["EventPublisher", "PublishFailed", "RETRYABLE_CODES"]
 
 MAX_BATCH_ENTRIES = 10  # PutEvents: entries per call
-MAX_BATCH_BYTES = MAX_ENTRY_BYTES  # PutEvents: the entries of one call together
-MAX_DELAY = 20.0
 # Entry errors that may pass on a resend; any other (MalformedDetail, NotAuthorizedForSourceException,
 # AccessDeniedException, ...) is the sender's and is failed at once.
 RETRYABLE_CODES = frozenset({"InternalException", "InternalFailure", "ThrottlingException", "ServiceUnavailable"})
 
 
-class EventPublisher:
-    """Puts events on one bus (a name or an ARN); ``publish`` returns how many were put or raises naming the rest."""
+class EventPublisher(BatchPublisher[BusEvent]):
+    """Puts events on one bus (``target``: its name or ARN) with PutEvents."""
 
-    def __init__(
-        self,
-        client: Any,
-        event_bus: str,
-        *,
-        max_rounds: int = MAX_ROUNDS,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], object] = time.sleep,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.client = client
-        self.event_bus = event_bus
-        self.max_rounds = check_rounds(max_rounds)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
+    MAX_BATCH_ENTRIES = MAX_BATCH_ENTRIES
+    MAX_BATCH_BYTES = MAX_ENTRY_BYTES  # PutEvents: the entries of one call together
+    NOUN = "event"
 
-    def publish(self, events: Sequence[BusEvent], on_sent: Callable[[list[BusEvent]], object] | None = None) -> int:
-        """Put every event once; raise :class:`PublishFailed` if any is still not put.
-
-        ``on_sent`` is called after every PutEvents answer with the events EventBridge accepted in it.
-        """
-
-        def send(batch: list[BusEvent]) -> list[EntryFailure[BusEvent]]:
-            return self._put_batch(batch, on_sent)
-
-        return publish_batches(
-            events,
-            send,
-            max_entries=MAX_BATCH_ENTRIES,
-            max_bytes=MAX_BATCH_BYTES,
-            max_rounds=self.max_rounds,
-            backoff=self._backoff,
-            noun="event",
-        )
-
-    def _put_batch(
+    def _send_batch(
         self, batch: list[BusEvent], on_sent: Callable[[list[BusEvent]], object] | None
     ) -> list[EntryFailure[BusEvent]]:
         """One PutEvents call: tells ``on_sent`` what EventBridge accepted, and answers the events it did not.
 
         The answer's ``Entries`` are in the request's order, one per entry: an ``EventId`` or an ``ErrorCode``.
         """
-        entries = [{**event.entry, "EventBusName": self.event_bus} for event in batch]
+        entries = [{**event.entry, "EventBusName": self.target} for event in batch]
         response = self.client.put_events(Entries=entries)
         answered = list(response.get("Entries") or [])
         accepted: list[BusEvent] = []

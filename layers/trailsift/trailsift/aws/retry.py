@@ -16,9 +16,10 @@ and a batch adapter stops at the first batch that still fails instead of pressin
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -218,3 +219,55 @@ def _named(failures: Sequence[EntryFailure[S]]) -> list[FailedEntry]:
     """The failed entries as :class:`~trailsift.aws.errors.PublishFailed` names them: by event key, with the
     service's code and message."""
     return [FailedEntry(failure.entry.event_key, failure.code, failure.message) for failure in failures]
+
+
+class BatchPublisher(Generic[S]):
+    """Sends messages to one destination (a topic, a bus) in batch calls; ``publish`` returns how many went
+    out or raises :class:`~trailsift.aws.errors.PublishFailed` naming the rest (see :func:`publish_batches`).
+
+    A subclass says what one batch call is (:meth:`_send_batch`) and the service's limits (class attributes).
+    """
+
+    MAX_BATCH_ENTRIES: int = 10
+    MAX_BATCH_BYTES: int = 262_144
+    MAX_DELAY: float = 20.0  # seconds; the longest single backoff sleep
+    NOUN: str = "message"
+
+    def __init__(
+        self,
+        client: Any,
+        target: str,
+        *,
+        max_rounds: int = MAX_ROUNDS,
+        base_delay: float = 0.2,
+        sleep: Callable[[float], object] = time.sleep,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.max_rounds = check_rounds(max_rounds)
+        self._backoff = Backoff(base_delay, self.MAX_DELAY, sleep, deadline)
+
+    def publish(self, items: Sequence[S], on_sent: Callable[[list[S]], object] | None = None) -> int:
+        """Send every message once; raise :class:`~trailsift.aws.errors.PublishFailed` if any is still unsent.
+
+        ``on_sent`` is called after every batch call with the messages the service accepted in it, so a
+        caller can record them at once (the delivery ledger does) instead of after the last batch.
+        """
+
+        def send(batch: list[S]) -> list[EntryFailure[S]]:
+            return self._send_batch(batch, on_sent)
+
+        return publish_batches(
+            items,
+            send,
+            max_entries=self.MAX_BATCH_ENTRIES,
+            max_bytes=self.MAX_BATCH_BYTES,
+            max_rounds=self.max_rounds,
+            backoff=self._backoff,
+            noun=self.NOUN,
+        )
+
+    def _send_batch(self, batch: list[S], on_sent: Callable[[list[S]], object] | None) -> list[EntryFailure[S]]:
+        """One batch call: tells ``on_sent`` what the service accepted, and answers the messages it did not."""
+        raise NotImplementedError

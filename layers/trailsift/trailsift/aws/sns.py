@@ -12,20 +12,17 @@ failed) is raised as :class:`PublishFailed` naming each alert, never dropped.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
 from trailsift.aws.errors import FailedEntry, PublishFailed
-from trailsift.aws.retry import MAX_ROUNDS, NOT_SENT, Backoff, EntryFailure, check_rounds, pack, publish_batches
-from trailsift.deadline import Deadline
+from trailsift.aws.retry import NOT_SENT, BatchPublisher, EntryFailure, pack
 
 __all__ = ["AlertPublisher", "FailedEntry", "NOT_SENT", "PublishFailed", "batches"]
 
 MAX_BATCH_ENTRIES = 10  # SNS PublishBatch: entries per call
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call together
-MAX_DELAY = 20.0  # seconds; the longest single backoff sleep
 
 
 def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
@@ -33,44 +30,14 @@ def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
     return pack(alerts, max_entries=MAX_BATCH_ENTRIES, max_bytes=MAX_BATCH_BYTES)
 
 
-class AlertPublisher:
-    """Sends alerts to one topic; ``publish`` returns how many went out or raises naming the rest."""
+class AlertPublisher(BatchPublisher[Alert]):
+    """Sends alerts to one topic (``target``, its ARN) with PublishBatch."""
 
-    def __init__(
-        self,
-        client: Any,
-        topic_arn: str,
-        *,
-        max_rounds: int = MAX_ROUNDS,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], Any] = time.sleep,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.client = client
-        self.topic_arn = topic_arn
-        self.max_rounds = check_rounds(max_rounds)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
+    MAX_BATCH_ENTRIES = MAX_BATCH_ENTRIES
+    MAX_BATCH_BYTES = MAX_BATCH_BYTES
+    NOUN = "alert"
 
-    def publish(self, alerts: Sequence[Alert], on_sent: Callable[[list[Alert]], Any] | None = None) -> int:
-        """Publish every alert once; raise :class:`PublishFailed` if any is still unpublished.
-
-        ``on_sent`` is called after every PublishBatch answer with the alerts SNS accepted in it, so a
-        caller can record them at once (the delivery ledger does) instead of after the last batch.
-        """
-
-        def send(batch: list[Alert]) -> list[EntryFailure[Alert]]:
-            return self._publish_batch(batch, on_sent)
-
-        return publish_batches(
-            alerts,
-            send,
-            max_entries=MAX_BATCH_ENTRIES,
-            max_bytes=MAX_BATCH_BYTES,
-            max_rounds=self.max_rounds,
-            backoff=self._backoff,
-            noun="alert",
-        )
-    def _publish_batch(
+    def _send_batch(
         self, batch: list[Alert], on_sent: Callable[[list[Alert]], Any] | None
     ) -> list[EntryFailure[Alert]]:
         """One PublishBatch call: tells ``on_sent`` what SNS accepted, and answers the alerts it did not."""
@@ -83,7 +50,7 @@ class AlertPublisher:
             }
             for index, alert in enumerate(batch)
         ]
-        response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        response = self.client.publish_batch(TopicArn=self.target, PublishBatchRequestEntries=entries)
         succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
         accepted = [alert for index, alert in enumerate(batch) if str(index) in succeeded]
         if accepted and on_sent is not None:
