@@ -71,7 +71,7 @@ def test_every_trigger_shape_is_registered_once() -> None:
 def test_every_shape_module_is_registered() -> None:
     """A module of trailsift.triggers other than base and registry is a shape, and is in SHAPES."""
     names = {info.name for info in pkgutil.iter_modules(trailsift.triggers.__path__)} - NOT_SHAPES
-    assert names == {"eventbridge", "s3_batch", "s3_events", "sns", "sqs"}
+    assert names == {"eventbridge", "s3_batch", "s3_events", "sns", "sqs", "step_functions"}
     for name in sorted(names):
         module = importlib.import_module(f"trailsift.triggers.{name}")
         assert any(shape is module.SHAPE for shape in SHAPES), name

@@ -1,7 +1,7 @@
 """Turn any event that invokes the processor into the S3 objects it names, trusting none of its content,
 and answer it the way its sender expects.
 
-The processor is reached five ways, and each is one module: its parser and the answer it expects
+The processor is reached six ways, and each is one module: its parser and the answer it expects
 back live together, so following one event through the handler means reading one module.
 
 =====================  ==========================================================  ===============================
@@ -13,6 +13,8 @@ module                 event                                                    
 :mod:`.eventbridge`    EventBridge "Object Created" from ``aws.s3``                none; raise to be retried
 :mod:`.sqs`            SQS batches whose bodies are any of the above               ``batchItemFailures``
 :mod:`.s3_batch`       S3 Batch Operations jobs, schema 1.0 and 2.0                ``results``, one per task
+:mod:`.step_functions` Step Functions Distributed Map batches of a backfill        a summary and one entry per key;
+                       (``Items`` keys verbatim, ``BatchInput.bucket``/``alerts``)  raise to be retried
 =====================  ==========================================================  ===============================
 
 :mod:`.base` holds what they share: :class:`Trigger` and its parts, the field checks, and
@@ -24,11 +26,11 @@ SQS message or Batch task that carried it. Only an event with no shape we know r
 (:class:`UnknownTrigger`); a bad part never spoils the rest of the event. :mod:`trailsift.invocation`
 runs the objects through the pipeline, then asks the trigger's shape (:func:`shape_of`) for the answer.
 
-A new shape (a Step Functions batch, say) is one new module that defines its :class:`Shape`, one
+A new shape is one new module that defines its :class:`Shape`, one
 entry in :data:`SHAPES` and one :class:`TriggerShape` member.
 
 Keys are URL-encoded (``+`` for a space) in S3 notifications and Batch Operations tasks, and
-verbatim in EventBridge events and CloudTrail's SNS message.
+verbatim in EventBridge events, CloudTrail's SNS message and Step Functions batches.
 """
 
 from __future__ import annotations

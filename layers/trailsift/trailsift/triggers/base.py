@@ -45,6 +45,7 @@ class TriggerShape(str, Enum):
     SNS = "sns"  # SNS batch {"Records":[{"EventSource":"aws:sns","Sns":{"Message": ...}}]}
     EVENTBRIDGE = "eventbridge"  # {"source":"aws.s3","detail-type":"Object Created","detail":{...}}
     BATCH = "s3-batch"  # S3 Batch Operations schema 1.0 and 2.0
+    STEP_FUNCTIONS = "step-functions"  # Distributed Map batch {"Items":[key,...],"BatchInput":{"bucket":...}}
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,9 @@ class Shape:
     ``parse_record`` never raises: a bad record becomes a :class:`Rejected` part.
 
     ``answer`` builds what the handler returns from the trigger and the result of each object it
-    named. ``asynchronous`` shapes are retried whole by Lambda when the handler raises, so objects
-    that failed for good may be sent to the failure queue instead of failing the invocation.
+    named. ``asynchronous`` shapes are retried whole when the handler raises (by Lambda; a Step Functions
+    batch by the state machine's ``Retry``), so objects that failed for good may be sent to the failure
+    queue instead of failing the invocation.
     """
 
     kind: TriggerShape

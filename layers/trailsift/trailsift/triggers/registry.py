@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from trailsift.triggers import eventbridge, s3_batch, s3_events, sns, sqs
+from trailsift.triggers import eventbridge, s3_batch, s3_events, sns, sqs, step_functions
 from trailsift.triggers.base import (
     Collector,
     JsonObject,
@@ -23,9 +23,11 @@ from trailsift.triggers.base import (
     record_source,
 )
 
-SHAPES: tuple[Shape, ...] = (s3_events.SHAPE, sqs.SHAPE, sns.SHAPE, eventbridge.SHAPE, s3_batch.SHAPE)
+SHAPES: tuple[Shape, ...] = (
+    s3_events.SHAPE, sqs.SHAPE, sns.SHAPE, eventbridge.SHAPE, s3_batch.SHAPE, step_functions.SHAPE
+)
 """Every shape, in the order whole events are offered to them: S3's test event before an EventBridge
-event, an EventBridge event before an S3 Batch Operations job."""
+event, an EventBridge event before an S3 Batch Operations job, a Step Functions batch last."""
 
 _BY_KIND = {shape.kind: shape for shape in SHAPES}
 _BY_RECORD_SOURCE = {shape.record_source: shape for shape in SHAPES if shape.record_source is not None}
