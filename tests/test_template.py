@@ -125,7 +125,7 @@ class NoManagedPolicies:
 template = json.load(sys.stdin)
 for resource in template["Resources"].values():  # local code paths: `sam deploy` uploads them
     properties = resource.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri"):
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
         if isinstance(properties.get(key), str):
             properties[key] = "s3://placeholder/" + key
 json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout)
@@ -905,3 +905,147 @@ def test_existing_bucket_rule_matches_log_files_only(resources: dict[str, Any], 
     permission = resources["ExistingBucketRulePermission"]["Properties"]
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": ["ExistingBucketRule", "Arn"]}
+
+
+# ------------------------------------------------------------------------------ backfill
+
+STATE_MACHINE = REPO / "statemachine" / "backfill.asl.json"
+BACKFILL_SUBSTITUTIONS = {
+    "ProcessorFunctionArn": {"Fn::GetAtt": ["ProcessorFunction", "Arn"]},
+    "BackfillBucketName": {"Ref": "BackfillBucket"},
+    "BackfillMaxConcurrency": {"Ref": "BackfillMaxConcurrency"},
+    "BackfillToleratedFailurePercentage": {"Ref": "BackfillToleratedFailurePercentage"},
+}
+MANIFESTS = "${BackfillBucket.Arn}/manifests/*"
+REPORTS = "${BackfillBucket.Arn}/reports/*"
+CHILD_EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${BackfillStateMachine.Name}/*"
+
+
+def backfill_definition(values: dict[str, str]) -> dict[str, Any]:
+    """The definition file as Step Functions gets it: each ${Name} replaced by its substitution's value."""
+    text = STATE_MACHINE.read_text()
+    assert set(re.findall(r"\$\{([^}]*)\}", text)) == set(values), "substitutions used and given differ"
+    for name, value in values.items():
+        text = text.replace("${%s}" % name, value)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def test_backfill_state_machine_is_a_distributed_map_over_a_manifest_of_batches(
+    cfn: dict[str, Any], sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    machine = sam_template["Resources"]["BackfillStateMachine"]["Properties"]
+    assert machine["Type"] == "STANDARD" and machine["DefinitionUri"] == "statemachine/backfill.asl.json"
+    assert machine["DefinitionSubstitutions"] == BACKFILL_SUBSTITUTIONS
+    assert machine["Role"] == {"Fn::GetAtt": ["BackfillStateMachineRole", "Arn"]}
+    translated = resources["BackfillStateMachine"]
+    assert translated["Type"] == "AWS::StepFunctions::StateMachine"
+    assert translated["Properties"]["DefinitionSubstitutions"] == BACKFILL_SUBSTITUTIONS
+
+    function = "arn:aws:lambda:us-east-1:123456789012:function:trailsift-ProcessorFunction-X"
+    definition = backfill_definition(
+        {"ProcessorFunctionArn": function, "BackfillBucketName": "backfill-bucket", "BackfillMaxConcurrency": "10", "BackfillToleratedFailurePercentage": "5"}
+    )
+    (name,) = definition["States"]
+    batches = definition["States"][name]
+    assert definition["StartAt"] == name and batches["Type"] == "Map" and batches["End"] is True
+    assert batches["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    assert batches["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": "backfill-bucket", "Key.$": "$.manifestKey"},
+    }
+    assert "ItemBatcher" not in batches, "the manifest holds the batches (the planner sizes them)"
+    assert batches["ResultWriter"] == {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "backfill-bucket", "Prefix": "reports"},
+    }
+    assert (batches["MaxConcurrency"], batches["ToleratedFailurePercentage"]) == (10, 5)
+    processor = batches["ItemProcessor"]
+    (task,) = processor["States"].values()
+    assert processor["StartAt"] in processor["States"] and task["End"] is True
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"] == {"FunctionName": function, "Payload.$": "$"}  # the batch is the event
+    assert task["OutputPath"] == "$.Payload"  # the function's answer is the run report's entry
+    retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+    assert {"InvocationFailed", "Lambda.TooManyRequestsException", "Lambda.ServiceException"} <= retried
+    assert not retried & {"States.ALL", "States.TaskFailed", "UnknownTrigger"}, "a batch that cannot be read is not retried"
+
+    parameters = cfn["Parameters"]
+    assert (parameters["BackfillMaxConcurrency"]["Type"], parameters["BackfillMaxConcurrency"]["MinValue"]) == ("Number", 1)
+    assert parameters["BackfillMaxConcurrency"]["Default"] <= 100
+    tolerated = parameters["BackfillToleratedFailurePercentage"]
+    assert (tolerated["Type"], tolerated["MinValue"], tolerated["MaxValue"]) == ("Number", 0, 100)
+
+
+def _backfill_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    role = resources["BackfillStateMachineRole"]["Properties"]
+    documents = [item["PolicyDocument"] for policy in role.get("Policies", []) for item in branches(policy)]
+    documents += [
+        resource["Properties"]["PolicyDocument"]
+        for resource in resources.values()
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": "BackfillStateMachineRole"} in resource["Properties"].get("Roles", [])
+    ]
+    return [statement for document in documents for statement in statements(document)]
+
+
+def test_backfill_role_is_least_privilege(resources: dict[str, Any]) -> None:
+    role = resources["BackfillStateMachineRole"]["Properties"]
+    assert not role.get("ManagedPolicyArns")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert _conditions(trust) == {("StringEquals", "aws:SourceAccount"): {"${AWS::AccountId}"}}
+    granted: set[tuple[str, str]] = set()
+    for statement in _backfill_statements(resources):
+        assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+        assert "Condition" not in statement
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                granted |= {(action, text) for text in render(resource)}
+    assert granted == {
+        ("lambda:InvokeFunction", "${ProcessorFunction.Arn}"),
+        ("s3:GetObject", MANIFESTS),
+        ("s3:PutObject", REPORTS),
+        ("s3:GetObject", REPORTS),
+        ("s3:ListMultipartUploadParts", REPORTS),
+        ("s3:AbortMultipartUpload", REPORTS),
+        ("states:StartExecution", "${BackfillStateMachine}"),
+        ("states:DescribeExecution", CHILD_EXECUTIONS),
+        ("states:StopExecution", CHILD_EXECUTIONS),
+    }
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only(resources: dict[str, Any]) -> None:
+    buckets = [name for name, resource in resources.items() if resource["Type"] == "AWS::S3::Bucket"]
+    assert "BackfillBucket" in buckets
+    policies = [resource["Properties"] for resource in resources.values() if resource["Type"] == "AWS::S3::BucketPolicy"]
+    for name in buckets:
+        bucket = resources[name]["Properties"]
+        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms", "aws:kms:dsse"), name
+        assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+            ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+        ), name
+        assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], name
+        denies = [
+            statement
+            for policy in policies
+            if policy["Bucket"] == {"Ref": name}
+            for statement in statements(policy["PolicyDocument"])
+            if is_tls_only_deny(statement)
+        ]
+        assert denies and "s3:*" in as_list(denies[0]["Action"]), f"{name} lacks a deny of non-TLS requests"
+        assert {text for r in as_list(denies[0]["Resource"]) for text in render(r)} == {f"${{{name}.Arn}}", f"${{{name}.Arn}}/*"}
+
+
+def test_backfill_runs_expire_and_the_cli_finds_them_by_the_outputs(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    bucket = resources["BackfillBucket"]
+    assert "BucketName" not in bucket["Properties"], "a generated name: a retained bucket is never in the way"
+    (expiry,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled" and 1 <= expiry["ExpirationInDays"] <= 90 and "Prefix" not in expiry
+    assert cfn["Outputs"]["BackfillStateMachineArn"]["Value"] == {"Ref": "BackfillStateMachine"}
+    assert cfn["Outputs"]["BackfillBucketName"]["Value"] == {"Ref": "BackfillBucket"}
+    graph = dependency_graph(cfn)
+    assert {"BackfillStateMachine", "BackfillStateMachineRole"} <= graph["BackfillStateMachinePolicy"]
+    assert "BackfillStateMachine" not in graph["BackfillStateMachineRole"], "the role cannot name the state machine"
