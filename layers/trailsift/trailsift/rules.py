@@ -11,7 +11,9 @@ A rules file (JSON, or YAML for comments) looks like::
                       "FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]}
     ]}
 
-The selectors are in CloudTrail's own shape, so they can be pasted from ``put-event-selectors``.
+``destinations`` names where matches go (``alert``, ``index``, ``eventbus``: :class:`Destination`); left out,
+a rule's matches go to every destination the deployment configures. The selectors are in CloudTrail's own
+shape, so they can be pasted from ``put-event-selectors``.
 The default pack (``rules/default.json``) covers the CIS AWS Foundations monitoring controls.
 """
 
