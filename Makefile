@@ -28,8 +28,9 @@ typecheck: $(STAMP)
 
 test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m mypy
+	# One test file per worker at a time (--dist loadfile): the fault-injection file sums its own schedules.
 	SAM_CLI=$(abspath $(SAM_VENV)/bin/sam) CFN_LINT=$(abspath $(SAM_VENV)/bin/cfn-lint) \
-		$(BIN)/python -m pytest
+		$(BIN)/python -m pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
