@@ -9,7 +9,6 @@ writer resends just the ``UnprocessedItems`` of a BatchWriteItem
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -18,8 +17,7 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from trailsift.aws.errors import BatchWriteError
-from trailsift.aws.retry import MAX_ROUNDS, Backoff, BatchCallFailed, EntryFailure, check_rounds, retry_failed_entries
-from trailsift.deadline import Deadline
+from trailsift.aws.retry import BatchAdapter, BatchCallFailed, EntryFailure, retry_failed_entries
 from trailsift.index import (
     EVENT_PREFIX,
     GSI_BY_ACCOUNT,
@@ -57,24 +55,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class IndexWriter:
-    """Put index rows with BatchWriteItem, resending what DynamoDB leaves unprocessed."""
+class IndexWriter(BatchAdapter):
+    """Put index rows with BatchWriteItem into one table (``target``), resending what DynamoDB leaves unprocessed."""
 
-    def __init__(
-        self,
-        client: Any,
-        table_name: str,
-        *,
-        max_rounds: int = MAX_ROUNDS,
-        base_delay: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.client = client
-        self.table_name = table_name
-        self.max_rounds = check_rounds(max_rounds)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
-        self._serialize = TypeSerializer().serialize
+    BASE_DELAY = 0.05
+    MAX_DELAY = MAX_DELAY
+    _serialize = staticmethod(TypeSerializer().serialize)
 
     def write(self, items: Sequence[Mapping[str, Any]]) -> int:
         """Write ``items`` (last one wins for a repeated pk/sk) and return how many rows were written.
@@ -97,13 +83,13 @@ class IndexWriter:
         except BatchCallFailed as stopped:
             unwritten = [failure.entry for failure in stopped.result.failed] + stopped.result.unsent
             raise IndexWriteError(
-                f"{len(unwritten)} rows not written to {self.table_name}: {stopped.error}",
+                f"{len(unwritten)} rows not written to {self.target}: {stopped.error}",
                 [_key(request) for request in unwritten],
                 stopped.result.accepted,
             ) from stopped.error
         if result.failed:
             raise IndexWriteError(
-                f"{len(result.failed)} rows still unprocessed by {self.table_name} after {result.rounds} round(s)",
+                f"{len(result.failed)} rows still unprocessed by {self.target} after {result.rounds} round(s)",
                 [_key(failure.entry) for failure in result.failed] + [_key(request) for request in result.unsent],
                 result.accepted,
             )
@@ -111,8 +97,8 @@ class IndexWriter:
 
     def _write_batch(self, batch: list[dict[str, Any]]) -> list[EntryFailure[dict[str, Any]]]:
         """One BatchWriteItem call; answers the put requests DynamoDB left unprocessed."""
-        answer = self.client.batch_write_item(RequestItems={self.table_name: batch})
-        left = (answer.get("UnprocessedItems") or {}).get(self.table_name) or []
+        answer = self.client.batch_write_item(RequestItems={self.target: batch})
+        left = (answer.get("UnprocessedItems") or {}).get(self.target) or []
         return [EntryFailure(request, "UnprocessedItems", "left unprocessed by DynamoDB") for request in left]
 
 
@@ -126,7 +112,7 @@ class IndexReader:
 
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
-        self.table_name = table_name
+        self.target = table_name
         self._deserialize = TypeDeserializer().deserialize
 
     def by_rule(self, rule: str, since: str | None, until: str | None, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -203,7 +189,7 @@ class IndexReader:
         self, params: dict[str, Any], limit: int | None, keep: Callable[[dict[str, Any]], bool] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every row the Query gives (that ``keep`` accepts), newest first, page after page, at most ``limit``."""
-        request = {"TableName": self.table_name, "ScanIndexForward": False, **params}
+        request = {"TableName": self.target, "ScanIndexForward": False, **params}
         remaining = limit
         while True:
             if remaining is not None:

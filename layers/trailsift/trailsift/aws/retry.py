@@ -221,7 +221,32 @@ def _named(failures: Sequence[EntryFailure[S]]) -> list[FailedEntry]:
     return [FailedEntry(failure.entry.event_key, failure.code, failure.message) for failure in failures]
 
 
-class BatchPublisher(Generic[S]):
+class BatchAdapter:
+    """What every batch adapter holds: its client, its target (a topic, a bus, a table, a queue), and how it
+    waits between the rounds of :func:`retry_failed_entries` (its subclass's ``BASE_DELAY`` and ``MAX_DELAY``,
+    stopping at the invocation's deadline)."""
+
+    BASE_DELAY: float = 0.2  # seconds; the first backoff's cap
+    MAX_DELAY: float = 20.0  # seconds; the longest single backoff sleep
+
+    def __init__(
+        self,
+        client: Any,
+        target: str,
+        *,
+        max_rounds: int = MAX_ROUNDS,
+        base_delay: float | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.max_rounds = check_rounds(max_rounds)
+        delay = self.BASE_DELAY if base_delay is None else base_delay
+        self._backoff = Backoff(delay, self.MAX_DELAY, sleep, deadline)
+
+
+class BatchPublisher(BatchAdapter, Generic[S]):
     """Sends messages to one destination (a topic, a bus) in batch calls; ``publish`` returns how many went
     out or raises :class:`~trailsift.aws.errors.PublishFailed` naming the rest (see :func:`publish_batches`).
 
@@ -230,23 +255,7 @@ class BatchPublisher(Generic[S]):
 
     MAX_BATCH_ENTRIES: int = 10
     MAX_BATCH_BYTES: int = 262_144
-    MAX_DELAY: float = 20.0  # seconds; the longest single backoff sleep
     NOUN: str = "message"
-
-    def __init__(
-        self,
-        client: Any,
-        target: str,
-        *,
-        max_rounds: int = MAX_ROUNDS,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], object] = time.sleep,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.client = client
-        self.target = target
-        self.max_rounds = check_rounds(max_rounds)
-        self._backoff = Backoff(base_delay, self.MAX_DELAY, sleep, deadline)
 
     def publish(self, items: Sequence[S], on_sent: Callable[[list[S]], object] | None = None) -> int:
         """Send every message once; raise :class:`~trailsift.aws.errors.PublishFailed` if any is still unsent.

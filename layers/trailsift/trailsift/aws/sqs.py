@@ -9,15 +9,13 @@ Lambda keeps the event.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from trailsift.aws.errors import BatchWriteError
-from trailsift.aws.retry import MAX_ROUNDS, Backoff, BatchCallFailed, EntryFailure, check_rounds, retry_failed_entries
-from trailsift.deadline import Deadline
+from trailsift.aws.retry import BatchAdapter, BatchCallFailed, EntryFailure, retry_failed_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -33,23 +31,12 @@ class DeadLetterError(BatchWriteError[Record]):
     that Lambda keeps the event."""
 
 
-class DeadLetterQueue:
-    """The failure queue, through a boto3 SQS client."""
+class DeadLetterQueue(BatchAdapter):
+    """The failure queue (``target``: its URL), through a boto3 SQS client."""
 
-    def __init__(
-        self,
-        client: SQSClient,
-        queue_url: str,
-        *,
-        max_rounds: int = MAX_ROUNDS,
-        base_delay: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.client = client
-        self.queue_url = queue_url
-        self.max_rounds = check_rounds(max_rounds)
-        self._backoff = Backoff(base_delay, MAX_DELAY, sleep, deadline)
+    BASE_DELAY = 0.1
+    MAX_DELAY = MAX_DELAY
+    client: SQSClient
 
     def send(self, records: Sequence[Record]) -> int:
         """Queue every record; raise :class:`DeadLetterError` naming what is still unsent after the resends."""
@@ -75,7 +62,7 @@ class DeadLetterQueue:
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
             {"Id": str(index), "MessageBody": orjson.dumps(record).decode()} for index, record in enumerate(batch)
         ]
-        answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        answer = self.client.send_message_batch(QueueUrl=self.target, Entries=entries)
         return [
             EntryFailure(
                 batch[int(entry["Id"])],
