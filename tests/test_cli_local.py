@@ -149,3 +149,174 @@ def test_each_file_gets_the_functions_log_line(run_output) -> None:
     _, _, printed, _ = run_output
     assert "== 20 files, as the function logged them ==" in printed
     assert "skipped    123456789012_CloudTrail-Digest" in printed and "digest" in printed
+
+
+# --- trailsift local --backfill: the state machine on moto's executor, the handler in-process -------
+
+import gzip
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+from tests.conftest import drain_queue
+from trailsift.cli.local import Backfill, jsonl_objects, run_backfill
+from trailsift.triggers import ObjectRef
+
+SYNTH = REPO.parent / "shared" / "tools" / "synth_corpus.py"
+APP = REPO / "functions" / "processor" / "app.py"
+DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
+SINCE = datetime(2026, 11, 19, tzinfo=timezone.utc)
+UNTIL = datetime(2026, 11, 20, tzinfo=timezone.utc)
+BROKEN = (
+    "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/19/"
+    "111122223333_CloudTrail_eu-west-1_20261119T1200Z_BrokenBrokenBrok.json.gz"
+)
+_STAMP = re.compile(r"_CloudTrail_[a-z0-9-]+_(\d{8}T\d{4})Z_[A-Za-z0-9]{16}\.json\.gz$")
+
+
+@pytest.fixture(scope="module")
+def org_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic organization: three days, each with accounts of its own over several regions; and, on the
+    window's day, a file that is not gzip at all."""
+    out = tmp_path_factory.mktemp("org")
+    for seed, day in enumerate(DAYS, 1):
+        subprocess.run(
+            [sys.executable, str(SYNTH), str(out), "--events", "90", "--accounts", "3", "--seed", str(seed), "--day", day],
+            check=True, capture_output=True, timeout=120,
+        )
+    broken = out / BROKEN
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(gzip.compress(b'{"Records": [{"eventName": "StopLogging"', mtime=0)[:-8])
+    return out
+
+
+def _in_window(path: Path) -> bool:
+    """Read from the file's name here, not by the planner: delivered in [since, until + 15 min)."""
+    found = _STAMP.search(path.name)
+    assert found, path
+    delivered = datetime.strptime(found.group(1), "%Y%m%dT%H%M").replace(tzinfo=timezone.utc)
+    return SINCE <= delivered < UNTIL + timedelta(minutes=15)
+
+
+def _rows_of(paths: list[Path], bucket: str) -> set[tuple[str, str]]:
+    """(event key, rule) of every index row the default pack gives for these files, by scan_log_file."""
+    rules = default_rules()
+    engine = RuleEngine(rules)
+    indexing = {r.name for r in rules if Destination.INDEX in r.destinations}
+    rows: set[tuple[str, str]] = set()
+    for path in paths:
+        key = path.as_posix()[path.as_posix().index("AWSLogs/") :]
+        for match in scan_log_file(path.read_bytes(), ObjectRef(bucket, key).location, engine).matches:
+            rows |= {(event_key(match.record), rule) for rule in match.rules if rule in indexing}
+    return rows
+
+
+def _table(result) -> dict[tuple[str, str], dict]:
+    """Every index row, by (event key, rule), without the attributes a rewrite renews."""
+    items = {}
+    for page in result.stack.client("dynamodb").get_paginator("scan").paginate(TableName=result.stack.table):
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith("EVENT#"):
+                kept = {name: value for name, value in item.items() if name not in ("indexedAt", "expires_at")}
+                items[(item["pk"]["S"].removeprefix("EVENT#"), item["rule"]["S"])] = kept
+    return items
+
+
+@pytest.fixture(scope="module")
+def backfill_runs(org_tree: Path) -> dict:
+    """One local backfill of 2026-11-19, then the same window again in the same stack."""
+    window = Backfill(SINCE, UNTIL)
+    with local_run([org_tree], handler=APP, backfill=window) as result:
+        first = {
+            "result": result.backfill,
+            "rows": _table(result),
+            "alerts": result.alerts,
+            "dead_letters": drain_queue(result.stack.client("sqs"), result.stack.failure_queue_url),
+            "jsonl": jsonl_objects(result),
+            "bucket": result.stack.bucket,
+            "invocations": result.invocations,
+        }
+        assert result.module is not None
+        again, _ = run_backfill(result.stack, result.module, window)
+        second = {
+            "result": again,
+            "rows": _table(result),
+            "dead_letters": drain_queue(result.stack.client("sqs"), result.stack.failure_queue_url),
+        }
+    return {"first": first, "second": second}
+
+
+def test_a_backfill_indexes_exactly_the_windows_files(org_tree: Path, backfill_runs: dict) -> None:
+    first = backfill_runs["first"]
+    files = sorted(org_tree.rglob("*.json.gz"))
+    inside = [path for path in files if _in_window(path) and not path.name.startswith("111122223333_")]
+    outside = [path for path in files if not _in_window(path)]
+    assert len(inside) > 20 and len(outside) > 40, "the window selects some days and not others"
+    want = _rows_of(inside, first["bucket"])
+    assert len(want) > 3
+    assert set(first["rows"]) == want
+    assert not set(first["rows"]) & _rows_of(outside, first["bucket"]), "a row from outside the window"
+    plan = first["result"].plan
+    assert {file.key.rsplit("/", 1)[-1] for file in plan.files} == {path.name for path in inside} | {BROKEN.rsplit("/", 1)[-1]}
+    accounts = {file.account for file in plan.files}
+    regions = {file.region for file in plan.files}
+    assert len(accounts) >= 3 and len(regions) >= 3
+    assert len({(call.event["BatchInput"]["bucket"], call.event["BatchInput"]["alerts"]) for call in first["invocations"]}) == 1
+
+
+def test_a_broken_file_in_the_window_ends_in_the_failure_queue_and_the_run_report(backfill_runs: dict) -> None:
+    first = backfill_runs["first"]
+    status = first["result"].status
+    assert status.status == "SUCCEEDED" and status.counts["succeeded"] == status.input["batches"] >= 1
+    report = status.report
+    assert report is not None and report.location.startswith("s3://trailsift-local-backfill-")
+    assert report.dead_lettered() == [BROKEN]
+    assert report.failed() == []
+    files = report.files()
+    assert files["dead-lettered"] == 1 and files["processed"] == status.input["files"] - 1
+    (dead,) = first["dead_letters"]
+    assert BROKEN in json.dumps(dead)
+
+
+def test_running_the_same_window_again_changes_nothing(backfill_runs: dict) -> None:
+    first, second = backfill_runs["first"], backfill_runs["second"]
+    assert second["result"].status.status == "SUCCEEDED"
+    assert second["rows"] == first["rows"]
+    assert second["result"].status.report.dead_lettered() == [BROKEN]  # still broken, said again
+    assert [len(d) for d in (first["dead_letters"], second["dead_letters"])] == [1, 1]
+
+
+def test_jsonl_has_one_object_per_alert_and_per_index_row(backfill_runs: dict) -> None:
+    first = backfill_runs["first"]
+    objects = first["jsonl"]
+    assert {item["kind"] for item in objects} <= {"alert", "index"}
+    assert all(item["eventID"] and item["rule"] for item in objects)
+    rows = {(item["eventID"], item["rule"]) for item in objects if item["kind"] == "index"}
+    assert rows == set(first["rows"])
+    assert len([item for item in objects if item["kind"] == "alert"]) == len(first["alerts"])
+
+
+def test_the_local_backfill_command_prints_jsonl_and_says_a_file_failed(org_tree: Path) -> None:
+    """`trailsift local --backfill --format jsonl` as a user runs it: JSON lines on stdout, the run's
+    account on stderr, exit 1 because a file was dead-lettered."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trailsift.cli", "local", "--backfill", "--since", "2026-11-19", "--until", "2026-11-20",
+         "--format", "jsonl", str(org_tree)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    inside = [p for p in sorted(org_tree.rglob("*.json.gz")) if _in_window(p) and not p.name.startswith("111122223333_")]
+    bucket = "trailsift-local-123456789012-us-east-1"
+    assert {(line["eventID"], line["rule"]) for line in lines if line["kind"] == "index"} == _rows_of(inside, bucket)
+    assert "== the run, as `trailsift backfill status` shows it ==" in done.stderr
+    assert "dead-lettered (in the failure queue): " + BROKEN in done.stderr
+
+
+def test_backfill_options_need_each_other() -> None:
+    for argv, message in (
+        (["local", "--backfill", "--since", "2026-11-19"], "--backfill needs --since and --until"),
+        (["local", "--since", "2026-11-19", "--until", "2026-11-20"], "--since and --until go with --backfill"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "trailsift.cli", *argv], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr

@@ -6,6 +6,12 @@ rule sends trailsift's events to a queue, as a user's own rule would), uploads l
 under their S3 keys, sends the function the notifications S3 would send, invoking the handler
 in-process exactly as Lambda would, and then reads back what a subscriber and ``trailsift query``
 see. No account, no network beyond loopback.
+
+``--backfill --since T1 --until T2`` runs a backfill instead (:func:`run_backfill`): the files are
+uploaded without a notification, the backfill is planned and its manifest written as ``trailsift
+backfill`` does, and the template's state machine definition runs on moto's state machine executor,
+its Distributed Map invoking the same handler in-process; then the index rows and the run report are
+shown. ``--format jsonl`` prints one JSON object per alert and per index row instead.
 """
 
 from __future__ import annotations
@@ -19,14 +25,30 @@ import os
 import sys
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from trailsift.cli.backfill import (
+    DEFINITION,
+    BackfillPlan,
+    RunStatus,
+    definition_text,
+    describe_run,
+    for_moto,
+    parse_time,
+    plan_window,
+    print_status,
+    send_digest,
+    start_run,
+    wait,
+)
 from trailsift.cli.command import CommandError, ExitCode
 from trailsift.cli.report import cell
 from trailsift.cli.sources import LocalFile, discover
@@ -44,6 +66,13 @@ SUBSCRIBER_QUEUE = "trailsift-alert-subscriber"
 TABLE = "trailsift-index"
 EVENT_BUS = "trailsift-matches"
 BUS_QUEUE = "trailsift-bus-subscriber"
+FAILURE_QUEUE = "trailsift-failures"
+BACKFILL_BUCKET = f"trailsift-local-backfill-{ACCOUNT}"
+STATE_MACHINE = "trailsift-local-backfill"
+# The template's parameters as the local stack has them: one batch at a time (the handler runs in this
+# process, one invocation at a time, as Lambda runs each in its own environment); the default tolerance.
+LOCAL_MAX_CONCURRENCY = 1
+LOCAL_TOLERATED_FAILURE_PERCENTAGE = 5
 FUNCTION_NAME = "trailsift-local-ProcessorFunction"
 
 
@@ -58,6 +87,8 @@ class LocalStack:
     table: str = TABLE
     event_bus: str = EVENT_BUS
     bus_queue_url: str = ""
+    failure_queue_url: str = ""
+    state_machine_arn: str = ""  # the backfill state machine, once a local backfill created it
 
     def client(self, service: str) -> Any:
         """A client of the emulated ``service``, with trailsift's retry policy."""
@@ -74,17 +105,24 @@ class LocalStack:
             "TRAILSIFT_BUCKETS": self.bucket,
             "TRAILSIFT_KEY_PREFIX": "",
             "TRAILSIFT_RULES": "",
+            "TRAILSIFT_FAILURE_QUEUE_URL": self.failure_queue_url,
             "POWERTOOLS_SERVICE_NAME": "trailsift",
             "POWERTOOLS_METRICS_NAMESPACE": "Trailsift",
         }
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """Run moto's server on 127.0.0.1 (a free port) with fake credentials; yield its URL."""
+def moto_server(*, state_machines: bool = False) -> Iterator[str]:
+    """Run moto's server on 127.0.0.1 (a free port) with fake credentials; yield its URL.
+
+    ``state_machines``: moto also executes Step Functions state machines (its ASL interpreter), with
+    Lambda functions answered by a patch (see :func:`run_backfill`) instead of Docker.
+    """
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    # Its executor logs what it does not apply and every failed state at length; the run report says what failed.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -92,10 +130,50 @@ def moto_server() -> Iterator[str]:
     # moto's backends live in the process: an earlier run's resources would still be there.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
     try:
-        with environment({**_FAKE_ENV, "AWS_ENDPOINT_URL": url}):
-            yield url
+        if state_machines:
+            _moto_config(url, execute=True)
+        with environment({**_FAKE_ENV, "AWS_ENDPOINT_URL": url, "MOTO_PORT": str(port)}):
+            with _loopback_for_state_machines():
+                yield url
     finally:
+        if state_machines:
+            _moto_config(url, execute=False)  # the configuration is the process's: leave it as it was
         server.stop()
+
+
+def _moto_config(url: str, *, execute: bool) -> None:
+    """moto's server setting for running state machines, and Lambda without Docker while they run."""
+    import orjson
+
+    config = {"stepfunctions": {"execute_state_machine": execute}, "lambda": {"use_docker": not execute}}
+    request = urllib.request.Request(f"{url}/moto-api/config", data=orjson.dumps(config), method="POST")
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+@contextmanager
+def _loopback_for_state_machines() -> Iterator[None]:
+    """moto's state machine executor calls the services at ``http://localhost:$MOTO_PORT``: make it
+    127.0.0.1, so that nothing is ever resolved beyond the loopback address."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    real = vars(boto_client)["boto3"]
+
+    class Loopback:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        @staticmethod
+        def client(*args: Any, **kwargs: Any) -> Any:
+            endpoint = kwargs.get("endpoint_url")
+            if isinstance(endpoint, str) and endpoint.startswith("http://localhost:"):
+                kwargs["endpoint_url"] = "http://127.0.0.1:" + endpoint.removeprefix("http://localhost:")
+            return real.client(*args, **kwargs)
+
+    setattr(boto_client, "boto3", Loopback())  # noqa: B010 - the module does not export it
+    try:
+        yield
+    finally:
+        setattr(boto_client, "boto3", real)  # noqa: B010
 
 
 @contextmanager
@@ -146,6 +224,7 @@ def create_stack(endpoint_url: str) -> LocalStack:
     events.put_targets(
         Rule="trailsift-matches-to-queue", EventBusName=stack.event_bus, Targets=[{"Id": "queue", "Arn": bus_queue_arn}]
     )
+    stack.failure_queue_url = sqs.create_queue(QueueName=FAILURE_QUEUE)["QueueUrl"]
     return stack
 
 
@@ -278,31 +357,60 @@ class LocalRunResult:
     alerts: list[dict[str, Any]]
     files_seen: list[dict[str, Any]] = field(default_factory=list)  # the function's log line for each file
     bus_events: list[dict[str, Any]] = field(default_factory=list)  # what the bus's rule delivered
+    backfill: BackfillResult | None = None  # with --backfill: the plan, the run and its report
+    module: ModuleType | None = None  # the handler's module, for a second run in the same stack
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What ``trailsift local --backfill`` is asked for: the window, the alerts mode, the definition file."""
+
+    since: datetime
+    until: datetime
+    alerts: str = "none"
+    accounts: Sequence[str] | None = None
+    regions: Sequence[str] | None = None
+    definition: Path | None = None  # default: statemachine/backfill.asl.json of the checkout
+
+
+@dataclass
+class BackfillResult:
+    """A local backfill: what was planned and the run as ``trailsift backfill status`` shows it."""
+
+    plan: BackfillPlan
+    status: RunStatus | None  # None when the plan was empty (nothing started)
+    digest_sent: bool | None = None  # with --alerts digest: whether this run sent it
 
 
 @contextmanager
 def local_run(
-    paths: Sequence[str | Path], *, handler: Path | None = None, rules: Path | None = None
+    paths: Sequence[str | Path], *, handler: Path | None = None, rules: Path | None = None, backfill: Backfill | None = None
 ) -> Iterator[LocalRunResult]:
     """Upload the log files under ``paths`` into a fresh emulated stack, run the function on each one,
     and yield what happened while the stack is still up (so the index can be queried).
 
     ``rules`` (a rules or selectors file) is put in S3 and named in ``TRAILSIFT_RULES``, the way a
     deployment overrides the default pack, so a rules file is tried end to end before it is deployed.
+    With ``backfill`` the files are uploaded without notifications and a backfill of its window runs
+    on the state machine instead (:func:`run_backfill`).
     """
     files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
-    with moto_server() as url:
+    with moto_server(state_machines=backfill is not None) as url:
         stack = create_stack(url)
         function_env = {**stack.function_environment(), **_QUIET_FUNCTION}
         function_env["POWERTOOLS_SERVICE_NAME"] = f"trailsift-local-{uuid.uuid4().hex[:8]}"  # a logger of its own
         if rules is not None:
             function_env["TRAILSIFT_RULES"] = upload_rules(stack, rules)
         captured = io.StringIO()
+        backfilled: BackfillResult | None = None
         with environment({name: os.environ.get(name) or value for name, value in function_env.items()}):
             with contextlib.redirect_stdout(captured):  # the function's JSON logs: read back below
                 module = load_handler(handler or default_handler_path())
-                events = [{"Records": [record]} for record in upload(stack, files)]
-                invocations = invoke_each(module, events)
+                notifications = upload(stack, files)
+                if backfill is None:
+                    invocations = invoke_each(module, [{"Records": [record]} for record in notifications])
+                else:
+                    backfilled, invocations = run_backfill(stack, module, backfill)
             yield LocalRunResult(
                 stack,
                 files,
@@ -310,7 +418,142 @@ def local_run(
                 received_alerts(stack),
                 file_logs(captured.getvalue()),
                 received_bus_events(stack),
+                backfilled,
+                module,
             )
+
+
+def run_backfill(stack: LocalStack, module: ModuleType, backfill: Backfill) -> tuple[BackfillResult, list[Invocation]]:
+    """Plan the window over the local trail bucket, write the manifest and start the template's state
+    machine, as ``trailsift backfill`` does; wait for it, then read its run report.
+
+    The state machine runs on moto's executor from a copy of the definition with only what moto refuses
+    rewritten (:func:`~trailsift.cli.backfill.for_moto`); its Lambda task calls ``module.handler`` in this
+    process (moto's Lambda would need Docker): the one test-only seam, patched for the run's duration.
+    moto's ResultWriter writes the report's manifest without its result files; they are written here from
+    the answers the handler gave, as AWS writes them (:func:`write_result_files`).
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    plan = plan_window(
+        stack.client("s3"), stack.bucket, "", since=backfill.since, until=backfill.until,
+        accounts=backfill.accounts, regions=backfill.regions,
+    )
+    if not plan.files:
+        return BackfillResult(plan, None), []
+    if not stack.state_machine_arn:
+        stack.state_machine_arn = create_backfill_state_machine(stack, backfill.definition or default_definition_path())
+    state_machine = stack.state_machine_arn
+    invocations: list[Invocation] = []
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict[str, str]) -> bytes:
+        import orjson
+
+        event = orjson.loads(body)
+        invocation = Invocation(event)
+        invocations.append(invocation)
+        try:
+            invocation.response = module.handler(event, LambdaContext())
+            return orjson.dumps(invocation.response)
+        except Exception as exc:  # what Lambda answers for a function error
+            invocation.error = f"{type(exc).__name__}: {exc}"
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return orjson.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)})
+
+    sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
+    real_invoke = LambdaSimpleBackend.invoke
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    try:
+        execution_arn, _ = start_run(
+            sfn, s3, state_machine_arn=state_machine, backfill_bucket=BACKFILL_BUCKET, plan=plan,
+            alerts=backfill.alerts, accounts=backfill.accounts, regions=backfill.regions,
+        )
+        status = wait(sfn, s3, execution_arn, BACKFILL_BUCKET, poll=0.2, timeout=1800)
+    finally:
+        LambdaSimpleBackend.invoke = real_invoke  # type: ignore[method-assign]
+    if status.report_key is not None:
+        write_result_files(s3, BACKFILL_BUCKET, status.report_key, status.execution_arn, invocations)
+        status = describe_run(sfn, s3, execution_arn, BACKFILL_BUCKET)
+    result = BackfillResult(plan, status)
+    if backfill.alerts == "digest" and status.done:
+        result.digest_sent = send_digest(
+            status, sns=stack.client("sns"), topic_arn=stack.topic_arn, dynamodb=stack.client("dynamodb"), table=stack.table
+        )
+    return result, invocations
+
+
+def default_definition_path() -> Path:
+    """``statemachine/backfill.asl.json`` of the checkout the command runs in."""
+    return Path.cwd() / DEFINITION
+
+
+def create_backfill_state_machine(stack: LocalStack, definition: Path) -> str:
+    """What the template adds for backfills: the bucket, the function (answered in-process) and the state
+    machine with the definition file, its substitutions given as the stack's; its ARN."""
+    import orjson
+
+    stack.client("s3").create_bucket(Bucket=BACKFILL_BUCKET)
+    role = stack.client("iam").create_role(RoleName="trailsift-local-backfill", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("app.py", "def handler(event, context):\n    raise NotImplementedError\n")
+    function_arn = stack.client("lambda").create_function(
+        FunctionName=FUNCTION_NAME, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": archive.getvalue()}
+    )["FunctionArn"]
+    text = definition_text(
+        definition,
+        {
+            "ProcessorFunctionArn": function_arn,
+            "BackfillBucketName": BACKFILL_BUCKET,
+            "BackfillMaxConcurrency": str(LOCAL_MAX_CONCURRENCY),
+            "BackfillToleratedFailurePercentage": str(LOCAL_TOLERATED_FAILURE_PERCENTAGE),
+        },
+    )
+    runnable = for_moto(orjson.loads(text))
+    created = stack.client("stepfunctions").create_state_machine(
+        name=STATE_MACHINE, definition=orjson.dumps(runnable).decode(), roleArn=role, type="STANDARD"
+    )
+    return str(created["stateMachineArn"])
+
+
+def write_result_files(s3: Any, bucket: str, manifest: str, execution_arn: str, invocations: Sequence[Invocation]) -> None:
+    """The result files AWS's ResultWriter writes beside its manifest, from the handler's answers: one entry
+    per batch (its last attempt), SUCCEEDED with the answer as ``Output``, FAILED with ``Error`` and
+    ``Cause``. moto writes the manifest only, listing none; a manifest that lists files is left alone."""
+    import orjson
+
+    written = orjson.loads(s3.get_object(Bucket=bucket, Key=manifest)["Body"].read())
+    if any(written.get("ResultFiles", {}).values()):
+        return
+    last: dict[bytes, Invocation] = {}
+    for invocation in invocations:
+        last[orjson.dumps(invocation.event, option=orjson.OPT_SORT_KEYS)] = invocation
+    entries: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for number, invocation in enumerate(last.values()):
+        entry: dict[str, Any] = {
+            "ExecutionArn": f"{execution_arn}:local-{number}",
+            "Input": orjson.dumps(invocation.event).decode(),
+            "InputDetails": {"Included": True},
+            "Name": f"local-{number}",
+        }
+        if invocation.error is None:
+            entry.update(Output=orjson.dumps(invocation.response).decode(), OutputDetails={"Included": True}, Status="SUCCEEDED")
+            entries["SUCCEEDED"].append(entry)
+        else:
+            error_type, _, message = invocation.error.partition(": ")
+            cause = orjson.dumps({"errorType": error_type, "errorMessage": message}).decode()
+            entry.update(Error=error_type, Cause=cause, Status="FAILED")
+            entries["FAILED"].append(entry)
+    folder = manifest.rsplit("/", 1)[0]
+    listed: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, found in entries.items():
+        if found:
+            body = orjson.dumps(found)
+            key = f"{folder}/{status}_0.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            listed[status].append({"Key": key, "Size": len(body)})
+    written["ResultFiles"] = listed
+    s3.put_object(Bucket=bucket, Key=manifest, Body=orjson.dumps(written))
 
 
 RULES_BUCKET = f"trailsift-local-config-{ACCOUNT}"
@@ -398,6 +641,69 @@ def _index_rules(stack: LocalStack) -> Iterator[str]:
                 yield item["rule"]["S"]
 
 
+def print_backfill(result: LocalRunResult, out: IO[str]) -> None:
+    """A local backfill as a user would see it: the stack, the plan, the run and its report, the alerts."""
+    stack, backfilled = result.stack, result.backfill
+    assert backfilled is not None
+    plan = backfilled.plan
+    out.write(
+        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, backfill bucket {BACKFILL_BUCKET}, "
+        f"state machine {STATE_MACHINE} (moto's executor), table {stack.table}\n"
+        f"uploaded {len(result.files)} files, no notification sent\n"
+        f"planned {len(plan.files)} files ({plan.bytes} bytes) in {len(plan.prefixes)} prefixes; "
+        + (", ".join(f"{reason} {count}" for reason, count in sorted(plan.skipped.items())) or "none")
+        + " left out\n\n== the run, as `trailsift backfill status` shows it ==\n"
+    )
+    if backfilled.status is None:
+        out.write("nothing to do: no log file in the window; no run started\n")
+    else:
+        print_status(backfilled.status, out)
+    if backfilled.digest_sent is not None:
+        out.write(f"digest: {'sent' if backfilled.digest_sent else 'sent before, not again'}\n")
+    out.write(f"\n== {len(result.alerts)} SNS alerts, as the subscriber received them ==\n")
+    for envelope in result.alerts:
+        out.write(f"  {cell(envelope.get('Subject', ''), 0)}\n")
+
+
+def jsonl_objects(result: LocalRunResult) -> list[dict[str, Any]]:
+    """One object per alert the subscriber received and per index row, each with ``kind`` (``alert`` or
+    ``index``), ``eventID`` and ``rule`` (an alert naming several rules: the first, ``rules`` lists all)."""
+    import orjson
+
+    objects: list[dict[str, Any]] = []
+    for envelope in result.alerts:
+        attributes = envelope.get("MessageAttributes", {})
+        rules = orjson.loads(attributes.get("rule", {}).get("Value", "[]"))
+        objects.append({
+            "kind": "alert",
+            "eventID": _event_id(str(envelope.get("Message", ""))),
+            "rule": rules[0] if rules else None,
+            "rules": rules,
+            "severity": attributes.get("severity", {}).get("Value"),
+            "subject": envelope.get("Subject"),
+        })
+    rows = []
+    paginator = result.stack.client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=result.stack.table):
+        for item in page.get("Items", []):
+            if not item["pk"]["S"].startswith("EVENT#") or "rule" not in item:
+                continue  # the delivery ledger's items
+            row = {"kind": "index", "eventID": item["pk"]["S"].removeprefix("EVENT#"), "rule": item["rule"]["S"]}
+            for name in ("severity", "eventName", "eventTime", "account", "region", "logFile"):
+                if name in item and "S" in item[name]:
+                    row[name] = item[name]["S"]
+            rows.append(row)
+    return objects + sorted(rows, key=lambda row: (row["eventID"], row["rule"]))
+
+
+def _event_id(message: str) -> str | None:
+    """The event ID line of an alert's body."""
+    for line in message.splitlines():
+        if line.strip().startswith("event ID:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``local`` command's options."""
     parser.add_argument("paths", nargs="*", default=["events/logs"], help="log files or folders (default: events/logs)")
@@ -406,24 +712,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules", type=Path, metavar="FILE", help="a rules or selectors file to run instead of the default pack"
     )
+    parser.add_argument("--format", choices=("text", "jsonl"), default="text",
+                        help="jsonl: one JSON object per alert and per index row (kind, eventID, rule, ...)")
+    backfill = parser.add_argument_group("backfill", "upload without notifying, then run a backfill of a window on the state machine")
+    backfill.add_argument("--backfill", action="store_true", help="run a backfill of --since to --until instead of notifications")
+    backfill.add_argument("--since", type=parse_time, metavar="T", help="first delivery time (UTC)")
+    backfill.add_argument("--until", type=parse_time, metavar="T", help="end of the window (exclusive)")
+    backfill.add_argument("--alerts", choices=("none", "digest", "send"), default="none", help="as trailsift backfill --alerts")
+    backfill.add_argument("--definition", type=Path, metavar="FILE", help="the state machine definition (default: statemachine/backfill.asl.json)")
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """Run one ``trailsift local``: the run, then each indexed rule's rows as ``trailsift query`` shows them.
+    """Run one ``trailsift local``: the run, then each indexed rule's rows as ``trailsift query`` shows them
+    (``--format jsonl``: the alerts and rows as JSON lines; the run's account goes to stderr).
 
-    FAILED when an invocation raised (Lambda would retry it); a usage :class:`CommandError` for a
-    path that does not exist or a bad rules file, found before the function runs.
+    FAILED when an invocation raised (Lambda would retry it), or a backfill left files undone (a failed
+    batch, a dead-lettered file) or did not succeed; a usage :class:`CommandError` for a path that does
+    not exist, a bad rules file or a backfill without its window, found before the function runs.
     """
+    import orjson
+
     from trailsift.cli import main
 
+    backfill = None
+    if args.backfill:
+        if args.since is None or args.until is None or args.since >= args.until:
+            raise CommandError("--backfill needs --since and --until, --since before --until", ExitCode.USAGE)
+        backfill = Backfill(args.since, args.until, args.alerts, definition=args.definition)
+    elif args.since is not None or args.until is not None:
+        raise CommandError("--since and --until go with --backfill", ExitCode.USAGE)
+    jsonl = args.format == "jsonl"
     try:
-        with local_run(args.paths, handler=args.handler, rules=args.rules) as result:
-            indexed_rules = print_run(result, sys.stdout, full=args.full)
-            table, url = result.stack.table, result.stack.endpoint_url
-            print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")
-            for rule in indexed_rules:
-                print(f"\n$ trailsift query --rule {rule}", flush=True)
-                main(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
+        with local_run(args.paths, handler=args.handler, rules=args.rules, backfill=backfill) as result:
+            human = sys.stderr if jsonl else sys.stdout
+            if result.backfill is not None:
+                print_backfill(result, human)
+                indexed_rules = sorted(set(_index_rules(result.stack)))
+            else:
+                indexed_rules = print_run(result, human, full=args.full)
+            if jsonl:
+                human.flush()
+                for item in jsonl_objects(result):
+                    sys.stdout.write(orjson.dumps(item).decode() + "\n")
+            else:
+                table, url = result.stack.table, result.stack.endpoint_url
+                print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")
+                for rule in indexed_rules:
+                    print(f"\n$ trailsift query --rule {rule}", flush=True)
+                    main(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
     except (RulesError, FileNotFoundError) as exc:
         raise CommandError(str(exc), ExitCode.USAGE) from None
+    if result.backfill is not None:
+        return ExitCode.OK if _backfill_complete(result.backfill) else ExitCode.FAILED
     return ExitCode.FAILED if any(invocation.error for invocation in result.invocations) else ExitCode.OK
+
+
+def _backfill_complete(backfilled: BackfillResult) -> bool:
+    """Whether the run did all of its work: it succeeded, and its report has no failed batch or dead letter."""
+    status = backfilled.status
+    if status is None:
+        return True
+    report = status.report
+    return status.status == "SUCCEEDED" and report is not None and not report.failed() and not report.dead_lettered()
