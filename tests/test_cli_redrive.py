@@ -86,11 +86,15 @@ def test_payload_of_each_shape() -> None:
     assert payload_of(destination_record(s3_event("k"), "PermanentFailure")) == s3_event("k")
     bridge = eventbridge_event()
     assert payload_of(bridge) == bridge
+    assert payload_of(event) == event  # an intake dead letter: the notification S3 sent to the intake queue
 
 
 @pytest.mark.parametrize("body", [
     None, "text", [], {}, 42,
-    s3_event(),  # a bare notification is not a failure record
+    {"Records": []},
+    {"Records": "x"},
+    {"Records": [*s3_event()["Records"], {"eventSource": "aws:sqs", "body": "{}"}]},  # not S3's alone
+    {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]},
     {"requestContext": {"condition": "RetriesExhausted"}},  # no payload
     {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": "a string"},
     {"requestContext": "x", "requestPayload": s3_event()},
@@ -143,6 +147,32 @@ def test_describe_payload_the_function_would_refuse() -> None:
     rejected = describe(destination_record({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                                                           "s3": {"bucket": {"name": "B!"}, "object": {"key": "k"}}}]}))
     assert rejected["objects"] == [] and rejected["problem"].startswith("names no readable object")
+
+
+INTAKE_DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:trailsift-IntakeQueue-X"
+
+
+def test_describe_intake_dead_letters() -> None:
+    """What the intake queue's redrive policy moved: S3's notification or the rule's event, as sent."""
+    info = describe(s3_event(), {"ApproximateReceiveCount": "6", "DeadLetterQueueSourceArn": INTAKE_DLQ_ARN})
+    assert (info["shape"], info["condition"]) == ("intake", "maxReceiveCount")
+    assert info["error"] == "6 deliveries without success (the function's log says why)"
+    assert info["objects"] == [f"s3://{BUCKET}/{KEY}"] and info["problem"] is None and info["payload"] == s3_event()
+    assert describe(s3_event())["shape"] == "intake" and describe(s3_event())["error"] is None  # S3 sends only there
+    moved = describe(eventbridge_event(), {"DeadLetterQueueSourceArn": INTAKE_DLQ_ARN, "ApproximateReceiveCount": "5"})
+    assert (moved["shape"], moved["condition"]) == ("intake", "maxReceiveCount")
+    # the rule's own dead letter carries EventBridge's error, wherever SQS says it came from
+    rule = describe(eventbridge_event(), {**EVENTBRIDGE_ATTRIBUTES, "DeadLetterQueueSourceArn": INTAKE_DLQ_ARN})
+    assert rule["shape"] == "eventbridge"
+    assert describe(eventbridge_event())["shape"] == "eventbridge"  # no word either way: as before
+    assert describe(s3_event(), {"ApproximateReceiveCount": "6\x1b[2J"})["error"] is None  # not a count: not shown
+
+
+def test_describe_an_intake_dead_letter_the_function_would_refuse() -> None:
+    bad_bucket = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                               "s3": {"bucket": {"name": "Bad_Bucket"}, "object": {"key": "k"}}}]}
+    info = describe(bad_bucket)
+    assert info["shape"] == "intake" and info["problem"].startswith("names no readable object")
 
 
 # --- the run against a moto queue -----------------------------------------------------------------
@@ -219,7 +249,7 @@ def test_a_failing_target_keeps_the_message(sqs: Any, queue: str) -> None:
 
 def test_unknown_messages_are_kept(sqs: Any, queue: str) -> None:
     not_json = put(sqs, queue, "not json {")
-    bare = put(sqs, queue, s3_event())
+    bare = put(sqs, queue, {"Records": [{"eventSource": "aws:sqs", "body": json.dumps(s3_event())}]})
     target = Recorder()
     outcomes = redrive(sqs, queue, target, max_messages=None, dry_run=False)
     assert {o.message_id: o.status for o in outcomes} == {not_json: UNKNOWN, bare: UNKNOWN}
@@ -372,6 +402,53 @@ def test_cli_stack_resolves_queue_and_function(simple_lambda: None, capsys: pyte
     assert counts(sqs, queue) == (0, 0)
 
 
+def test_cli_stack_intake_reads_the_intake_dead_letter_queue(
+    simple_lambda: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--intake: the bodies (S3's notification, the rule's event) are invoked asynchronously as they are."""
+    from trailsift.cli import redrive as command
+
+    name = create_function()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    dead = sqs.create_queue(QueueName="intake-dlq")["QueueUrl"]
+    template = {"Resources": {"Handle": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"FailureQueueUrl": {"Value": failures}, "IntakeDeadLetterQueueUrl": {"Value": dead},
+                            "ProcessorFunctionName": {"Value": name}}}
+    boto3.client("cloudformation").create_stack(StackName="trailsift", TemplateBody=json.dumps(template))
+    put(sqs, failures, destination_record(s3_event("not-this-one.json.gz")))
+    notification, bridge = s3_event(), eventbridge_event("b.json.gz")
+    ids = [put(sqs, dead, notification), put(sqs, dead, bridge)]
+    calls: list[dict[str, Any]] = []
+    real = command.lambda_target
+
+    def recording(client: Any, function: str) -> Any:
+        client.meta.events.register("provide-client-params.lambda.Invoke", lambda params, **_: calls.append(dict(params)))
+        return real(client, function)
+
+    monkeypatch.setattr(command, "lambda_target", recording)
+    code, out, err = run(capsys, "--stack", "trailsift", "--intake", "--format", "jsonl")
+    assert (code, err) == (0, "")
+    lines = {line["messageId"]: line for line in map(json.loads, out.splitlines())}
+    assert set(lines) == set(ids) and {line["outcome"] for line in lines.values()} == {"redriven"}
+    assert lines[ids[0]]["condition"] == "maxReceiveCount" and lines[ids[0]]["objects"] == [f"s3://{BUCKET}/{KEY}"]
+    assert [(c["FunctionName"], c["InvocationType"]) for c in calls] == [(name, "Event")] * 2
+    sent = sorted(json.dumps(json.loads(c["Payload"]), sort_keys=True) for c in calls)
+    assert sent == sorted(json.dumps(event, sort_keys=True) for event in (notification, bridge))
+    assert counts(sqs, dead) == (0, 0) and counts(sqs, failures) == (1, 0)  # the failure queue is left alone
+
+
+def test_cli_stack_intake_without_queue_mode(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    template = {"Resources": {"Handle": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"FailureQueueUrl": {"Value": "u"}, "ProcessorFunctionName": {"Value": "f"}}}
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="direct", TemplateBody=json.dumps(template)
+    )
+    code, out, err = run(capsys, "--stack", "direct", "--intake")
+    assert code == 1 and out == ""
+    assert "no IntakeDeadLetterQueueUrl output (is it deployed with IntakeMode=Queue?)" in err
+
+
 def test_cli_stack_without_the_outputs(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
     template = {"Resources": {"Handle": {"Type": "AWS::SQS::Queue"}}}
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")
@@ -477,6 +554,44 @@ def test_handler_redrive_keeps_a_file_that_still_fails(
     assert rows(stack)
 
 
+def test_handler_redrives_what_the_intake_queue_gave_up_on(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IntakeMode Queue end to end on moto: messages delivered 5 times without success are moved by SQS's
+    redrive policy, bodies untouched; redriven, a good file is processed, a corrupt one is dead-lettered by
+    the function into the failure queue with its reason, and a malformed body stays where it is."""
+    sqs = stack["sqs"]
+    monkeypatch.setenv("TRAILSIFT_FAILURE_QUEUE_URL", stack["failures"])
+    dead = sqs.create_queue(QueueName="trailsift-intake-dlq")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    intake = sqs.create_queue(QueueName="trailsift-intake", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 5}),
+    })["QueueUrl"]
+    corrupt = gzip.compress(b'{"Records": [{"eventName": "StopLogging"', mtime=0)[:-8]
+    good = put(sqs, intake, upload(stack, SAMPLE_KEY, SAMPLE.read_bytes()))
+    bad = put(sqs, intake, upload(stack, CORRUPT_KEY, corrupt))
+    malformed = put(sqs, intake, "not json")
+    for _ in range(5):  # five deliveries the function answered as failed (visible again at once here)
+        got = sqs.receive_message(QueueUrl=intake, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+        assert len(got) == 3
+    assert sqs.receive_message(QueueUrl=intake, MaxNumberOfMessages=10).get("Messages", []) == []  # moved now
+    assert counts(sqs, dead) == (3, 0)
+
+    code, out, _ = run(capsys, "--queue-url", dead, "--handler", str(APP), "--format", "jsonl")
+
+    assert code == 1  # the malformed message is kept
+    lines = {line["messageId"]: line for line in map(json.loads, out.splitlines())}
+    assert {key: line["outcome"] for key, line in lines.items()} == {
+        good: "redriven", bad: "redriven", malformed: "unknown message",
+    }
+    assert lines[good]["condition"] == "maxReceiveCount" and lines[good]["objects"] == [f"s3://{BUCKET}/{SAMPLE_KEY}"]
+    assert lines[good]["error"].endswith("deliveries without success (the function's log says why)")
+    assert alerts(stack) and rows(stack)
+    [letter] = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=stack["failures"])["Messages"]]
+    assert letter["requestContext"]["condition"] == "PermanentFailure" and "gzip" in letter["responsePayload"]["errorMessage"]
+    assert counts(sqs, dead) == (0, 1)  # only the malformed message is left, hidden until the next run
+
+
 def test_handler_dry_run(stack: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     put(stack["sqs"], stack["failures"], destination_record(upload(stack, SAMPLE_KEY, SAMPLE.read_bytes())))
     code, out, _ = run(capsys, "--queue-url", stack["failures"], "--handler", str(APP), "--dry-run")
@@ -520,6 +635,7 @@ def test_argparse_usage_errors(argv: tuple[str, ...], capsys: pytest.CaptureFixt
 
 @pytest.mark.parametrize("argv, message", [
     (("--queue-url", "u"), "--queue-url needs --function NAME or --handler PATH"),
+    (("--queue-url", "u", "--function", "f", "--intake"), "--intake goes with --stack"),
     (("--stack", "s", "--function", "f"), "--function cannot be combined with --stack"),
     (("--queue-url", "u", "--handler", "no/such/app.py"), "no such file"),
 ])

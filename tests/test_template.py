@@ -35,6 +35,7 @@ EXISTING_BUCKET = "${ExistingBucketName}"
 LOG_OBJECTS = {f"arn:${{AWS::Partition}}:s3:::{bucket}/${{LogKeyPrefix}}AWSLogs/*" for bucket in (NEW_BUCKET, EXISTING_BUCKET)}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 INDEX_ACTIONS = {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
+INTAKE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}  # AWSLambdaSQSQueueExecutionRole's
 LAYER = REPO / "layers" / "trailsift"
 TRAIL_ARN = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/${AWS::StackName}"
 ACCOUNT_TRAILS = "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"
@@ -188,13 +189,15 @@ def references(value: Any) -> set[str]:
 
 
 def dependency_graph(template: dict[str, Any]) -> dict[str, set[str]]:
-    """Resource -> the resources it needs first (Ref, GetAtt, Sub, DependsOn)."""
+    """Resource -> the resources it needs first (Ref, GetAtt, Sub in its Properties or its Metadata,
+    which CloudFormation orders by too; DependsOn). Both sides of every Fn::If count, so the graph is
+    the union of every mode's: acyclic, it is acyclic in each."""
     names = set(template["Resources"])
     graph = {}
     for name, resource in template["Resources"].items():
         depends_on = resource.get("DependsOn", [])
         depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
-        needed = references(resource.get("Properties", {})) | set(depends_on)
+        needed = references(resource.get("Properties", {})) | references(resource.get("Metadata", {})) | set(depends_on)
         graph[name] = needed & names  # parameters and pseudo-parameters are no resources
     return graph
 
@@ -464,6 +467,9 @@ def test_the_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any
     assert render(permission["SourceAccount"]) == {"${AWS::AccountId}"}
     variables = resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
     assert render(variables["TRAILSIFT_BUCKETS"]) == {NEW_BUCKET, EXISTING_BUCKET}
+    (s3_sends,) = [s for s in statements(resources["IntakeQueuePolicy"]["Properties"]["PolicyDocument"])
+                   if s.get("Principal") == {"Service": "s3.amazonaws.com"}]
+    assert _conditions(s3_sends)[("ArnEquals", "aws:SourceArn")] == {f"arn:${{AWS::Partition}}:s3:::{NEW_BUCKET}"}
 
 
 # ------------------------------------------------------------------------------------ IAM
@@ -504,8 +510,10 @@ def _allowed(action: str, resource: str) -> bool:
             return alert_key or (action == "kms:Decrypt" and resource in {"${TrailKey.Arn}", "${TrailKmsKeyArn}"})
         case "dynamodb":
             return action in INDEX_ACTIONS and resource == "${IndexTable.Arn}"
-        case "sqs":
-            return action == "sqs:SendMessage" and resource == "${FailureQueue.Arn}"
+        case "sqs":  # dead letters; in IntakeMode Queue, what the event source mapping does, on the intake queue
+            return (action == "sqs:SendMessage" and resource == "${FailureQueue.Arn}") or (
+                action in INTAKE_ACTIONS and resource == "${IntakeQueue.Arn}"
+            )
         case "ssm":
             prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
             return action == "ssm:GetParameter" and resource in {f"{prefix}${{RulesParameterName}}", f"{prefix}/${{RulesParameterName}}"}
@@ -541,6 +549,7 @@ def test_function_role_is_least_privilege(resources: dict[str, Any]) -> None:
         ("sns:Publish", "${AlertTopic}"),
         ("dynamodb:BatchWriteItem", "${IndexTable.Arn}"),
         ("sqs:SendMessage", "${FailureQueue.Arn}"),
+        *((action, "${IntakeQueue.Arn}") for action in sorted(INTAKE_ACTIONS)),
         ("events:PutEvents", EVENT_BUS),
         ("xray:PutTraceSegments", "*"),
         ("logs:PutLogEvents", "${ProcessorLogGroup.Arn}"),
@@ -562,6 +571,7 @@ def test_rules_permissions_are_conditional(resources: dict[str, Any]) -> None:
         "DecryptLogFilesOfTrailKey": "CreatesTrailKey",
         "DecryptLogFilesOfGivenKey": "HasTrailKmsKeyArn",
         "PutMatchEvents": "HasEventBus",
+        "ReadIntakeQueue": "IsQueueIntake",
     }
 
 
@@ -818,18 +828,36 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
 
 
-def test_new_bucket_notifies_the_function_conditionally(resources: dict[str, Any]) -> None:
+def test_new_bucket_notifies_the_function_or_the_intake_queue(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
     conditions = {name: resources[name].get("Condition") for name in resources}
-    assert conditions["TrailBucket"] == conditions["TrailBucketPolicy"] == conditions["S3InvokePermission"] == "IsNewBucket"
-    assert conditions["ExistingBucketRule"] == conditions["ExistingBucketRulePermission"] == "IsExistingBucket"
+    assert conditions["TrailBucket"] == conditions["TrailBucketPolicy"] == "IsNewBucket"
+    assert conditions["ExistingBucketRule"] == "IsExistingBucket"
     assert conditions["AlertEmailSubscription"] == "HasAlertEmail"
+    # Only IntakeMode Direct lets S3 or EventBridge invoke the function (Queue: the event source mapping does).
+    assert conditions["S3InvokePermission"] == "NewBucketDirect"
+    assert conditions["ExistingBucketRulePermission"] == "ExistingBucketDirect"
+    for attach, condition in (("NewBucket", "NewBucketDirect"), ("ExistingBucket", "ExistingBucketDirect")):
+        assert condition_holds(cfn, condition, AttachMode=attach)
+        assert not condition_holds(cfn, condition, AttachMode=attach, IntakeMode="Queue")
     bucket = resources["TrailBucket"]
-    assert "S3InvokePermission" in as_list(bucket["DependsOn"])
-    (notification,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"
-    assert notification["Function"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
-    rules = {rule["Name"]: render(rule["Value"]) for rule in notification["Filter"]["S3Key"]["Rules"]}
-    assert rules == {"prefix": {"${LogKeyPrefix}AWSLogs/"}, "suffix": {".json.gz"}}
+    # S3 checks it may deliver when the notification is put, so the bucket waits for the permission or
+    # the queue policy; DependsOn cannot be conditional (a DependsOn on the permission fails Queue mode).
+    assert "DependsOn" not in bucket
+    assert bucket["Metadata"]["NotificationNeeds"] == {
+        "Fn::If": ["IsDirectIntake", {"Ref": "S3InvokePermission"}, {"Ref": "IntakeQueuePolicy"}]
+    }
+    configuration = bucket["Properties"]["NotificationConfiguration"]
+    assert set(configuration) == {"LambdaConfigurations", "QueueConfigurations"}
+    to_function, to_queue = configuration["LambdaConfigurations"]["Fn::If"], configuration["QueueConfigurations"]["Fn::If"]
+    assert to_function[0] == "IsDirectIntake" and to_queue[0] == "IsQueueIntake"
+    assert to_function[2] == to_queue[2] == {"Ref": "AWS::NoValue"}
+    ((function,), (queue,)) = to_function[1], to_queue[1]
+    assert function["Function"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
+    assert queue["Queue"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    for notification in (function, queue):
+        assert notification["Event"] == "s3:ObjectCreated:*"
+        rules = {rule["Name"]: render(rule["Value"]) for rule in notification["Filter"]["S3Key"]["Rules"]}
+        assert rules == {"prefix": {"${LogKeyPrefix}AWSLogs/"}, "suffix": {".json.gz"}}
     permission = resources["S3InvokePermission"]["Properties"]
     assert permission["Principal"] == "s3.amazonaws.com"
 
@@ -854,7 +882,11 @@ def test_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
 
 def test_outputs(cfn: dict[str, Any]) -> None:
     conditional = {"AccessLogBucketName": "LogsBucketAccess", "TrailKeyArn": "CreatesTrailKey", "EventBusArn": "HasEventBus"}
+    conditional |= dict.fromkeys(("IntakeQueueUrl", "IntakeQueueArn", "IntakeDeadLetterQueueUrl"), "IsQueueIntake")
     assert {name: cfn["Outputs"][name].get("Condition") for name in conditional} == conditional
+    assert cfn["Outputs"]["IntakeQueueUrl"]["Value"] == {"Ref": "IntakeQueue"}
+    assert cfn["Outputs"]["IntakeQueueArn"]["Value"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert cfn["Outputs"]["IntakeDeadLetterQueueUrl"]["Value"] == {"Ref": "IntakeDeadLetterQueue"}
     assert cfn["Outputs"]["AccessLogBucketName"]["Value"] == {"Ref": "AccessLogBucket"}
     assert cfn["Outputs"]["TrailKeyArn"]["Value"] == {"Fn::GetAtt": ["TrailKey", "Arn"]}
     assert render(cfn["Outputs"]["EventBusArn"]["Value"]) == {EVENT_BUS}
@@ -898,13 +930,213 @@ def test_existing_bucket_rule_matches_log_files_only(resources: dict[str, Any], 
         assert not wildcard_match(key_pattern, prefix + key), key
     if prefix:
         assert not wildcard_match(key_pattern, logs[0]), "a key outside the prefix matched"
-    target = rule["Targets"][0]
-    assert target["Arn"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {  # IntakeMode Queue: the event goes to the intake queue, whose body it becomes
+        "Fn::If": ["IsDirectIntake", {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}, {"Fn::GetAtt": ["IntakeQueue", "Arn"]}]
+    }
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
     assert "RetryPolicy" in target
     permission = resources["ExistingBucketRulePermission"]["Properties"]
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": ["ExistingBucketRule", "Arn"]}
+
+
+# -------------------------------------------------------------------------- queue intake
+
+QUEUE_MODES = {
+    "new-bucket": {"IntakeMode": "Queue"},
+    "existing-bucket": {"IntakeMode": "Queue", "AttachMode": "ExistingBucket", "ExistingBucketName": "my-trail-bucket"},
+}
+INTAKE_RESOURCES = {
+    "IntakeQueue", "IntakeDeadLetterQueue", "IntakeQueuePolicy", "IntakeDeadLetterQueuePolicy",
+    "IntakeEventSourceMapping", "IntakeQueueAgeAlarm", "IntakeDeadLetterQueueAlarm",
+}
+SQS_MAX_VISIBILITY_TIMEOUT = 43_200
+
+
+@pytest.mark.parametrize("parameters", list(QUEUE_MODES.values()), ids=list(QUEUE_MODES))
+def test_cfn_lint_reports_nothing_in_queue_mode(cfn_lint: Path, parameters: dict[str, str]) -> None:
+    """cfn-lint weighs every combination of conditions by itself (a reference to a resource that some
+    combination leaves out is W1001: the next test), so test_cfn_lint_reports_nothing covers both intake
+    modes already; these runs also resolve the template with IntakeMode=Queue, as a deployment would."""
+    proc = _run(cfn_lint, "--parameters", *(f"{key}={value}" for key, value in parameters.items()), "--", TEMPLATE, timeout=180)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_cfn_lint_sees_the_intake_queue_named_outside_queue_mode(
+    cfn_lint: Path, sam_template: dict[str, Any], tmp_path: Path
+) -> None:
+    variant = copy.deepcopy(sam_template)
+    variant["Resources"]["ExistingBucketRule"]["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(variant, default=str))
+    proc = _run(cfn_lint, "--", path, timeout=180)
+    assert proc.returncode != 0 and "W1001" in proc.stdout and "IntakeQueue" in proc.stdout, proc.stdout + proc.stderr
+
+
+def rule_holds(template: dict[str, Any], name: str, **parameters: str) -> bool:
+    """Whether the template's Rule ``name`` lets a stack be made with these parameters (the defaults
+    otherwise): its RuleCondition is false or all its Assertions hold. Parameter values are strings, as
+    CloudFormation gives them to Rules."""
+    values = {key: str(p.get("Default", "")) for key, p in template["Parameters"].items()} | parameters
+    assert not set(parameters) - set(template["Parameters"]), "no such parameter"
+
+    def evaluate(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return [evaluate(item) for item in value] if isinstance(value, list) else value
+        ((function, argument),) = value.items()
+        match function:
+            case "Ref":
+                return values[argument]
+            case "Fn::Equals":
+                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
+            case "Fn::Contains":
+                return str(evaluate(argument[1])) in [str(item) for item in evaluate(argument[0])]
+            case "Fn::And":
+                return all(evaluate(item) for item in argument)
+            case "Fn::Or":
+                return any(evaluate(item) for item in argument)
+            case "Fn::Not":
+                return not evaluate(argument[0])
+        raise AssertionError(f"cannot evaluate {function} in rule {name}")
+
+    rule = template["Rules"][name]
+    if "RuleCondition" in rule and not evaluate(rule["RuleCondition"]):
+        return True
+    return all(evaluate(assertion["Assert"]) for assertion in rule["Assertions"])
+
+
+def test_a_batch_over_ten_messages_needs_a_batching_window(sam_template: dict[str, Any]) -> None:
+    """Lambda refuses an SQS mapping with BatchSize over 10 and no batching window: the template says so
+    before anything is created."""
+    rule = "QueueBatchOverTenNeedsWindow"
+    assert all(rule_holds(sam_template, name) for name in sam_template["Rules"]), "the defaults must deploy"
+    assert rule_holds(sam_template, rule, IntakeMode="Queue"), "the queue mode's defaults must deploy"
+    for size in ("1", "5", "10"):
+        assert rule_holds(sam_template, rule, IntakeMode="Queue", QueueBatchSize=size, QueueBatchingWindowSeconds="0")
+    for size in ("11", "100", "10000"):
+        assert not rule_holds(sam_template, rule, IntakeMode="Queue", QueueBatchSize=size, QueueBatchingWindowSeconds="0")
+        assert rule_holds(sam_template, rule, IntakeMode="Queue", QueueBatchSize=size, QueueBatchingWindowSeconds="1")
+    assert rule_holds(sam_template, rule, QueueBatchSize="100", QueueBatchingWindowSeconds="0"), "Direct: no mapping"
+    parameters = sam_template["Parameters"]
+    bounds = {name: (parameters[name]["MinValue"], parameters[name]["MaxValue"], parameters[name]["Default"])
+              for name in ("QueueBatchSize", "QueueBatchingWindowSeconds", "QueueMaximumConcurrency")}
+    assert bounds == {  # AWS's limits for an SQS event source mapping (standard queue), and the defaults
+        "QueueBatchSize": (1, 10_000, 100),
+        "QueueBatchingWindowSeconds": (0, 300, 30),
+        "QueueMaximumConcurrency": (2, 1000, 10),
+    }
+    assert parameters["IntakeMode"]["AllowedValues"] == ["Direct", "Queue"] and parameters["IntakeMode"]["Default"] == "Direct"
+
+
+def test_intake_resources_exist_in_queue_mode_only(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert {name: resources[name].get("Condition") for name in INTAKE_RESOURCES} == dict.fromkeys(INTAKE_RESOURCES, "IsQueueIntake")
+    assert not condition_holds(cfn, "IsQueueIntake") and condition_holds(cfn, "IsDirectIntake")
+    assert condition_holds(cfn, "IsQueueIntake", IntakeMode="Queue") and not condition_holds(cfn, "IsDirectIntake", IntakeMode="Queue")
+    mappings = [name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mappings == ["IntakeEventSourceMapping"], "the only way a queue invokes the function"
+
+
+def test_the_event_source_mapping_reports_batch_item_failures(resources: dict[str, Any]) -> None:
+    mapping = resources["IntakeEventSourceMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "ProcessorFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], "or a failed file redelivers its whole batch"
+    assert mapping["BatchSize"] == {"Ref": "QueueBatchSize"}
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "QueueBatchingWindowSeconds"}
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaximumConcurrency"}}
+
+
+def test_the_intake_queue_outlasts_the_function_and_ends_in_its_dead_letter_queue(
+    cfn: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    queue = resources["IntakeQueue"]["Properties"]
+    policy = queue["RedrivePolicy"]
+    assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": ["IntakeDeadLetterQueue", "Arn"]}
+    assert policy["maxReceiveCount"] >= 5, "AWS's least for a Lambda source: throttled deliveries count"
+    # At least the function's timeout (Lambda refuses the mapping otherwise), 6 times it as AWS advises,
+    # for every Timeout the template accepts.
+    assert resources["ProcessorFunction"]["Properties"]["Timeout"] == {"Ref": "Timeout"}
+    (visibility,) = render(queue["VisibilityTimeout"])
+    timeout = cfn["Parameters"]["Timeout"]
+    for seconds in range(int(timeout["MinValue"]), int(timeout["MaxValue"]) + 1):
+        value = int(visibility.replace("${Timeout}", str(seconds)))
+        assert 6 * seconds <= value <= SQS_MAX_VISIBILITY_TIMEOUT, (seconds, value)
+    dead = resources["IntakeDeadLetterQueue"]["Properties"]
+    # A message keeps its first enqueue time in the dead-letter queue: it must have time there too.
+    assert dead["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"] >= 4 * 24 * 3600
+    assert "RedrivePolicy" not in dead
+
+
+def test_every_queue_is_encrypted_and_tls_only(resources: dict[str, Any]) -> None:
+    queues = [name for name, resource in resources.items() if resource["Type"] == "AWS::SQS::Queue"]
+    assert {"FailureQueue", "IntakeQueue", "IntakeDeadLetterQueue"} <= set(queues)
+    for name in queues:
+        queue = resources[name]["Properties"]
+        # SSE-SQS, which S3 and EventBridge can send to (the AWS managed KMS key would refuse them)
+        assert queue.get("SqsManagedSseEnabled") is True or queue.get("KmsMasterKeyId"), name
+        policies = [
+            resource for resource in resources.values()
+            if resource["Type"] == "AWS::SQS::QueuePolicy" and {"Ref": name} in resource["Properties"]["Queues"]
+        ]
+        assert policies and all(p.get("Condition") == resources[name].get("Condition") for p in policies), name
+        denies = [s for p in policies for s in statements(p["Properties"]["PolicyDocument"]) if is_tls_only_deny(s)]
+        assert denies and "sqs:*" in as_list(denies[0]["Action"]), f"{name} lacks a deny of non-TLS requests"
+        assert {text for r in as_list(denies[0]["Resource"]) for text in render(r)} == {f"${{{name}.Arn}}"}, name
+
+
+def test_only_the_trail_bucket_or_the_rule_may_send_to_the_intake_queue(resources: dict[str, Any]) -> None:
+    document = resources["IntakeQueuePolicy"]["Properties"]["PolicyDocument"]
+    conditional = [item for item in document["Statement"] if set(item) == {"Fn::If"}]
+    assert [item["Fn::If"][0] for item in conditional] == ["IsNewBucket"], "one sender per attach mode"
+    allows = {s["Principal"]["Service"]: s for s in statements(document) if s["Effect"] == "Allow"}
+    assert set(allows) == {"s3.amazonaws.com", "events.amazonaws.com"}
+    for statement in allows.values():
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert _conditions(allows["s3.amazonaws.com"]) == {
+        ("ArnEquals", "aws:SourceArn"): {f"arn:${{AWS::Partition}}:s3:::{NEW_BUCKET}"},
+        ("StringEquals", "aws:SourceAccount"): {"${AWS::AccountId}"},
+    }
+    assert _conditions(allows["events.amazonaws.com"]) == {("ArnEquals", "aws:SourceArn"): {"${ExistingBucketRule.Arn}"}}
+    dead = statements(resources["IntakeDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"])
+    assert [s["Effect"] for s in dead] == ["Deny"], "only SQS's redrive puts messages there"
+
+
+def test_the_bucket_waits_for_what_its_notification_needs_without_a_cycle(cfn: dict[str, Any]) -> None:
+    graph = dependency_graph(cfn)
+    assert {"S3InvokePermission", "IntakeQueuePolicy", "IntakeQueue", "ProcessorFunction"} <= graph["TrailBucket"]
+    assert "TrailBucket" not in graph["IntakeQueuePolicy"], "the policy spells the bucket's name"
+    assert {"ProcessorFunction", "IntakeQueue"} <= graph["IntakeEventSourceMapping"]
+    role, _ = _function_role(cfn["Resources"])
+    assert "IntakeQueue" in graph[role], "the role may read the queue before the mapping is made"
+    assert {"IntakeQueue", "ExistingBucketRule"} <= graph["IntakeQueuePolicy"]
+    assert find_cycle(graph) is None
+
+
+def test_intake_alarms_notify_the_alert_topic(resources: dict[str, Any]) -> None:
+    age = resources["IntakeQueueAgeAlarm"]["Properties"]
+    metrics = {metric["Id"]: metric for metric in age["Metrics"]}
+    stat = metrics["age"]["MetricStat"]
+    assert stat["Metric"] == {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateAgeOfOldestMessage",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeQueue", "QueueName"]}}],
+    }
+    assert stat["Stat"] == "Maximum" and metrics["age"]["ReturnData"] is False
+    # The age in visibility timeouts: the same "${Timeout}0" as the queue's, so that one retry (a file
+    # answered as failed comes back after one) stays under the threshold and a second in a row does not.
+    (visibility,) = render(resources["IntakeQueue"]["Properties"]["VisibilityTimeout"])
+    (expression,) = [metric for metric in metrics.values() if metric.get("ReturnData", True)]
+    assert render(expression["Expression"]) == {f"age / {visibility}"}
+    assert 1 < age["Threshold"] < 2 and age["ComparisonOperator"] == "GreaterThanThreshold"
+    dead = resources["IntakeDeadLetterQueueAlarm"]["Properties"]
+    assert (dead["Namespace"], dead["MetricName"], dead["Statistic"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+    assert dead["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeDeadLetterQueue", "QueueName"]}}]
+    assert dead["Threshold"] == 1 and dead["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    for alarm in (age, dead):
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] and alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["EvaluationPeriods"] == 1
 
 
 # ------------------------------------------------------------------------------ backfill

@@ -7,7 +7,12 @@ each object; this module only runs the objects and raises when the shape says so
   the invocation raises :class:`InvocationFailed` after every other object was processed, so Lambda
   retries it and finally hands it to the on-failure destination. Nothing is lost.
 - SQS batches answer ``batchItemFailures`` with the messages to redeliver, so one bad file does not
-  redeliver the whole batch.
+  redeliver the whole batch. A file that failed for good is sent to the failure queue with its
+  reason (when one is configured) and its message answered as done: redelivering it could only fail
+  the same way until SQS moved it, reason lost, to the queue's dead-letter queue. A malformed
+  message is listed like a file that may succeed later, as an asynchronous event with a malformed
+  part raises: SQS moves it, body untouched, to that dead-letter queue after ``maxReceiveCount``
+  receives.
 - S3 Batch Operations answer one result per task (``TemporaryFailure`` is retried by S3).
 """
 
@@ -20,7 +25,14 @@ from typing import Any
 
 from trailsift.errors import TrailsiftError
 from trailsift.pipeline import FileOutcome, Pipeline, Status
-from trailsift.triggers import ObjectResult, Trigger, parse_trigger, shape_of
+from trailsift.triggers import ObjectResult, Trigger, TriggerShape, parse_trigger, shape_of
+
+
+DEAD_LETTERS_IN_BATCH = frozenset({TriggerShape.SQS})
+"""Shapes answered per item that cannot answer "failed for good": SQS redelivers every message listed,
+until its redrive policy moves it to a dead-letter queue with no word of why. Their permanent failures
+are dead-lettered with the reason, as the asynchronous shapes' are. (S3 Batch Operations answers
+``PermanentFailure`` itself, with the reason, in its report.)"""
 
 
 class InvocationFailed(TrailsiftError, RuntimeError):
@@ -56,13 +68,14 @@ class InvocationReport:
     def response(self, dead_letter: Callable[[list[FileOutcome]], None] | None = None) -> dict[str, Any] | None:
         """What the handler returns; raises :class:`InvocationFailed` when the trigger must be retried.
 
-        For asynchronous shapes, ``dead_letter`` (when given) receives the objects that failed for
-        good, which then no longer fail the invocation: retrying them cannot help, and would delay
-        nothing but themselves. What it cannot queue raises, so nothing is lost either way.
+        For asynchronous shapes and SQS batches, ``dead_letter`` (when given) receives the objects
+        that failed for good, which then no longer fail the invocation (nor, in a batch, their
+        message): retrying them cannot help, and would delay nothing but themselves. What it cannot
+        queue raises, so nothing is lost either way (an SQS batch then comes back whole).
         """
         shape = shape_of(self.trigger)
         outcomes = self.outcomes
-        if shape.asynchronous and dead_letter is not None:
+        if (shape.asynchronous or shape.kind in DEAD_LETTERS_IN_BATCH) and dead_letter is not None:
             permanent = [o for o in self.failures if not o.retryable]
             if permanent:
                 dead_letter(permanent)

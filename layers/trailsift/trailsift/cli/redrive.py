@@ -1,4 +1,4 @@
-"""``trailsift redrive``: send the failure queue's dead letters back to the function, deleting what was accepted.
+"""``trailsift redrive``: send dead letters back to the function, deleting what was accepted.
 
 The failure queue holds three kinds of message (the body is JSON text):
 
@@ -8,6 +8,17 @@ The failure queue holds three kinds of message (the body is JSON text):
   condition ``PermanentFailure`` and an S3 notification naming that one object;
 - the EventBridge rule's dead letter: the body is the EventBridge event itself, the error in the
   message attributes (``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``).
+
+In IntakeMode Queue, the intake queue's dead-letter queue (``--intake``) holds a fourth: a message
+SQS moved there after ``maxReceiveCount`` deliveries, its body as S3 or the EventBridge rule sent it
+(an S3 notification, an EventBridge event). Both are events the function takes directly, so they are
+redriven like the others, by invoking the function with the body, not by sending it back to the
+intake queue: a file that fails again is then retried and kept by Lambda's on-failure destination
+beside the other dead letters (or dead-lettered by the function with its reason), where this command
+finds it, instead of going round the intake queue for hours more. Why it failed is not in the
+message (SQS keeps none) but in the function's log. To move a whole dead-letter queue back into the
+intake queue instead, batched and within QueueMaximumConcurrency, SQS does it on its own:
+``aws sqs start-message-move-task --source-arn <the dead-letter queue's ARN>``.
 
 Anything else is an "unknown message": reported and left in the queue. :func:`redrive` hands each
 payload to a *target* (a callable raising on failure: :func:`lambda_target` invokes the deployed
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
 QUEUE_OUTPUT = "FailureQueueUrl"
+INTAKE_DLQ_OUTPUT = "IntakeDeadLetterQueueUrl"
 FUNCTION_OUTPUT = "ProcessorFunctionName"
 BATCH = 10  # SQS's largest receive
 VISIBILITY_TIMEOUT = 60  # seconds a received message stays hidden: a crashed run leaves it for the next one
@@ -123,17 +135,28 @@ def _is_eventbridge_event(body: Mapping[str, Any]) -> bool:
     )
 
 
+def _is_s3_notification(body: Mapping[str, Any]) -> bool:
+    """S3's event notification, as S3 sends it to the intake queue: ``Records`` of ``aws:s3`` only."""
+    records = body.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(record, Mapping) and record.get("eventSource") == "aws:s3" for record in records)
+    )
+
+
 def payload_of(body: object) -> dict[str, Any] | None:
-    """The event to send the function again, or ``None`` when ``body`` is no failure-queue message we know.
+    """The event to send the function again, or ``None`` when ``body`` is no dead letter we know.
 
     A Lambda on-failure record (trailsift's own ``PermanentFailure`` records have the same shape)
-    gives its ``requestPayload``; an EventBridge dead letter is itself the event.
+    gives its ``requestPayload``; an EventBridge dead letter (from the rule, or the intake queue's) and
+    an S3 notification (the intake queue's) are themselves the event.
     """
     if not isinstance(body, Mapping):
         return None
     if _is_destination_record(body):
         return dict(body["requestPayload"])
-    if _is_eventbridge_event(body):
+    if _is_eventbridge_event(body) or _is_s3_notification(body):
         return dict(body)
     return None
 
@@ -151,6 +174,15 @@ def _attribute(attributes: Mapping[str, Any] | None, name: str) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("StringValue")
     return value if isinstance(value, str) and value else None
+
+
+def _is_intake_dead_letter(body: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> bool:
+    """A message the intake queue's redrive policy moved: an S3 notification (only the intake queue
+    receives those bare), or an EventBridge event that SQS says came from another queue (the rule's own
+    dead letters carry EventBridge's error attributes instead)."""
+    if _is_s3_notification(body):
+        return True
+    return _attribute(attributes, "DeadLetterQueueSourceArn") is not None and _attribute(attributes, "ERROR_CODE") is None
 
 
 def _destination_error(body: Mapping[str, Any]) -> str | None:
@@ -171,9 +203,11 @@ def describe(body: object, attributes: Mapping[str, Any] | None = None) -> dict[
     """What one message says: ``shape``, ``condition``, ``error``, ``objects``, ``payload`` and ``problem``.
 
     ``shape`` is ``lambda`` (on-failure destination), ``trailsift`` (its own ``PermanentFailure``),
-    ``eventbridge`` (rule dead letter) or ``None`` (unknown). ``problem`` says why the payload cannot
-    be redriven as it is (``None`` when it can). ``attributes``: the message's SQS attributes (they
-    carry the EventBridge dead letter's error). Every text is cleaned for display.
+    ``eventbridge`` (rule dead letter), ``intake`` (moved by the intake queue's redrive policy:
+    condition ``maxReceiveCount``) or ``None`` (unknown). ``problem`` says why the payload cannot
+    be redriven as it is (``None`` when it can). ``attributes``: the message's SQS message attributes
+    and system attributes (they carry the EventBridge dead letter's error, and the deliveries of an
+    intake dead letter). Every text is cleaned for display.
     """
     info: dict[str, Any] = {
         "shape": None, "condition": None, "error": None, "objects": [], "payload": None, "problem": None,
@@ -188,6 +222,11 @@ def describe(body: object, attributes: Mapping[str, Any] | None = None) -> dict[
         info["shape"] = "trailsift" if condition == "PermanentFailure" else "lambda"
         info["condition"] = clean(condition, 40)
         info["error"] = clean(_destination_error(body))
+    elif _is_intake_dead_letter(body, attributes):
+        info["shape"], info["condition"] = "intake", "maxReceiveCount"
+        deliveries = _attribute(attributes, "ApproximateReceiveCount")
+        if deliveries is not None and deliveries.isdigit():
+            info["error"] = f"{int(deliveries)} deliveries without success (the function's log says why)"
     else:
         info["shape"] = "eventbridge"
         exhausted = _attribute(attributes, "EXHAUSTED_RETRY_CONDITION")
@@ -241,6 +280,7 @@ def redrive(
                 WaitTimeSeconds=0,
                 VisibilityTimeout=visibility_timeout,
                 MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "DeadLetterQueueSourceArn"],
             ).get("Messages", [])
             fresh = []
             for message in messages:
@@ -285,7 +325,7 @@ def _handle(
         body = json.loads(message.get("Body") or "")
     except (ValueError, RecursionError):
         return Outcome(message_id, UNKNOWN, reason="not JSON"), False
-    info = describe(body, message.get("MessageAttributes"))
+    info = describe(body, {**message.get("MessageAttributes", {}), **message.get("Attributes", {})})  # SQS's own win
     facts = {"condition": info["condition"], "error": info["error"], "objects": tuple(info["objects"])}
     if info["payload"] is None:
         return Outcome(message_id, UNKNOWN, **facts), False
@@ -435,7 +475,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--stack", metavar="STACK", help=f"a deployed stack (its {QUEUE_OUTPUT} and {FUNCTION_OUTPUT} outputs)"
     )
-    where.add_argument("--queue-url", metavar="URL", help="the failure queue (with --function or --handler)")
+    where.add_argument(
+        "--queue-url", metavar="URL",
+        help="the failure queue, or the intake queue's dead-letter queue (with --function or --handler)",
+    )
+    parser.add_argument(
+        "--intake", action="store_true",
+        help=f"with --stack: the intake queue's dead-letter queue ({INTAKE_DLQ_OUTPUT}, IntakeMode Queue) "
+        "instead of the failure queue",
+    )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--function", metavar="NAME", help="the function to invoke (name or ARN)")
     target.add_argument(
@@ -471,6 +519,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     """
     if args.queue_url is not None and not (args.function or args.handler):
         raise CommandError("--queue-url needs --function NAME or --handler PATH", ExitCode.USAGE)
+    if args.intake and args.stack is None:
+        raise CommandError("--intake goes with --stack (--queue-url takes either queue's URL)", ExitCode.USAGE)
     if args.stack is not None and args.function:
         raise CommandError("--function cannot be combined with --stack (it names the function)", ExitCode.USAGE)
     if args.handler is not None and not args.handler.is_file():
@@ -492,7 +542,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     queue_url, function = args.queue_url, args.function
     if args.stack is not None:
         outputs = stack_outputs(aws, args.stack, args.endpoint_url)
-        queue_url = outputs.require(QUEUE_OUTPUT)
+        if args.intake and not outputs.values.get(INTAKE_DLQ_OUTPUT):
+            raise CommandError(
+                f"stack {args.stack!r} has no {INTAKE_DLQ_OUTPUT} output (is it deployed with IntakeMode=Queue?)"
+            )
+        queue_url = outputs.require(INTAKE_DLQ_OUTPUT if args.intake else QUEUE_OUTPUT)
         function = outputs.require(FUNCTION_OUTPUT) if args.handler is None else None
     with aws_errors(stack=args.stack):
         sqs = new_client("sqs", session=aws, endpoint_url=args.endpoint_url)
