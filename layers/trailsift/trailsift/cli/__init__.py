@@ -1,8 +1,8 @@
 """The ``trailsift`` command line: what runs on a workstation, apart from what runs in the function.
 
 Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``query`` the index,
-``redrive`` the failure queue, and ``local``: the whole application on this machine, against an
-emulated AWS.
+``redrive`` the failure queue, ``backfill`` a time window on Step Functions, and ``local``: the whole
+application on this machine, against an emulated AWS.
 Each is a module with ``add_arguments`` and ``run``; they share :mod:`trailsift.cli.command` (exit
 codes, the command error) and :mod:`trailsift.cli.session` (AWS sessions, a stack's outputs).
 The Lambda layer is built without this package: the function imports none of it.
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TypedDict
 
-from trailsift.cli import local, query, redrive, replay, validate
+from trailsift.cli import backfill, local, query, redrive, replay, validate
 from trailsift.cli.command import CommandError, ExitCode
 
 __all__ = ["CommandError", "ExitCode", "main"]
@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         (query, "query", {
             "help": "read the DynamoDB index back by rule, principal, account or event id (newest first)",
             "description": "Times are UTC; the range is [--since, --until). Exit 1 on AWS errors, 2 on usage errors.",
+        }),
+        (backfill, "backfill", {
+            "help": "run the deployed function over a time window of the trail bucket on Step Functions; "
+            "`backfill status RUN` shows a run",
+            "description": "Exit 0 when the run was started (or planned, or shown doing well), 1 when it failed or "
+            "left files undone, 2 on usage errors.",
         }),
         (redrive, "redrive", {
             "help": "send the failure queue's dead letters back to the function, deleting what it accepted",

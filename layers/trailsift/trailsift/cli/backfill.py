@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -609,6 +609,7 @@ def wait(sfn: Any, s3: Any, execution_arn: str, backfill_bucket: str, *, poll: f
 # --- the command -----------------------------------------------------------------------------------
 
 STACK_OUTPUTS = ("BackfillStateMachineArn", "BackfillBucketName", "TrailBucketName")
+POLL_SECONDS = 10.0  # how often a waiting command describes the run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -689,7 +690,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         if not (args.wait or (args.alerts == "digest" and not args.no_wait)):
             return ExitCode.OK
         sys.stdout.flush()
-        status = wait(client("stepfunctions"), client("s3"), execution_arn, backfill_bucket,
+        status = wait(client("stepfunctions"), client("s3"), execution_arn, backfill_bucket, poll=POLL_SECONDS,
                       progress=lambda s: print(f"  {s.status}: " + ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items())), flush=True))
         print_status(status, sys.stdout)
         if args.alerts == "digest":
@@ -751,6 +752,3 @@ def print_plan(plan: BackfillPlan, estimate: Estimate, out: IO[str]) -> None:
         out.write(f"  skipped, {reason}: {count}\n")
     out.write(estimate.report())
 
-
-def _keys(batches: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [str(key) for batch in batches for key in batch["Items"]]
