@@ -711,6 +711,26 @@ def test_a_created_trail_encrypts_with_its_own_key(cfn: dict[str, Any], resource
     assert _conditions(by_sid["CloudTrailDescribesKey"]) == {("StringEquals", "aws:SourceArn"): {TRAIL_ARN}}
 
 
+def test_the_function_may_put_only_trailsifts_own_events_on_the_bus(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
+    from trailsift.sinks.eventbus import DETAIL_TYPE, SOURCE
+
+    puts = [
+        statement
+        for document in _role_policy_documents(resources)
+        for statement in statements(document)
+        if "events:PutEvents" in as_list(statement["Action"])
+    ]
+    assert len(puts) == 1 and as_list(puts[0]["Action"]) == ["events:PutEvents"]
+    assert render(puts[0]["Resource"]) == {EVENT_BUS}
+    assert _conditions(puts[0]) == {
+        ("StringEquals", "events:source"): {SOURCE},
+        ("StringEquals", "events:detail-type"): {DETAIL_TYPE},
+    }
+    assert condition_holds(cfn, "HasEventBus", EventBusName="matches") and not condition_holds(cfn, "HasEventBus")
+    assert accepts(cfn, "EventBusName", "") and accepts(cfn, "EventBusName", "org/security-matches")
+    assert not accepts(cfn, "EventBusName", "arn:aws:events:us-east-1:111122223333:event-bus/x")
+
+
 def test_the_function_decrypts_log_files_only_through_s3(cfn: dict[str, Any], resources: dict[str, Any]) -> None:
     decrypts = [
         statement
