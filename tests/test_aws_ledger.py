@@ -146,7 +146,7 @@ def test_sent_alerts_are_already_sent_for_anyone(client: Any, clock: Clock) -> N
     first.mark_sent(ALERTS[:2])
     row = item(client, "e1")
     assert row["state"] == "sent" and row["sent_at"] == str(int(START) + 5)
-    assert row["expires_at"] == str(int(START) + 5 + 30 * 86400)
+    assert "expires_at" not in row, "an alert's sent mark never expires (see test_sent_marks_of_alerts_never_expire)"
     for owner in ("req-a", "req-b"):
         clock.now += 10 * LEASE  # a sent item never goes stale
         claim = ledger(client, owner, clock).claim(ALERTS)
@@ -514,3 +514,34 @@ def test_random_interleavings_send_each_alert_once_unless_a_crash_forces_a_resen
     assert model.new_worker().ledger.claim(alerts).already_sent == alerts
     for key in EVENT_KEYS:
         assert 1 <= model.published[key] <= 1 + model.excused[key], (key, model.published, model.excused)
+
+
+# --- how long items live ---------------------------------------------------------------------------
+
+
+def test_sent_marks_of_alerts_never_expire_so_a_backfill_past_the_retention_finds_them(client: Any, clock: Clock) -> None:
+    """A backfill (``--alerts send``) may read files far older than the index retention: the live path's
+    sent mark must still be there, or the alert would be paged again."""
+    live = ledger(client, "live-request", clock)
+    live.claim(ALERTS[:1])
+    assert item(client, "e1")["expires_at"] == str(int(START) + 30 * 86400), "a claim expires with the retention"
+    live.mark_sent(ALERTS[:1])
+    assert "expires_at" not in item(client, "e1")
+    clock.now += 400 * 86400  # more than a year later: DynamoDB's TTL would long have removed a mark with one
+    claim = ledger(client, "backfill-request", clock).claim(ALERTS)
+    assert keys(claim.already_sent) == ["e1"] and keys(claim.to_send) == ["e2", "e3"]
+    assert item(client, "e2")["expires_at"] == str(int(clock.now) + 30 * 86400)
+
+
+def test_event_bus_marks_keep_the_retention(client: Any, clock: Clock) -> None:
+    bus = DeliveryLedger(client, TABLE, kind="BUS", owner="req-a", retention_days=30, lease_seconds=LEASE, clock=clock)
+    assert not bus.keep_sent and ledger(client, "req-a", clock).keep_sent
+    bus.claim(ALERTS[:1])
+    clock.now += 5
+    bus.mark_sent(ALERTS[:1])
+    answer = client.get_item(TableName=TABLE, Key={"pk": {"S": "BUS#e1"}, "sk": {"S": "BUS"}}, ConsistentRead=True)["Item"]
+    assert answer["state"]["S"] == "sent" and answer["expires_at"]["N"] == str(int(START) + 5 + 30 * 86400)
+    kept = ledger(client, "req-b", clock, keep_sent=False)
+    kept.claim(ALERTS[1:2])
+    kept.mark_sent(ALERTS[1:2])
+    assert item(client, "e2")["expires_at"] == str(int(clock.now) + 30 * 86400)

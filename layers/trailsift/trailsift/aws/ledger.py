@@ -9,6 +9,15 @@ alerts, "BUS" for bus events): ``pk = "<kind>#<event_key>"``, ``sk = "<kind>"``,
 TTL ``expires_at``. They carry no GSI key attribute, so no index query ever returns them, and their pk is
 not an event's.
 
+How long an item lives: a claim expires with the index retention (``retention_days``), so the claim of
+an invocation that died is cleaned up. A *sent* mark of an alert (kind "ALERT", :data:`KEEP_SENT_KINDS`)
+never expires: ``mark_sent`` removes its ``expires_at``. A backfill may read log files older than the
+retention (``trailsift backfill --alerts send``), and an alert the live path sent then must be found sent,
+not paged again. Alerts are rare (people act on each one), and one mark is about 150 bytes: a million
+alerts keep 150 MB. Event bus marks (kind "BUS", one per match of an eventbus rule, as many as index
+rows) keep the retention. Marks written before this rule carry their old ``expires_at`` until a later
+``mark_sent`` of the same alert (none: a sent alert is not sent again), so they still expire.
+
 A claim older than ``lease_seconds`` is taken to belong to a dead invocation and may be claimed again.
 Known limit: messages the service accepted but that :meth:`DeliveryLedger.mark_sent` never recorded (the
 function died in between, or DynamoDB stayed unavailable through every retry of the mark) are sent again
@@ -34,6 +43,8 @@ from trailsift.sinks.once import Claim, Keyed
 K = TypeVar("K", bound=Keyed)
 
 KIND = re.compile(r"[A-Z]{1,16}")  # a ledger item kind: ALERT, BUS
+KEEP_SENT_KINDS = frozenset({"ALERT"})
+"""Kinds whose sent marks never expire (see the module docstring): an alert is paged once, however old."""
 CLAIMED, SENT = "claimed", "sent"
 CLAIM_TRIES = 3  # conditional puts of one claim whose refusing item then vanished, before giving up
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -71,6 +82,7 @@ class DeliveryLedger(Generic[K]):
         retention_days: int,
         lease_seconds: int = 90,
         clock: Callable[[], float] = time.time,
+        keep_sent: bool | None = None,
     ) -> None:
         if not KIND.fullmatch(kind):
             raise ValueError(f"kind must be 1 to 16 capital letters, got {kind!r}")
@@ -87,6 +99,8 @@ class DeliveryLedger(Generic[K]):
         self.retention_days = retention_days
         self.lease_seconds = lease_seconds
         self.clock = clock
+        self.keep_sent = kind in KEEP_SENT_KINDS if keep_sent is None else keep_sent
+        """Whether a sent mark outlives the retention (its ``expires_at`` removed): by default, for alerts."""
 
     def claim(self, items: Sequence[K]) -> Claim[K]:
         """Claim each message (one conditional PutItem each; a repeated event_key counts once, the first kept)."""
@@ -154,29 +168,34 @@ class DeliveryLedger(Generic[K]):
         return answer.get("Item")
 
     def mark_sent(self, items: Sequence[K]) -> None:
-        """Record our claimed messages as sent; an item someone else re-claimed after our lease is left alone."""
+        """Record our claimed messages as sent; an item someone else re-claimed after our lease is left alone.
+
+        The mark expires with the retention, or never (``keep_sent``: its ``expires_at`` is removed).
+        """
+        if self.keep_sent:
+            update = "SET #state = :sent, #sent_at = :now REMOVE #expires"
+        else:
+            update = "SET #state = :sent, #sent_at = :now, #expires = :expires"
         seen: set[str] = set()
         for item in items:
             if item.event_key in seen:
                 continue
             seen.add(item.event_key)
             now = self.clock()
+            attribute_values = {":sent": {"S": SENT}, ":now": _number(now), ":me": {"S": self.owner}}
+            if not self.keep_sent:
+                attribute_values[":expires"] = {"N": str(int(now) + self.retention_days * 86400)}
             try:
                 self._call(
                     "update_item",
                     item,
                     Key=self._key(item),
-                    UpdateExpression="SET #state = :sent, #sent_at = :now, #expires = :expires",
+                    UpdateExpression=update,
                     ConditionExpression="#owner = :me OR #state = :sent",
                     ExpressionAttributeNames={
                         "#state": "state", "#sent_at": "sent_at", "#expires": TTL_ATTRIBUTE, "#owner": "owner",
                     },
-                    ExpressionAttributeValues={
-                        ":sent": {"S": SENT},
-                        ":now": _number(now),
-                        ":expires": {"N": str(int(now) + self.retention_days * 86400)},
-                        ":me": {"S": self.owner},
-                    },
+                    ExpressionAttributeValues=attribute_values,
                 )
             except _ConditionFailed:
                 pass  # another invocation holds it now (our lease ran out) or it is gone: not ours to mark
