@@ -152,28 +152,22 @@ def _moto_config(url: str, *, execute: bool) -> None:
 
 @contextmanager
 def _loopback_for_state_machines() -> Iterator[None]:
-    """moto's state machine executor calls the services at ``http://localhost:$MOTO_PORT``: make it
-    127.0.0.1, so that nothing is ever resolved beyond the loopback address."""
-    from moto.stepfunctions.parser.asl.utils import boto_client
+    """moto's state machine executor sends its calls (through boto3's default session) to
+    ``http://localhost:$MOTO_PORT``: they go to 127.0.0.1 instead, so that nothing is ever resolved beyond
+    the loopback address. A botocore ``before-send`` handler; it touches no other URL."""
+    import boto3
 
-    real = vars(boto_client)["boto3"]
+    session = boto3._get_default_session()  # the session boto3.client uses, moto's executor's included
 
-    class Loopback:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
+    def to_loopback(request: Any, **_: Any) -> None:
+        if isinstance(request.url, str) and request.url.startswith("http://localhost:"):
+            request.url = "http://127.0.0.1:" + request.url.removeprefix("http://localhost:")
 
-        @staticmethod
-        def client(*args: Any, **kwargs: Any) -> Any:
-            endpoint = kwargs.get("endpoint_url")
-            if isinstance(endpoint, str) and endpoint.startswith("http://localhost:"):
-                kwargs["endpoint_url"] = "http://127.0.0.1:" + endpoint.removeprefix("http://localhost:")
-            return real.client(*args, **kwargs)
-
-    setattr(boto_client, "boto3", Loopback())  # noqa: B010 - the module does not export it
+    session.events.register("before-send", to_loopback)
     try:
         yield
     finally:
-        setattr(boto_client, "boto3", real)  # noqa: B010
+        session.events.unregister("before-send", to_loopback)
 
 
 @contextmanager
@@ -683,8 +677,8 @@ def jsonl_objects(result: LocalRunResult) -> list[dict[str, Any]]:
             "subject": envelope.get("Subject"),
         })
     rows = []
-    paginator = result.stack.client("dynamodb").get_paginator("scan")
-    for page in paginator.paginate(TableName=result.stack.table):
+    stack = result.stack
+    for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.table):
         for item in page.get("Items", []):
             if not item["pk"]["S"].startswith("EVENT#") or "rule" not in item:
                 continue  # the delivery ledger's items
