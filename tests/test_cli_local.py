@@ -255,6 +255,7 @@ def test_a_backfill_indexes_exactly_the_windows_files(org_tree: Path, backfill_r
     want = _rows_of(inside, first["bucket"])
     assert len(want) > 3
     assert set(first["rows"]) == want
+    assert first["alerts"] == [], "a backfill pages nobody unless asked (--alerts none by default)"
     assert not set(first["rows"]) & _rows_of(outside, first["bucket"]), "a row from outside the window"
     plan = first["result"].plan
     assert {file.key.rsplit("/", 1)[-1] for file in plan.files} == {path.name for path in inside} | {BROKEN.rsplit("/", 1)[-1]}
@@ -320,3 +321,12 @@ def test_backfill_options_need_each_other() -> None:
     ):
         done = subprocess.run([sys.executable, "-m", "trailsift.cli", *argv], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_local_backfill_with_alerts_digest_sends_one_summary(org_tree: Path) -> None:
+    window = Backfill(SINCE, SINCE + timedelta(hours=6), alerts="digest")
+    with local_run([org_tree], handler=APP, backfill=window) as result:
+        assert result.backfill is not None and result.backfill.digest_sent is True
+    (digest,) = result.alerts
+    assert digest["Subject"].startswith("[backfill] digest: ")
+    assert "A trailsift backfill run ended SUCCEEDED" in digest["Message"]

@@ -195,3 +195,101 @@ def test_the_handler_reads_a_batch_dead_letters_a_broken_file_and_answers_per_ke
     # Run again (a state machine retry, a rerun of the backfill): the same answer, nothing new.
     assert module.handler(event, LambdaContext())["results"] == response["results"]
     assert set(index_rows(stack.dynamodb, TABLE)) == expect(files, BUCKET).rows
+
+
+# --- a backfill's alerts --------------------------------------------------------------------------
+
+from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert
+from trailsift.rules import Destination
+from trailsift.settings import Settings
+from trailsift.sinks import SinkContext, build_sinks
+from trailsift.sinks.alert import labelled
+from trailsift.triggers import s3_notification
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:trailsift-alerts"
+
+
+@pytest.mark.parametrize(("mode", "alerting"), [(None, True), ("none", False), ("digest", False), ("send", True)])
+def test_a_backfill_gets_the_alert_sink_only_to_send(mode: str | None, alerting: bool) -> None:
+    context = SinkContext(Settings(alert_topic_arn=TOPIC, index_table="t"), lambda service: None, owner="r", backfill=mode)
+    destinations = [sink.destination for sink in build_sinks(context)]
+    assert Destination.INDEX in destinations
+    assert (Destination.ALERT in destinations) is alerting
+    alert_sinks = [sink for sink in build_sinks(context) if sink.destination is Destination.ALERT]
+    assert [getattr(sink, "label") for sink in alert_sinks] == (["backfill"] if mode == "send" else [""] if alerting else [])
+
+
+def test_a_backfill_alert_is_marked_and_stays_a_valid_alert() -> None:
+    alert = Alert("e1", "[critical] StopLogging by user/bert in us-east-1", "body", {})
+    assert labelled(alert, "backfill") == Alert("e1", "[backfill] [critical] StopLogging by user/bert in us-east-1", "body", {})
+    long = Alert("e1", "[high] " + "x" * 92, "body", {})
+    assert len(labelled(long, "backfill").subject) == MAX_SUBJECT_CHARS and labelled(long, "backfill").subject.endswith("...")
+    full = Alert("e1", "[high] ConsoleLogin by someone", "b" * (MAX_MESSAGE_BYTES - 40), {})
+    room = MAX_MESSAGE_BYTES - full.size()
+    marked = labelled(full, "backfill")
+    assert marked.size() <= MAX_MESSAGE_BYTES and len(marked.subject) == len(full.subject) + room
+    assert marked.subject.startswith("[backfill] [high] Console")
+
+
+def _alert_files() -> dict[str, bytes]:
+    """Four sample files that each raise at least one alert with the default pack."""
+    chosen: dict[str, bytes] = {}
+    for key, body in _sample_files_all().items():
+        if expect({key: body}, BUCKET).subjects:
+            chosen[key] = body
+        if len(chosen) == 4:
+            return chosen
+    raise AssertionError("fewer than four sample files raise alerts")
+
+
+def _sample_files_all() -> dict[str, bytes]:
+    files = {}
+    for path in sorted(EVENTS_LOGS.glob("AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz")):
+        posix = path.as_posix()
+        files[posix[posix.index("AWSLogs/") :]] = path.read_bytes()
+    return files
+
+
+def test_alerts_of_a_backfill_none_digest_and_send_and_never_twice(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = create_function_stack([BUCKET], TABLE)
+    files = _alert_files()
+    for key, body in files.items():
+        stack.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    for name, value in {
+        "TRAILSIFT_ALERT_TOPIC_ARN": stack.topic_arn,
+        "TRAILSIFT_INDEX_TABLE": TABLE,
+        "TRAILSIFT_BUCKETS": BUCKET,
+        "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_url,
+        "POWERTOOLS_SERVICE_NAME": "trailsift-test-sfn-alerts",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    module = load_handler(REPO / "functions" / "processor" / "app.py")
+    live, sent_twice, quiet, digest = list(files)
+
+    def alerts() -> list[str]:
+        return sorted(envelope["Subject"] for envelope in drain_queue(stack.sqs, stack.subscriber_url))
+
+    # The live path alerts on one file.
+    module.handler(s3_notification([ObjectRef(BUCKET, live)]), LambdaContext())
+    live_subjects = sorted(expect({live: files[live]}, BUCKET).subjects.elements())
+    assert alerts() == live_subjects
+    # none and digest: rows, no alert.
+    for mode, key in (("none", quiet), ("digest", digest)):
+        answer = module.handler(batch(key, alerts=mode), LambdaContext())
+        assert answer["processed"] == 1 and alerts() == []
+    # send: each alert marked, and what the live path sent is not sent again.
+    module.handler(batch(live, sent_twice, alerts="send"), LambdaContext())
+    want = sorted(f"[backfill] {subject}" for subject in expect({sent_twice: files[sent_twice]}, BUCKET).subjects.elements())
+    assert alerts() == want
+    module.handler(batch(live, sent_twice, alerts="send"), LambdaContext())  # a rerun of the same batch
+    assert alerts() == []
+    assert set(index_rows(stack.dynamodb, TABLE)) == expect(files, BUCKET).rows
+    marks = [
+        item
+        for page in stack.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
+        for item in page["Items"]
+        if item["pk"]["S"].startswith("ALERT#")
+    ]
+    assert marks and all(item["state"]["S"] == "sent" and "expires_at" not in item for item in marks)

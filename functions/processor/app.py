@@ -25,6 +25,7 @@ from trailsift.rules import RulesError
 from trailsift.settings import Settings, SettingsError
 from trailsift.sinks import SinkContext, build_sinks, registered
 from trailsift.triggers import UnknownTrigger
+from trailsift.triggers.step_functions import alerts_mode
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trailsift"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trailsift"))
@@ -84,16 +85,18 @@ def object_source() -> Lazy:
     return Lazy(build)
 
 
-def build_pipeline(owner: str, deadline: Deadline) -> Pipeline:
+def build_pipeline(owner: str, deadline: Deadline, backfill: str | None = None) -> Pipeline:
     """The pipeline for the current rules (re-read through the Parameters cache on every invocation).
 
     ``owner`` (the request id) names this invocation in the delivery ledger; ``deadline`` is its time
     budget. The sinks are made per invocation (the clients under them are kept) because their retries
-    stop at its deadline; each is the one :mod:`trailsift.sinks` registers for a configured destination.
+    stop at its deadline and a backfill's batch says what becomes of its alerts (``backfill``, its alerts
+    mode: see :class:`~trailsift.sinks.SinkContext`); each is the one :mod:`trailsift.sinks` registers
+    for a configured destination.
     """
     config = settings()
     rules, engine = rules_source().get()
-    sinks = build_sinks(SinkContext(config, client, owner=owner, deadline=deadline))
+    sinks = build_sinks(SinkContext(config, client, owner=owner, deadline=deadline, backfill=backfill))
     return Pipeline(rules, engine, object_source(), sinks=sinks, settings=config, deadline=deadline)
 
 
@@ -127,7 +130,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """
     try:
         deadline = Deadline(context.get_remaining_time_in_millis, settings().deadline_margin_ms)
-        pipeline = build_pipeline(context.aws_request_id, deadline)
+        pipeline = build_pipeline(context.aws_request_id, deadline, alerts_mode(event))
     except (SettingsError, RulesError) as exc:  # a deployment problem: say exactly what, then fail loudly
         metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         logger.error("invalid configuration", extra={"reason": str(exc)})

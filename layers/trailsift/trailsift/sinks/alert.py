@@ -2,21 +2,24 @@
 
 Formatting is :func:`trailsift.alerts.format_alert`; sending is :class:`trailsift.aws.sns.AlertPublisher`
 (PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_once` with the ledger
-kept in the index table (without an index table alerts are at-least-once).
+kept in the index table (without an index table alerts are at-least-once). A backfill that sends alerts
+(``SinkContext.backfill``) marks each one's subject ``[backfill]`` (:func:`labelled`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
-from trailsift.alerts import Alert, format_alert
+from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, format_alert
 from trailsift.lazy import Lazy
 from trailsift.rules import Destination
 from trailsift.sinks.base import Delivered, Routed, SinkContext, register
 from trailsift.sinks.once import Ledger, Publisher, ledger_for, send_once
+from trailsift.text import ascii_subject
 
-__all__ = ["AlertSink", "ALERT_LEDGER_KIND"]
+__all__ = ["AlertSink", "ALERT_LEDGER_KIND", "labelled"]
 
 ALERT_LEDGER_KIND = "ALERT"  # ledger items ALERT#<event key> / ALERT
 
@@ -28,9 +31,10 @@ class AlertSink:
     destination: ClassVar[Destination] = Destination.ALERT
     metric: ClassVar[str] = "AlertsPublished"
 
-    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None) -> None:
+    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "") -> None:
         self.publisher = publisher
         self.ledger = ledger
+        self.label = label  # "backfill": each subject starts with "[backfill] "
 
     @classmethod
     def from_context(cls, context: SinkContext) -> AlertSink | None:
@@ -45,8 +49,19 @@ class AlertSink:
 
             return AlertPublisher(context.client("sns"), topic, deadline=context.deadline)
 
-        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND))
+        label = "backfill" if context.backfill is not None else ""
+        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label)
 
     def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
         alerts = [format_alert(item.match, item.rules, log_location) for item in routed]
+        if self.label:
+            alerts = [labelled(alert, self.label) for alert in alerts]
         return send_once(alerts, self.publisher, self.ledger, noun="alert")
+
+
+def labelled(alert: Alert, label: str) -> Alert:
+    """``alert`` with ``[label] `` before its subject. The subject stays a valid SNS subject (under 100
+    characters) and the alert within SNS's 256 KB: what would pass either is cut from the subject's end."""
+    room = max(0, MAX_MESSAGE_BYTES - alert.size())  # the subject is ASCII: a character is a byte
+    limit = min(MAX_SUBJECT_CHARS, len(alert.subject) + room)
+    return replace(alert, subject=ascii_subject(f"[{label}] {alert.subject}", limit))

@@ -85,6 +85,9 @@ class SinkContext:
     owner: str
     deadline: Deadline | None = None
     clock: Callable[[], float] = field(default=time.time)
+    backfill: str | None = None
+    """``None`` on the live path; for a backfill's batch, its alerts mode: ``none`` and ``digest`` leave the
+    alert sink out (a backfill pages nobody one by one), ``send`` keeps it and it marks what it sends."""
 
 
 class SinkFactory(Protocol):
@@ -117,6 +120,9 @@ def registered() -> list[SinkFactory]:
 
 
 def build_sinks(context: SinkContext) -> list[Sink]:
-    """The sinks ``context.settings`` configures, in registration order."""
-    built = (factory.from_context(context) for factory in registered())
+    """The sinks ``context.settings`` configures, in registration order; a backfill's batch gets the alert
+    sink only when its alerts mode is ``send``."""
+    withheld = context.backfill is not None and context.backfill != "send"
+    factories = [f for f in registered() if not (withheld and f.destination is Destination.ALERT)]
+    built = (factory.from_context(context) for factory in factories)
     return [sink for sink in built if sink is not None]
