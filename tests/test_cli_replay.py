@@ -8,15 +8,33 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from conftest import REPO
+from conftest import write_log_file as write_into
+from trailsift.cli import main
 from trailsift.cli import replay as replay_module
+from trailsift.cli.plan import Window, parse_time, plan
 from trailsift.engine import RuleEngine
 from trailsift.logfile import classify_key
-from trailsift.cli.replay import ReplaySummary, _read_bytes, replay
+from trailsift.cli.replay import (
+    FileOutcome,
+    RemoteFile,
+    ReplaySummary,
+    _read_bytes,
+    _remote_batches,
+    replay,
+    replay_remote,
+    s3_fetcher,
+)
 from trailsift.reader import ReadLimits
 from trailsift.rules import default_rules, parse_rules
 from trailsift.cli.sources import discover
@@ -261,3 +279,373 @@ def test_read_bytes_raises_what_path_read_bytes_raises(tmp_path: Path, make: str
         _read_bytes(str(path))
     assert type(got.value) is type(expected.value)
     assert got.value.strerror == expected.value.strerror
+
+
+# --- replay straight from S3, and the same selection of local files ---------------------------------
+
+BUCKET = "trail-replay"
+ORG = "o-abcdefghij"
+SYNTH = REPO.parent / "shared" / "tools" / "synth_corpus.py"
+DAY = "2026-11-20"
+
+
+def stop_logging(event_id: str, account: str, when: str) -> dict:
+    return record(event_id, "StopLogging", eventTime=when, recipientAccountId=account, eventSource="cloudtrail.amazonaws.com",
+                  userIdentity={"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/mallory"})
+
+
+def boundary_files(accounts: list[str]) -> dict[str, bytes]:
+    """Files either side of the synthetic day (one per account), an Insights file, a digest and a probe, by key."""
+    first, second = accounts
+    files = {}
+    for account, stamp, folder, owner in ((first, "20261119T2355Z", "2026/11/19", first),
+                                          (second, "20261121T0010Z", "2026/11/21", f"{ORG}/{second}"),
+                                          (second, "20261121T0020Z", "2026/11/21", f"{ORG}/{second}")):
+        key = (f"AWSLogs/{owner}/CloudTrail/us-east-1/{folder}/"
+               f"{account}_CloudTrail_us-east-1_{stamp}_AbCdEfGhIjKlMnOp.json.gz")
+        files[key] = gzip.compress(json.dumps({"Records": [stop_logging(f"edge-{stamp}", account, "2026-11-20T23:59:00Z")]}).encode())
+    insight = f"{first}_CloudTrail-Insight_us-east-1_20261120T1000Z_AbCdEfGhIjKlMnOp.json.gz"
+    files[f"AWSLogs/{first}/CloudTrail-Insight/us-east-1/2026/11/20/{insight}"] = gzip.compress(
+        json.dumps({"Records": [{"eventVersion": "1.08", "eventType": "AwsCloudTrailInsight", "eventID": "i1",
+                                 "eventCategory": "Insight", "awsRegion": "us-east-1"}]}).encode())
+    digest = f"{first}_CloudTrail-Digest_us-east-1_trail_us-east-1_20261120T100000Z.json.gz"
+    files[f"AWSLogs/{first}/CloudTrail-Digest/us-east-1/2026/11/20/{digest}"] = gzip.compress(b'{"logFiles": []}')
+    files[f"AWSLogs/{first}/Config/ConfigWritabilityCheckFile"] = b""
+    return files
+
+
+@pytest.fixture(scope="module")
+def trail_bucket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """moto's server on 127.0.0.1 with a trail bucket: a synthetic day of two accounts (the second under an
+    organization id), files on the days either side, Insights, a digest and a probe. Yields the endpoint
+    and a folder holding the bucket's event files (``CloudTrail/`` only) under their keys."""
+    import boto3
+
+    from trailsift.cli.local import moto_server
+
+    synth = tmp_path_factory.mktemp("synth")
+    done = subprocess.run([sys.executable, str(SYNTH), str(synth), "--events", "150", "--accounts", "2",
+                           "--day", DAY, "--seed", "5"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    accounts = sorted(path.name for path in (synth / "AWSLogs").iterdir())
+    objects = {}
+    for path in sorted(synth.rglob("*.json.gz")):
+        key = path.relative_to(synth).as_posix()
+        if key.startswith(f"AWSLogs/{accounts[1]}/"):
+            key = key.replace("AWSLogs/", f"AWSLogs/{ORG}/", 1)
+        objects[key] = path.read_bytes()
+    objects.update(boundary_files(accounts))
+    events = tmp_path_factory.mktemp("events")
+    for key, data in objects.items():
+        if "/CloudTrail/" in key:
+            write_into(events, data, key, gz=False)
+    with moto_server() as url:
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        for key, data in objects.items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        yield url, events
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["replay", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def without_elapsed(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not line.startswith("elapsed: "))
+
+
+def download_plan(url: str, folder: Path, **options: Any) -> list[str]:
+    """The planned files downloaded under ``folder/<bucket>/<key>``: the same files, on disk."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    found = plan(s3, BUCKET, **options)
+    for file in found.files:
+        write_into(folder / BUCKET, s3.get_object(Bucket=BUCKET, Key=file.key)["Body"].read(), file.key, gz=False)
+    return [file.key for file in found.files]
+
+
+FORMATS = {"text": [], "jsonl": ["--format", "jsonl"], "jsonl-with-record": ["--format", "jsonl", "--with-record"]}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_s3_replay_prints_what_the_same_files_on_disk_print(
+    trail_bucket: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, fmt: str, jobs: int,
+) -> None:
+    url, _ = trail_bucket
+    monkeypatch.setattr(replay_module, "WORKER_MIN_FILES", 2)  # jobs=2: worker processes even for these few files
+    window = ["--since", DAY, "--until", "2026-11-21"]
+    code, remote_out, remote_err = run_cli(capsys, "--jobs", str(jobs), *FORMATS[fmt], *window,
+                                           f"s3://{BUCKET}", "--endpoint-url", url)
+    keys = download_plan(url, tmp_path, window=Window(parse_time(DAY), parse_time("2026-11-21")))
+    monkeypatch.chdir(tmp_path)
+    local_code, local_out, _ = run_cli(capsys, "--jobs", "1", *FORMATS[fmt], BUCKET)
+    assert (code, without_elapsed(remote_out.replace(f"s3://{BUCKET}/", f"{BUCKET}/"))) == (
+        local_code, without_elapsed(local_out))
+    assert code == 0 and f"s3://{BUCKET}/AWSLogs/" in remote_out
+    assert "20261121T0010Z" in remote_out  # the window's last event, delivered in the padding after --until
+    assert "20261119T2355Z" not in remote_out and "20261121T0020Z" not in remote_out
+    assert len(keys) > 100 and any("20261121T0010Z" in key for key in keys)
+    assert not any("20261119" in key or "20261121T0020Z" in key or "Insight" in key for key in keys)
+    assert remote_err.startswith(f"trailsift: s3://{BUCKET}/: {len(keys)} files (")
+    if fmt == "text":
+        assert f"files: {len(keys)} read, 0 skipped, 0 failed" in remote_out
+
+
+def test_local_selection_is_the_planners(trail_bucket: tuple[str, Path], capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bucket's event files on disk, selected by --since/--until/--accounts/--regions, replay as the bucket does."""
+    url, events = trail_bucket
+    accounts = sorted(path.name for path in (events / "AWSLogs").iterdir() if path.name != ORG)
+    monkeypatch.chdir(events.parent)
+    for options in (
+        ["--since", "2026-11-20T06:00Z", "--until", "2026-11-20T18:00:00+00:00"],
+        ["--until", "2026-11-21", "--delivery-padding", "0"],
+        ["--since", "2026-11-20T23:00Z"],
+        ["--accounts", f"{accounts[0]},999999999999", "--regions", "us-west-2", "--regions", "us-east-1"],
+    ):
+        remote = run_cli(capsys, "--jobs", "1", *options, f"s3://{BUCKET}", "--endpoint-url", url)
+        local = run_cli(capsys, "--jobs", "1", *options, events.name)
+        assert remote[0] == local[0] == 0
+        assert without_elapsed(remote[1].replace(f"s3://{BUCKET}/", f"{events.name}/")) == without_elapsed(local[1])
+        assert local[2] == ""  # every local file carries its account, region and time
+        assert "records:" in local[1] and "files: 0 read" not in local[1], options
+
+
+def test_dry_run_prints_the_plan_and_downloads_nothing(trail_bucket: tuple[str, Path], capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = trail_bucket
+    monkeypatch.setattr(replay_module, "s3_fetcher", None)  # any download would fail
+    code, out, err = run_cli(capsys, "--dry-run", "--since", DAY, "--until", "2026-11-21", f"s3://{BUCKET}",
+                             "--endpoint-url", url)
+    assert code == 0 and err == ""
+    assert out.startswith(f"plan: s3://{BUCKET}/\nwindow: files delivered from 2026-11-20T00:00:00Z to 2026-11-21T00:00:00Z")
+    assert f"organizations: 1 ({ORG})" in out and "insights: not included" in out
+    assert "keys skipped:\n  outside the window: 1\n" in out
+    assert "prefixes not listed:\n  digest file: 1\n  Insights file (not asked for): 1\n  not an event file: 1\n" in out
+    code, out, _ = run_cli(capsys, "--dry-run", "--format", "jsonl", "--include-insights", "--since", DAY,
+                           "--until", "2026-11-21", f"s3://{BUCKET}", "--endpoint-url", url)
+    files = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(files) > 100
+    assert [file["insights"] for file in files].count(True) == 1
+    assert all(file["uri"] == f"s3://{BUCKET}/{file['key']}" and file["bucket"] == BUCKET for file in files)
+    assert {file["organizationId"] for file in files} == {None, ORG}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--since", "2026-11-31", "s3://trail-replay"], "--since: not a time: '2026-11-31' (day is out of range for month)"),
+    (["--until", "tomorrow", "s3://trail-replay"], "--until: not a time: 'tomorrow'; use 2026-11-01 or 2026-11-01T06:00Z (UTC)"),
+    (["--since", "2026-11-20T06:00", "s3://trail-replay"], "--since: '2026-11-20T06:00' has no time zone; add Z for UTC, as in 2026-11-01T06:00Z"),
+    (["--since", "2026-11-20", "--until", "2026-11-20", "s3://trail-replay"],
+     "--since 2026-11-20T00:00:00Z is not before --until 2026-11-20T00:00:00Z"),
+    (["--since", "2026-11-21", "--until", "2026-11-20T12:00Z", "LOCAL"],
+     "--since 2026-11-21T00:00:00Z is not before --until 2026-11-20T12:00:00Z"),
+    (["s3://no-such-bucket"], "bucket 'no-such-bucket' does not exist"),
+    (["s3://"], "'s3://' names no bucket: use s3://BUCKET[/PREFIX]"),
+    (["s3:///AWSLogs/"], "'s3:///AWSLogs/' names no bucket: use s3://BUCKET[/PREFIX]"),
+    (["s3://x/"], "not a bucket name: 'x'"),
+    (["--accounts", "12345", "s3://trail-replay"], "--accounts: not an account id (12 digits): '12345'"),
+    (["--accounts", " , ", "s3://trail-replay"], "--accounts names none"),
+    (["--regions", "useast1", "s3://trail-replay"], "--regions: not a region name (as us-east-1): 'useast1'"),
+    (["s3://trail-replay", "LOCAL"], "give local paths or s3:// locations, not both"),
+    (["--dry-run", "LOCAL"], "--dry-run plans s3:// locations only"),
+])
+def test_bad_input_is_one_line_and_exit_2(trail_bucket: tuple[str, Path], capsys: pytest.CaptureFixture[str],
+                                          argv: list[str], message: str) -> None:
+    url, events = trail_bucket
+    argv = [str(events) if arg == "LOCAL" else arg for arg in argv]
+    code, out, err = run_cli(capsys, *argv, "--endpoint-url", url)
+    assert (code, out, err) == (2, "", f"trailsift: error: {message}\n")
+
+
+def test_bad_numbers_are_argparse_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--download-concurrency", "0"], ["--delivery-padding", "-1"], ["--delivery-padding", "x"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["replay", *argv, "s3://trail-replay"])
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("trailsift replay: error: argument")
+
+
+def good_file(number: int, event: str = "StopLogging") -> bytes:
+    return gzip.compress(json.dumps({"Records": [record(f"e{number}"), record(f"m{number}", event)]}).encode())
+
+
+def remote_files(count: int, size: int = 10) -> list[RemoteFile]:
+    keys = [name(f"20240101T{n // 60:02d}{n % 60:02d}Z", f"{n:016d}") for n in range(count)]
+    return [RemoteFile(BUCKET, key, size, f"s3://{BUCKET}/{key}") for key in keys]
+
+
+def remote_outcome(files: list[RemoteFile], fetch: Any, engine: RuleEngine, **options: Any) -> tuple[list, tuple]:
+    summary = ReplaySummary()
+    matches = [(m.source, m.index, m.record, m.rules) for m in replay_remote(files, fetch, engine, summary, **options)]
+    return matches, (summary.files_read, summary.skipped, summary.failed, summary.records, summary.record_problems,
+                     dict(summary.matches_per_rule), summary.matched_records)
+
+
+def test_objects_that_cannot_be_downloaded_fail_or_are_skipped_and_the_replay_goes_on(
+    trail_bucket: tuple[str, Path], engine: RuleEngine
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=trail_bucket[0], region_name="us-east-1")
+    s3.create_bucket(Bucket=f"{BUCKET}-gets")
+    files = [RemoteFile(f"{BUCKET}-gets", file.object_key, file.size, file.location) for file in remote_files(4)]
+    s3.put_object(Bucket=f"{BUCKET}-gets", Key=files[0].object_key, Body=good_file(0))
+    s3.put_object(Bucket=f"{BUCKET}-gets", Key=files[2].object_key, Body=b"\x1f\x8b\x08\x00garbage-garbage")
+    s3.put_object(Bucket=f"{BUCKET}-gets", Key=files[3].object_key, Body=good_file(3, "DeleteTrail"))
+    fetch = s3_fetcher(s3)
+    matches, (read, skipped, failed, *_) = remote_outcome(files, fetch, engine, download_concurrency=2)
+    assert [(source, index) for source, index, _, _ in matches] == [(files[0].location, 1), (files[3].location, 1)]
+    assert read == 2
+    assert skipped == [(files[1].location, "object deleted after it was listed")]
+    assert [location for location, _ in failed] == [files[2].location]
+    assert failed[0][1].startswith("corrupt gzip data")
+
+    class Denied:
+        def get_object(self, **_: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    assert s3_fetcher(Denied())(files[0]) == FileOutcome(failed="cannot download: AccessDenied: Access Denied")  # type: ignore[arg-type]
+
+
+def test_downloads_run_bounded_and_in_order(engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most --download-concurrency at once, at most twice that (and PREFETCH_BYTES) ahead of the scan."""
+    files = remote_files(40, size=1000)
+    lock = threading.Lock()
+    state = {"running": 0, "most": 0, "scanned": 0, "ahead": 0}
+
+    def fetch(file: RemoteFile) -> bytes:
+        number = files.index(file)
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+            state["ahead"] = max(state["ahead"], number - state["scanned"])
+        time.sleep(0.002)
+        with lock:
+            state["running"] -= 1
+        return good_file(number)
+
+    def progress(done: int, _: ReplaySummary) -> None:
+        with lock:
+            state["scanned"] = done
+
+    summary = ReplaySummary()
+    matches = list(replay_remote(files, fetch, engine, summary, progress=progress, download_concurrency=3))
+    assert [m.source for m in matches] == [file.location for file in files]
+    assert summary.files_read == 40 and 2 <= state["most"] <= 3 and state["ahead"] <= 6
+    monkeypatch.setattr(replay_module, "PREFETCH_BYTES", 1500)  # one file and a half: one ahead at most
+    state.update(most=0, ahead=0, scanned=0)
+    assert len(list(replay_remote(files, fetch, engine, ReplaySummary(), progress=progress, download_concurrency=3))) == 40
+    assert state["most"] == 1 and state["ahead"] <= 1
+
+
+def test_worker_processes_give_what_one_process_gives_for_objects(engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = remote_files(30)
+    bodies = {file.location: good_file(n, ("StopLogging", "GetObject", "DeleteTrail")[n % 3]) for n, file in enumerate(files)}
+    bodies[files[4].location] = b"not gzip, not json"
+    bodies[files[9].location] = gzip.compress(b'{"Records": [1, {"eventName": "StopLogging"}]}')
+
+    def fetch(file: RemoteFile) -> bytes | FileOutcome:
+        return FileOutcome(skipped="object deleted after it was listed") if file is files[7] else bodies[file.location]
+
+    monkeypatch.setattr(replay_module, "WORKER_MIN_FILES", 2)
+    monkeypatch.setattr(replay_module, "MAX_BATCH_BYTES", 25)  # a few files a batch: several batches out at once
+    used: list[int] = []
+    in_workers = replay_module._in_workers
+
+    def counted(batches, processes, *args, **kwargs):  # type: ignore[no-untyped-def]
+        used.append(processes)
+        return in_workers(batches, processes, *args, **kwargs)
+
+    monkeypatch.setattr(replay_module, "_in_workers", counted)
+    expected = remote_outcome(files, fetch, engine, jobs=1)
+    assert used == []
+    assert remote_outcome(files, fetch, engine, jobs=2) == expected
+    assert used == [2]
+    matches, (read, skipped, failed, records, problems, per_rule, _) = expected
+    assert read == 28 and len(skipped) == 1 and len(failed) == 1 and problems == [(files[9].location, 0, "record is a number, expected an object")]
+    assert per_rule == {"trail": 20} and len(matches) == 20  # files 0, 2, 3, 5, 6, 8 ... less 9, and 9 once
+
+
+def test_an_error_in_a_worker_is_raised_as_one_process_raises_it_for_objects(engine: RuleEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = remote_files(12)
+    broken = files[5].location
+    scan = replay_module.scan_log_file
+
+    def failing(*, data: bytes, source: str, engine: RuleEngine, **limits: int) -> Any:
+        if source == broken:
+            raise RuntimeError(f"bug while scanning {source}")
+        return scan(data=data, source=source, engine=engine, **limits)
+
+    monkeypatch.setattr(replay_module, "scan_log_file", failing)
+    monkeypatch.setattr(replay_module, "WORKER_MIN_FILES", 2)
+    monkeypatch.setattr(replay_module, "MAX_BATCH_BYTES", 25)
+
+    def until_error(jobs: int) -> tuple[list, str]:
+        found = []
+        with pytest.raises(RuntimeError) as raised:
+            for match in replay_remote(files, lambda file: good_file(files.index(file)), engine, ReplaySummary(), jobs=jobs):
+                found.append((match.source, match.index))
+        return found, str(raised.value)
+
+    expected = until_error(1)
+    assert until_error(2) == expected and len(expected[0]) == 5 and expected[1] == f"bug while scanning {broken}"
+
+
+@given(sizes=st.lists(st.integers(0, 40 * 1024**2), max_size=400), jobs=st.integers(1, 8))
+def test_remote_batches_hold_every_file_once_within_bounds(sizes: list[int], jobs: int) -> None:
+    counts = _remote_batches(sizes, jobs)
+    assert sum(counts) == len(sizes) and all(count >= 1 for count in counts)
+    start = 0
+    for count in counts:
+        batch = sizes[start : start + count]
+        assert count <= replay_module.MAX_BATCH_FILES
+        assert count == 1 or sum(batch) <= replay_module.MAX_BATCH_BYTES
+        start += count
+
+
+def test_local_paths_are_selected_by_their_names(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, write_log_file, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "999999999999"
+    rules = tmp_path_factory.mktemp("rules") / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"name": "trail", "selectors": [
+        {"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]}]}))
+    write_log_file([record("w0", "StopLogging")], name("20240101T0005Z"))
+    write_log_file([record("p0", "StopLogging")], name("20240102T0015Z"))  # past --until and its padding
+    write_log_file([record("d0", "StopLogging")], name("20240102T0014Z"))  # in the padding
+    write_log_file([record("o0", "StopLogging")], f"AWSLogs/{other}/CloudTrail/us-east-1/2024/01/01/{other}_CloudTrail_us-east-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz")
+    write_log_file([record("r0", "StopLogging")], f"elsewhere/{ACCT}_CloudTrail_eu-west-1_20240101T0005Z_AbCdEfGhIjKlMnOp.json.gz")
+    write_log_file([record("u0", "StopLogging")], "export/records.json", gz=False)  # no layout: kept, said once
+    write_log_file([record("u1", "StopLogging")], "export/more.json", gz=False)
+    write_log_file([record("i0", "StopLogging")], f"AWSLogs/{ACCT}/CloudTrail-Insight/us-east-1/2024/01/01/{INSIGHT}")
+    code = main(["replay", "--rules", str(rules), "--format", "jsonl", "--since", "2024-01-01", "--until", "2024-01-02",
+                 "--accounts", ACCT, "--regions", "us-east-1", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert sorted(json.loads(line)["eventID"] for line in out.splitlines()) == ["d0", "i0", "u0", "u1", "w0"]
+    assert err == ("trailsift: 2 file(s) carry no account, region or delivery time in their names (not CloudTrail's "
+                   "layout): replayed whatever --since/--until/--accounts/--regions say\n")
+    code = main(["replay", "--rules", str(rules), "--format", "jsonl", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and len(out.splitlines()) == 8  # no selection: every file, nothing said
+
+
+def test_a_pool_broken_before_a_batch_is_sent_leaves_that_batch_to_this_process() -> None:
+    """A worker that dies between two submissions breaks the pool: the next batch is then failed, not raised,
+    so it and the rest are scanned here (it used to raise BrokenProcessPool, now and then)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken:
+        def submit(self, *_: Any) -> Any:
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    future = replay_module._submit(Broken(), replay_module._scan_batch, ["f"])  # type: ignore[arg-type]
+    assert isinstance(future.exception(), BrokenProcessPool) and replay_module._result(future) is None

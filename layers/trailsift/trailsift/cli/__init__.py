@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands: tuple[tuple[ModuleType, str, _Options], ...] = (
-        (replay, "replay", {"help": "replay local log files (.json.gz, .json, directories) through rules"}),
+        (replay, "replay", {"help": "replay log files (.json.gz, .json, directories, or s3://bucket[/prefix]) through rules"}),
         (validate, "validate", {"help": "validate a rules or selectors file"}),
         (local, "local", {
             "help": "run the deployed pipeline on this machine: moto's server on 127.0.0.1 stands in for AWS",

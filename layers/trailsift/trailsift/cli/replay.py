@@ -1,4 +1,4 @@
-"""``trailsift replay``: replay local log files through the rules.
+"""``trailsift replay``: replay log files through the rules, from the local disk or straight from S3.
 
 One bad file never stops the others: it is counted as failed (with the reason) and the replay goes
 on; files that are not event files are counted as skipped (with the reason).
@@ -6,6 +6,12 @@ on; files that are not event files are counted as skipped (with the reason).
 Files are scanned here, or with ``jobs`` above 1 in that many worker processes, batches of files at
 a time; either way each file gives one :class:`FileOutcome`, and this process accounts for them in
 file order, so the matches, the summary and the progress calls are the same.
+
+``s3://bucket[/prefix]`` locations are planned by :mod:`trailsift.cli.plan` (a window, accounts,
+regions), downloaded in order by a thread pool a bounded number of files and bytes ahead of the
+scan, and scanned from memory as files on disk are: the output is what a replay of the same files
+downloaded to a folder prints, the files named ``s3://bucket/key``. ``--since``/``--until``/
+``--accounts``/``--regions`` select local files by what their names say in the same way.
 """
 
 from __future__ import annotations
@@ -15,21 +21,39 @@ import gc
 import marshal
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
-from dataclasses import dataclass, field
-from functools import partial
-from typing import NamedTuple
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import cached_property, partial
+from itertools import chain, islice
+from operator import itemgetter
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
+
+import orjson
 
 from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.plan import (
+    DEFAULT_DELIVERY_PADDING,
+    DEFAULT_LIST_CONCURRENCY,
+    Plan,
+    Selection,
+    Window,
+    human_size,
+    parse_s3_uri,
+    plan,
+)
 from trailsift.cli.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.engine import RuleEngine
+from trailsift.logfile import LogFileKey, classify_key
 from trailsift.projection import paused_gc
 from trailsift.reader import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -42,6 +66,11 @@ from trailsift.reader import (
 from trailsift.rules import RuleSet, RulesError, default_rules, load_rules, load_selector_rules
 from trailsift.scan import Match, scan_log_file
 from trailsift.text import for_terminal
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -82,11 +111,36 @@ class FileOutcome(NamedTuple):
     unreadable: str | None = None
 
 
+class ReplayFile(Protocol):
+    """A file to replay, local or in S3: where it is (its name in the output) and what its name says it is."""
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def key(self) -> LogFileKey: ...
+
+    @property
+    def readable(self) -> bool: ...
+
+    @property
+    def readable_by_name(self) -> bool: ...
+
+
 def scan_file(location: str, engine: RuleEngine, limits: ReadLimits) -> FileOutcome:
     """Read and scan one file; the errors that are the file's own become its outcome, any other is raised."""
     try:
+        data = _read_bytes(location)
+    except OSError as exc:
+        return FileOutcome(unreadable=f"cannot read: {exc.strerror or exc}")
+    return scan_data(data, location, engine, limits)
+
+
+def scan_data(data: bytes, location: str, engine: RuleEngine, limits: ReadLimits) -> FileOutcome:
+    """Scan one file's bytes, read from ``location``; the errors that are the file's own become its outcome."""
+    try:
         result = scan_log_file(
-            data=_read_bytes(location),
+            data=data,
             source=location,
             engine=engine,
             limit=limits.max_decompressed_bytes,
@@ -96,8 +150,6 @@ def scan_file(location: str, engine: RuleEngine, limits: ReadLimits) -> FileOutc
         return FileOutcome(skipped=exc.reason)
     except LogFileError as exc:
         return FileOutcome(failed=exc.detail)
-    except OSError as exc:
-        return FileOutcome(unreadable=f"cannot read: {exc.strerror or exc}")
     return FileOutcome(result.records, result.matches, result.problems)
 
 
@@ -132,9 +184,164 @@ def replay(
     yield from _account_files(files, lambda local: scan_file(local.location, engine, limits), summary, progress)
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """An S3 object to replay: ``location`` (``s3://bucket/key``, escaped) names it in the output."""
+
+    bucket: str
+    object_key: str
+    size: int
+    location: str
+
+    @classmethod
+    def planned(cls, found: Plan) -> list[RemoteFile]:
+        """The files of a plan, in its order."""
+        return [cls(found.bucket, file.key, file.size, found.uri(file)) for file in found.files]
+
+    @cached_property
+    def key(self) -> LogFileKey:
+        """What the key and size say the object is."""
+        return classify_key(self.object_key, size=self.size)
+
+    @property
+    def readable(self) -> bool:
+        return self.key.holds_events
+
+    @property
+    def readable_by_name(self) -> bool:
+        return self.key.holds_events
+
+
+Fetch = Callable[[RemoteFile], "bytes | FileOutcome"]
+"""Download one object: its bytes, or the outcome of a file that could not be downloaded."""
+
+DOWNLOAD_CONCURRENCY = 16
+"""Objects downloaded at once by default (the function's FetchConcurrency)."""
+PREFETCH_BYTES = 64 * 1024**2
+"""Bytes (by listed size) downloaded ahead of the scan at most, besides the one file always allowed."""
+MAX_BATCH_BYTES = 16 * 1024**2
+"""Bytes a batch sent to a worker process holds at most (a larger file is a batch of its own)."""
+
+
+def replay_remote(
+    files: Sequence[RemoteFile],
+    fetch: Fetch,
+    engine: RuleEngine,
+    summary: ReplaySummary,
+    *,
+    limits: ReadLimits = ReadLimits(),
+    progress: Progress | None = None,
+    jobs: int = 1,
+    start_method: str | None = None,
+    download_concurrency: int = DOWNLOAD_CONCURRENCY,
+) -> Iterator[Match]:
+    """What :func:`replay` gives for the same files on disk, for objects downloaded with ``fetch``.
+
+    ``download_concurrency`` downloads run at once, in file order, at most :data:`PREFETCH_BYTES`
+    (and twice ``download_concurrency`` files) ahead of the scan, so memory stays bounded whatever
+    the number of files. ``jobs`` above 1 scans them in worker processes, as :func:`replay` does.
+    """
+    wanted = [file for file in files if file.readable_by_name]
+    downloads = _prefetched(wanted, fetch, download_concurrency)
+    with closing(downloads):
+        if jobs > 1 and _remote_worth_workers(wanted):
+            outcomes = _remote_outcomes_in_workers(
+                wanted, downloads, engine, limits, jobs, start_method or default_start_method()
+            )
+            with closing(outcomes):
+                yield from _account_files(files, lambda _file: next(outcomes), summary, progress)
+            return
+        here = partial(_scan_item, engine=engine, limits=limits)
+        yield from _account_files(files, lambda _file: here(_labelled(next(downloads))), summary, progress)
+
+
+def _labelled(download: tuple[RemoteFile, bytes | FileOutcome]) -> tuple[str, bytes | FileOutcome]:
+    file, got = download
+    return file.location, got
+
+
+def _scan_item(item: tuple[str, bytes | FileOutcome], engine: RuleEngine, limits: ReadLimits) -> FileOutcome:
+    """The outcome of a downloaded file: scanned, or the outcome of its failed download."""
+    location, got = item
+    return got if isinstance(got, FileOutcome) else scan_data(got, location, engine, limits)
+
+
+def _prefetched(
+    files: Sequence[RemoteFile], fetch: Fetch, concurrency: int, budget: int | None = None
+) -> Generator[tuple[RemoteFile, bytes | FileOutcome], None, None]:
+    """Each of ``files`` with what ``fetch`` gave, in order, downloaded ``concurrency`` at a time ahead of the caller.
+
+    At most ``2 * concurrency`` files and ``budget`` bytes (default :data:`PREFETCH_BYTES`) are
+    downloading or downloaded and not yet taken, but always at least one file. Closing the generator
+    drops the downloads not begun; those under way finish in their threads.
+    """
+    budget = PREFETCH_BYTES if budget is None else budget
+    executor = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="trailsift-download")
+    pending: deque[tuple[RemoteFile, Future[bytes | FileOutcome]]] = deque()
+    held = 0
+    queue = iter(files)
+    upcoming = next(queue, None)
+    try:
+        while True:
+            while upcoming is not None and len(pending) < 2 * concurrency and (not pending or held + upcoming.size <= budget):
+                pending.append((upcoming, executor.submit(fetch, upcoming)))
+                held += upcoming.size
+                upcoming = next(queue, None)
+            if not pending:
+                return
+            file, future = pending.popleft()
+            held -= file.size
+            yield file, future.result()
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def s3_fetcher(client: S3Client) -> Fetch:
+    """Download an object with ``client``: its bytes; an object deleted since it was listed is skipped, any
+    other AWS error fails the file (botocore has already retried what can be retried)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from trailsift.aws.errors import describe_aws_error
+
+    def fetch(file: RemoteFile) -> bytes | FileOutcome:
+        try:
+            body = client.get_object(Bucket=file.bucket, Key=file.object_key)["Body"]
+            with closing(body):
+                return body.read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return FileOutcome(skipped="object deleted after it was listed")
+            return FileOutcome(failed=f"cannot download: {describe_aws_error(exc)}")
+        except BotoCoreError as exc:
+            return FileOutcome(failed=f"cannot download: {describe_aws_error(exc)}")
+
+    return fetch
+
+
+def select_local(files: Iterable[LocalFile], selection: Selection) -> tuple[list[LocalFile], int]:
+    """The files ``selection`` keeps by what their names say (as the planner keeps keys), and how many of those
+    kept were kept only because their names say nothing (no account, region or delivery time) although
+    they will be read.
+
+    Files that are not event files by name (digests, probes, other files) are kept: the replay reports
+    them as skipped, as without a selection. Insights files are judged like event files.
+    """
+    judge = replace(selection, include_insights=True)
+    kept: list[LocalFile] = []
+    unplaced = 0
+    for local in files:
+        named = local.named
+        if named.delivered_at is None or named.account is None or named.region is None:
+            kept.append(local)
+            unplaced += local.readable_by_name
+        elif judge.reason(named) is None:
+            kept.append(local)
+    return kept, unplaced
+
+
 def _account_files(
-    files: Iterable[LocalFile],
-    scan: Callable[[LocalFile], FileOutcome],
+    files: Iterable[ReplayFile],
+    scan: Callable[[ReplayFile], FileOutcome],
     summary: ReplaySummary,
     progress: Progress | None,
 ) -> Iterator[Match]:
@@ -149,7 +356,7 @@ def _account_files(
     summary.finished = time.perf_counter()
 
 
-def _account(local: LocalFile, outcome: FileOutcome, summary: ReplaySummary) -> Iterator[Match]:
+def _account(local: ReplayFile, outcome: FileOutcome, summary: ReplaySummary) -> Iterator[Match]:
     """Add one file's outcome to ``summary`` and yield its matches, counting each as it goes."""
     source = local.location
     if outcome.skipped is not None:
@@ -224,6 +431,30 @@ def _batches(locations: Sequence[str], jobs: int) -> list[Sequence[str]]:
     return [locations[start : start + size] for start in range(0, len(locations), size)]
 
 
+def _remote_worth_workers(files: Sequence[RemoteFile]) -> bool:
+    """:func:`worth_workers` for objects, whose sizes the listing gave."""
+    if len(files) < 2:
+        return False
+    return len(files) >= WORKER_MIN_FILES or sum(file.size for file in files) >= WORKER_MIN_BYTES
+
+
+def _remote_batches(sizes: Sequence[int], jobs: int) -> list[int]:
+    """How many files each batch takes, in order: as :func:`_batches` cuts, and no more than
+    :data:`MAX_BATCH_BYTES` a batch (but at least one file), since the batch's bytes go to the worker."""
+    most = min(MAX_BATCH_FILES, max(1, -(-len(sizes) // (jobs * BATCHES_PER_JOB))))
+    counts: list[int] = []
+    count = held = 0
+    for size in sizes:
+        if count and (count >= most or held + size > MAX_BATCH_BYTES):
+            counts.append(count)
+            count = held = 0
+        count += 1
+        held += size
+    if count:
+        counts.append(count)
+    return counts
+
+
 def _outcomes_in_workers(
     locations: Sequence[str], engine: RuleEngine, limits: ReadLimits, jobs: int, start_method: str
 ) -> Generator[FileOutcome, None, None]:
@@ -236,43 +467,124 @@ def _outcomes_in_workers(
     process sees Ctrl-C, and are terminated, so nothing waits on them.
     """
     batches = _batches(locations, jobs)
-    executor = ProcessPoolExecutor(
+    return _in_workers(
+        iter(batches),
         min(jobs, len(batches)),
+        engine,
+        limits,
+        start_method,
+        jobs * BATCHES_AHEAD_PER_JOB,
+        work=_scan_batch,
+        here=partial(scan_file, engine=engine, limits=limits),
+        label=str,
+    )
+
+
+def _remote_outcomes_in_workers(
+    files: Sequence[RemoteFile],
+    downloads: Iterator[tuple[RemoteFile, bytes | FileOutcome]],
+    engine: RuleEngine,
+    limits: ReadLimits,
+    jobs: int,
+    start_method: str,
+) -> Generator[FileOutcome, None, None]:
+    """:func:`_outcomes_in_workers` for downloaded objects: each batch takes its files' bytes from ``downloads``
+    (in the order of ``files``) when it is sent, so only the batches out hold bytes."""
+    counts = _remote_batches([file.size for file in files], jobs)
+
+    def batches() -> Iterator[list[tuple[str, bytes | FileOutcome]]]:
+        for count in counts:
+            yield [_labelled(download) for download in islice(downloads, count)]
+
+    return _in_workers(
+        batches(),
+        min(jobs, len(counts)),
+        engine,
+        limits,
+        start_method,
+        jobs * BATCHES_AHEAD_PER_JOB,
+        work=_scan_data_batch,
+        here=partial(_scan_item, engine=engine, limits=limits),
+        label=itemgetter(0),
+    )
+
+
+def _in_workers(
+    batches: Iterator[Sequence[_Item]],
+    processes: int,
+    engine: RuleEngine,
+    limits: ReadLimits,
+    start_method: str,
+    ahead: int,
+    *,
+    work: Callable[[Sequence[_Item]], bytes | list[FileOutcome]],
+    here: Callable[[_Item], FileOutcome],
+    label: Callable[[_Item], str],
+) -> Generator[FileOutcome, None, None]:
+    """The outcome of each item of ``batches``, in order: ``work`` gives a batch's in a worker process, ``here``
+    one item's in this process (for the batches after one that failed in a worker), ``label`` names an item."""
+    executor = ProcessPoolExecutor(
+        processes,
         mp_context=multiprocessing.get_context(start_method),
         initializer=_start_worker,
         initargs=(engine.rules, limits),
     )
+    pending: deque[tuple[Sequence[_Item], Future[bytes | list[FileOutcome]]]] = deque()
     try:
-        delivered = yield from _delivered(executor, batches, jobs * BATCHES_AHEAD_PER_JOB)
+        # The workers start now, before the first batch is asked for: for objects that starts the download
+        # threads, and a forked worker is better made while this thread is the only one.
+        executor.submit(int)
+        complete = yield from _delivered(executor, batches, ahead, work, label, pending)
     except BaseException:
         _terminate(executor)
         raise
     _terminate(executor)
-    yield from (scan_file(location, engine, limits) for batch in batches[delivered:] for location in batch)
+    if not complete:
+        rest = chain([batch for batch, _ in pending], batches)
+        yield from (here(item) for batch in rest for item in batch)
 
 
 def _delivered(
-    executor: ProcessPoolExecutor, batches: Sequence[Sequence[str]], ahead: int
-) -> Generator[FileOutcome, None, int]:
-    """Yield the outcomes of ``batches`` in order, at most ``ahead`` batches out at once; return how many
-    batches were delivered, fewer than all when one failed in its worker.
+    executor: ProcessPoolExecutor,
+    batches: Iterator[Sequence[_Item]],
+    ahead: int,
+    work: Callable[[Sequence[_Item]], bytes | list[FileOutcome]],
+    label: Callable[[_Item], str],
+    pending: deque[tuple[Sequence[_Item], Future[bytes | list[FileOutcome]]]],
+) -> Generator[FileOutcome, None, bool]:
+    """Yield the outcomes of ``batches`` in order, at most ``ahead`` batches out at once (in ``pending``); return
+    whether every batch was delivered: when one failed in its worker, it is left first in ``pending``.
 
     Once every batch is back the workers are let go, before the last outcomes are yielded: the
     caller takes exactly one outcome per file, so it never resumes this past the last one.
     """
-    pending: deque[Future[bytes | list[FileOutcome]]] = deque(
-        executor.submit(_scan_batch, batch) for batch in batches[:ahead]
-    )
-    for done, batch in enumerate(batches):
-        packed = _result(pending.popleft())
+    pending.extend((batch, _submit(executor, work, batch)) for batch in islice(batches, ahead))
+    while pending:
+        batch, future = pending[0]
+        packed = _result(future)
         if packed is None:
-            return done
-        if done + ahead < len(batches):
-            pending.append(executor.submit(_scan_batch, batches[done + ahead]))
+            return False
+        pending.popleft()
+        following = next(batches, None)
+        if following is not None:
+            pending.append((following, _submit(executor, work, following)))
         elif not pending:
             executor.shutdown()
-        yield from _unpack(batch, packed)
-    return len(batches)
+        yield from _unpack([label(item) for item in batch], packed)
+    return True
+
+
+def _submit(
+    executor: ProcessPoolExecutor, work: Callable[[Sequence[_Item]], bytes | list[FileOutcome]], batch: Sequence[_Item]
+) -> Future[bytes | list[FileOutcome]]:
+    """``work(batch)`` sent to a worker; a pool already broken (a worker died since the last batch was sent)
+    gives a failed future, so that batch is scanned here like any batch whose worker died."""
+    try:
+        return executor.submit(work, batch)
+    except BrokenProcessPool as exc:
+        failed: Future[bytes | list[FileOutcome]] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _result(future: Future[bytes | list[FileOutcome]]) -> bytes | list[FileOutcome] | None:
@@ -298,6 +610,8 @@ def _terminate(executor: ProcessPoolExecutor) -> None:
 
 _worker_scan: Callable[[str], FileOutcome] | None = None
 """In a worker process: :func:`scan_file` bound to the worker's own engine and limits."""
+_worker_scan_item: Callable[[tuple[str, bytes | FileOutcome]], FileOutcome] | None = None
+"""In a worker process: :func:`_scan_item` bound to the same."""
 
 
 def _start_worker(rules: RuleSet, limits: ReadLimits) -> None:
@@ -307,9 +621,11 @@ def _start_worker(rules: RuleSet, limits: ReadLimits) -> None:
     frozen, the collector no longer walks them, which saves time and, after a fork, copies of the
     parent's memory pages.
     """
-    global _worker_scan
+    global _worker_scan, _worker_scan_item
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_scan = partial(scan_file, engine=RuleEngine(rules), limits=limits)
+    engine = RuleEngine(rules)
+    _worker_scan = partial(scan_file, engine=engine, limits=limits)
+    _worker_scan_item = partial(_scan_item, engine=engine, limits=limits)
     gc.freeze()
 
 
@@ -319,6 +635,14 @@ def _scan_batch(locations: Sequence[str]) -> bytes | list[FileOutcome]:
     if scan is None:
         raise RuntimeError("_scan_batch runs in a worker process set up by _start_worker")
     return _pack([scan(location) for location in locations])
+
+
+def _scan_data_batch(items: Sequence[tuple[str, bytes | FileOutcome]]) -> bytes | list[FileOutcome]:
+    """In a worker process: the outcome of each downloaded file of a batch, in order, packed by :func:`_pack`."""
+    scan = _worker_scan_item
+    if scan is None:
+        raise RuntimeError("_scan_data_batch runs in a worker process set up by _start_worker")
+    return _pack([scan(item) for item in items])
 
 
 def _pack(outcomes: list[FileOutcome]) -> bytes | list[FileOutcome]:
@@ -422,7 +746,95 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="scan files in N worker processes; the output is the same for any N (default: the cores available, %(default)s)",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH")
+    select = parser.add_argument_group(
+        "selecting files",
+        "By what the key or file name says (CloudTrail's layout and file name); times are UTC, 2026-11-01 or "
+        "2026-11-01T06:00Z. Local files whose names say nothing are replayed (said once on stderr).",
+    )
+    select.add_argument("--since", metavar="TIME", help="files delivered from TIME on (inclusive)")
+    select.add_argument(
+        "--until",
+        metavar="TIME",
+        help="up to TIME (exclusive), and the files delivered up to --delivery-padding after it, which hold the "
+        "window's last events",
+    )
+    select.add_argument(
+        "--delivery-padding",
+        type=_minutes,
+        default=DEFAULT_DELIVERY_PADDING,
+        metavar="MINUTES",
+        help="how long after --until files are still read (default: %d; CloudTrail delivers within about 15 minutes)"
+        % (DEFAULT_DELIVERY_PADDING.total_seconds() // 60),
+    )
+    select.add_argument(
+        "--accounts", action="append", metavar="ID[,ID...]", help="only these accounts (repeat or separate with commas)"
+    )
+    select.add_argument(
+        "--regions", action="append", metavar="REGION[,REGION...]", help="only these regions (repeat or separate with commas)"
+    )
+    s3 = parser.add_argument_group("s3:// locations")
+    s3.add_argument(
+        "--include-insights",
+        action="store_true",
+        help="also replay Insights files (CloudTrail-Insight/); local Insights files are always read",
+    )
+    s3.add_argument(
+        "--download-concurrency",
+        type=positive_int,
+        default=DOWNLOAD_CONCURRENCY,
+        metavar="N",
+        help="objects downloaded at once (default: %(default)s)",
+    )
+    s3.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what would be listed, read and left out, and why) and download nothing; "
+        "--format jsonl prints the files, one JSON object a line",
+    )
+    s3.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
+    s3.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="log files or folders, or s3://BUCKET[/PREFIX] locations (not both)"
+    )
+
+
+def _minutes(text: str) -> timedelta:
+    """An argparse type: a whole number of minutes, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return timedelta(minutes=value)
+
+
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_REGION_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+
+
+def _names(given: list[str] | None, option: str, pattern: re.Pattern[str], what: str) -> frozenset[str] | None:
+    """The names an ``append`` option gave (comma-separated or repeated); a usage error for a bad one."""
+    if given is None:
+        return None
+    names = [name.strip() for value in given for name in value.split(",") if name.strip()]
+    if not names:
+        raise CommandError(f"{option} names none", ExitCode.USAGE)
+    for name in names:
+        if not pattern.fullmatch(name):
+            raise CommandError(f"{option}: not {what}: {name!r}", ExitCode.USAGE)
+    return frozenset(names)
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    """What ``--since``/``--until``/``--accounts``/``--regions``/``--include-insights`` select; usage errors."""
+    return Selection(
+        Window.parse(args.since, args.until),
+        _names(args.accounts, "--accounts", _ACCOUNT_ID, "an account id (12 digits)"),
+        _names(args.regions, "--regions", _REGION_NAME, "a region name (as us-east-1)"),
+        args.include_insights,
+        args.delivery_padding,
+    )
 
 
 def _rules(args: argparse.Namespace) -> RuleSet:
@@ -434,23 +846,122 @@ def _rules(args: argparse.Namespace) -> RuleSet:
     return default_rules()
 
 
+def _remote(paths: Sequence[str]) -> list[tuple[str, str]] | None:
+    """The ``(bucket, prefix)`` of each ``s3://`` path, or None when every path is local; usage errors."""
+    remote = [path for path in paths if path[:5].lower() == "s3://"]
+    if not remote:
+        return None
+    if len(remote) < len(paths):
+        raise CommandError("give local paths or s3:// locations, not both", ExitCode.USAGE)
+    return [parse_s3_uri("s3://" + path[5:]) for path in remote]
+
+
+def _plans(args: argparse.Namespace, locations: Sequence[tuple[str, str]], selection: Selection) -> tuple[S3Client, list[Plan]]:
+    """An S3 client (``--endpoint-url``, ``--region``) and the plan of each location."""
+    from trailsift.aws.clients import new_client
+    from trailsift.cli.session import aws_errors, session
+
+    aws = session("replay", args.region)
+    with aws_errors():
+        try:
+            client = new_client(
+                "s3",
+                session=aws,
+                endpoint_url=args.endpoint_url,
+                max_pool_connections=max(args.download_concurrency, DEFAULT_LIST_CONCURRENCY),
+            )
+        except ValueError as exc:  # an endpoint URL botocore cannot use
+            raise CommandError(f"--endpoint-url: {exc}", ExitCode.USAGE) from None
+    found = [
+        plan(
+            client,
+            bucket,
+            prefix,
+            window=selection.window,
+            accounts=selection.accounts,
+            regions=selection.regions,
+            include_insights=selection.include_insights,
+            delivery_padding=selection.delivery_padding,
+        )
+        for bucket, prefix in locations
+    ]
+    return client, found
+
+
+def _print_plans(plans: Sequence[Plan], fmt: str) -> None:
+    """``--dry-run``: each plan for people, or each file planned as a JSON line."""
+    out = sys.stdout
+    if fmt == "jsonl":
+        binary = out.buffer
+        for found in plans:
+            for file in found.files:
+                binary.write(orjson.dumps({"uri": found.uri(file), "bucket": found.bucket, **file.as_json()}) + b"\n")
+        binary.flush()
+        return
+    out.write("\n".join("".join(for_terminal(line) + "\n" for line in found.report().splitlines()) for found in plans))
+
+
+def _say(line: str) -> None:
+    print(for_terminal(f"trailsift: {line}"), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     """Run one ``trailsift replay``: the matches on stdout, as a table and summary or as JSON lines.
 
     FAILED when some files failed (the rest is still reported); a usage :class:`CommandError`, before
-    anything is read, for invalid rules or a path that does not exist.
+    anything is read, for invalid rules, options or locations, a path or bucket that does not exist.
     """
+    selection = _selection(args)
+    locations = _remote(args.paths)
+    if locations is None and args.dry_run:
+        raise CommandError("--dry-run plans s3:// locations only", ExitCode.USAGE)
     try:
         rules = _rules(args)
-        files = list(discover(args.paths))
+        local = [] if locations is not None else list(discover(args.paths))
     except (RulesError, FileNotFoundError) as exc:
         raise CommandError(str(exc), ExitCode.USAGE) from None
     engine = RuleEngine(rules)
     summary = ReplaySummary()
-    out = sys.stdout
-    progress = ProgressBar(len(files)) if args.format == "text" else None
     limits = ReadLimits(args.max_decompressed_bytes, args.max_record_bytes)
-    matches = replay(files, engine, summary, limits=limits, progress=progress, jobs=args.jobs)
+    if locations is not None:
+        client, plans = _plans(args, locations, selection)
+        if args.dry_run:
+            _print_plans(plans, args.format)
+            return ExitCode.OK
+        for found in plans:
+            _say(f"{found.location}: {len(found.files)} files ({human_size(found.total_bytes)}) to replay")
+            for note in found.notes:
+                _say(f"{found.location}: {note}")
+        remote = [file for found in plans for file in RemoteFile.planned(found)]
+        progress = ProgressBar(len(remote)) if args.format == "text" else None
+        matches = replay_remote(
+            remote,
+            s3_fetcher(client),
+            engine,
+            summary,
+            limits=limits,
+            progress=progress,
+            jobs=args.jobs,
+            download_concurrency=args.download_concurrency,
+        )
+    else:
+        if selection.filters:
+            local, unplaced = select_local(local, selection)
+            if unplaced:
+                _say(
+                    f"{unplaced} file(s) carry no account, region or delivery time in their names (not CloudTrail's "
+                    "layout): replayed whatever --since/--until/--accounts/--regions say"
+                )
+        progress = ProgressBar(len(local)) if args.format == "text" else None
+        matches = replay(local, engine, summary, limits=limits, progress=progress, jobs=args.jobs)
+    return _write(matches, summary, rules, args, progress)
+
+
+def _write(
+    matches: Iterator[Match], summary: ReplaySummary, rules: RuleSet, args: argparse.Namespace, progress: ProgressBar | None
+) -> ExitCode:
+    """The matches and summary on stdout (problems on stderr for jsonl); FAILED when some files failed."""
+    out = sys.stdout
     if args.format == "jsonl":
         binary = out.buffer
         for match in matches:
