@@ -217,9 +217,10 @@ def test_a_dry_run_prints_the_plan_and_the_estimate_and_starts_nothing(stack: di
     code, out, err = cli(capsys, "backfill", "--stack", "trailsift", *WINDOW, "--dry-run")
     assert (code, err) == (0, "")
     assert f"plan: s3://{TRAIL}/" in out
-    assert "files: 6, " in out  # the window's day, both accounts; not the days around it
-    assert "prefixes: 2" in out and "AWSLogs/444455556666/CloudTrail/us-east-1/2026/11/19/" in out
-    assert "skipped, outside the window: 12" in out and "skipped, digest: 1" in out
+    assert "files: 6 (210 bytes)\nkeys skipped:\n  outside the window: 6\n" in out  # the window's day, both accounts
+    assert "prefixes not listed:\n  digest file: 1\n" in out and "bytes: 210 compressed\n" in out
+    assert "prefixes listed: 4\n" in out and "  AWSLogs/444455556666/CloudTrail/us-east-1/2026/11/19/\n" in out
+    assert "/2026/11/18/" not in out, "the day before the window is not even listed"
     assert "batches: 1 (at most 100 files, 256 MiB each), 4 at a time" in out  # the stack's BackfillMaxConcurrency
     assert re.search(r"estimate: \d+ s of function time, about \d+ s end to end; about \$0\.\d{4}", out)
     assert boto3.client("s3").list_objects_v2(Bucket=BACKFILL).get("KeyCount") == 0

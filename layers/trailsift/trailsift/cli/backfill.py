@@ -34,12 +34,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from trailsift.cli.command import CommandError, ExitCode
-from trailsift.logfile import LogFileKind, classify_key
+from trailsift.cli.plan import parse_time
 from trailsift.text import for_terminal, one_line
 from trailsift.triggers.step_functions import ALERT_MODES, DEFAULT_ALERTS
 
@@ -133,7 +133,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-# --- the plan (planner stand-in) -------------------------------------------------------------------
+# --- the plan --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -165,23 +165,6 @@ class BackfillPlan:
         return sum(file.size for file in self.files)
 
 
-def parse_time(text: str) -> datetime:
-    """An argparse type: ``2026-11-01`` (midnight UTC) or ``2026-11-01T06:00:00Z`` (any offset), in UTC."""
-    value = text.strip()
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r}; use 2026-11-01 or 2026-11-01T06:00:00Z (UTC)") from None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        moment = moment.replace(tzinfo=timezone.utc)
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z for UTC")
-    return moment.astimezone(timezone.utc)
-
-
-DELIVERY_PADDING = timedelta(minutes=15)
-
-
 def plan_window(
     s3: Any,
     bucket: str,
@@ -192,34 +175,22 @@ def plan_window(
     accounts: Sequence[str] | None = None,
     regions: Sequence[str] | None = None,
 ) -> BackfillPlan:
-    """The event files of ``s3://bucket/prefix`` delivered in ``[since, until + 15 min)`` (events of the
-    window's last minutes are delivered after it), of ``accounts`` and ``regions`` (None: all).
+    """The event files of ``s3://bucket/prefix`` the planner (:func:`trailsift.cli.plan.plan`) selects: delivered
+    in ``[since, until)`` padded by CloudTrail's delivery delay, of ``accounts`` and ``regions`` (None: all),
+    Insights files left out (the function reads them, no rule of the default pack matches them)."""
+    from trailsift.cli.plan import Window, plan
 
-    The one call site of the planner (``trailsift.cli.plan``): until it lands this lists the keys
-    under ``prefix + AWSLogs/`` itself and judges each by its name.
-    """
-    out = BackfillPlan(bucket, prefix, since, until)
-    end = until + DELIVERY_PADDING
-    days: set[str] = set()
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}AWSLogs/"):
-        for item in page.get("Contents", []):
-            key, size = item["Key"], item["Size"]
-            facts = classify_key(key, size=size)
-            if facts.kind is not LogFileKind.EVENTS:
-                out.skipped[facts.kind.value] += 1
-            elif accounts is not None and facts.account not in accounts:
-                out.skipped["other account"] += 1
-            elif regions is not None and facts.region not in regions:
-                out.skipped["other region"] += 1
-            elif facts.delivered_at is None or not since <= facts.delivered_at < end:
-                out.skipped["outside the window"] += 1
-            else:
-                assert facts.account is not None and facts.region is not None
-                out.files.append(PlannedFile(key, size, facts.account, facts.region, facts.delivered_at))
-                days.add(key.rsplit("/", 1)[0] + "/")
-    out.prefixes = sorted(days)
-    return out
+    found = plan(s3, bucket, prefix, window=Window(since, until), accounts=accounts, regions=regions)
+    return BackfillPlan(
+        bucket,
+        prefix,
+        since,
+        until,
+        [PlannedFile(file.key, file.size, file.account, file.region, file.delivered_at) for file in found.files],
+        list(found.prefixes),
+        Counter({reason.value: count for reason, count in found.skipped.items()}),
+        found.report(),
+    )
 
 
 # --- the manifest ----------------------------------------------------------------------------------
@@ -735,20 +706,15 @@ def _stack_parameter(aws: Session, stack: str, endpoint_url: str | None, name: s
 
 
 def print_plan(plan: BackfillPlan, estimate: Estimate, out: IO[str]) -> None:
-    """``--dry-run``: the prefixes, the files and bytes, what was left out, and the estimate."""
+    """``--dry-run``: the planner's account (window, accounts, regions, files and bytes, what it left out and
+    why), the day prefixes it listed, and the estimate."""
     from trailsift.cli.report import cell
 
-    out.write(f"plan: s3://{for_terminal(plan.bucket)}/{for_terminal(plan.prefix)}\n")
-    out.write(f"window: files delivered from {format_time(plan.since)} to {format_time(plan.until)} (+{int(DELIVERY_PADDING.total_seconds() // 60)} min)\n")
-    if plan.text:
-        out.write(plan.text)
-    out.write(f"prefixes: {len(plan.prefixes)}\n")
+    out.write(plan.text)
+    out.write(f"bytes: {plan.bytes} compressed\n")
+    out.write(f"prefixes listed: {len(plan.prefixes)}\n")
     for prefix in plan.prefixes[:20]:
         out.write(f"  {cell(prefix, 0)}\n")
     if len(plan.prefixes) > 20:
         out.write(f"  ... and {len(plan.prefixes) - 20} more\n")
-    out.write(f"files: {len(plan.files)}, {plan.bytes} bytes ({plan.bytes / (1 << 20):.1f} MiB compressed)\n")
-    for reason, count in sorted(plan.skipped.items()):
-        out.write(f"  skipped, {reason}: {count}\n")
     out.write(estimate.report())
-

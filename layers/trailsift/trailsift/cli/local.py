@@ -42,7 +42,6 @@ from trailsift.cli.backfill import (
     definition_text,
     describe_run,
     for_moto,
-    parse_time,
     plan_window,
     print_status,
     send_digest,
@@ -50,6 +49,7 @@ from trailsift.cli.backfill import (
     wait,
 )
 from trailsift.cli.command import CommandError, ExitCode
+from trailsift.cli.plan import parse_time
 from trailsift.cli.report import cell
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
