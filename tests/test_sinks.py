@@ -75,6 +75,7 @@ def test_a_second_sink_for_a_destination_is_refused() -> None:
     class Another:
         destination: ClassVar[Destination] = Destination.ALERT
         metric: ClassVar[str] = "Other"
+        notifies: ClassVar[bool] = False
 
     with pytest.raises(ValueError, match="already has a sink"):
         register(Another)
@@ -117,6 +118,7 @@ class Recording:
     """A sink of some destination that records what it is given."""
 
     metric: ClassVar[str] = "Recorded"
+    notifies: ClassVar[bool] = False
 
     def __init__(self, destination: Destination, sent_per_match: int = 1) -> None:
         self.destination = destination  # type: ignore[misc]
@@ -336,3 +338,24 @@ def test_every_bus_event_fits_putevents_and_says_when_it_was_trimmed(bulky: int,
     else:
         assert size < MAX_ENTRY_BYTES
         assert detail["record"]["requestParameters"] == fields["requestParameters"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "built"),
+    [(None, [IndexSink, AlertSink, EventBusSink]), ("none", [IndexSink]), ("digest", [IndexSink]),
+     ("send", [IndexSink, AlertSink, EventBusSink])],
+)
+def test_a_backfill_keeps_the_sinks_that_notify_only_when_asked_to_send(mode: str | None, built: list[type]) -> None:
+    everything = Settings(alert_topic_arn=TOPIC, index_table="t", event_bus="bus")
+    sinks = build_sinks(SinkContext(everything, lambda _: None, owner="r", backfill=mode))
+    assert [type(sink) for sink in sinks] == built
+    assert {factory.destination for factory in registered() if factory.notifies} == {Destination.ALERT, Destination.EVENTBUS}
+    for sink in sinks:
+        if isinstance(sink, EventBusSink):
+            assert sink.backfill is (mode is not None)
+
+
+def test_a_backfills_bus_event_says_so_and_a_live_one_does_not() -> None:
+    match = Match(LOCATION, 0, record(1), ("r",))
+    assert json.loads(bus_event(match, [RULE], LOCATION, backfill=True).entry["Detail"])["backfill"] is True
+    assert "backfill" not in json.loads(bus_event(match, [RULE], LOCATION).entry["Detail"])

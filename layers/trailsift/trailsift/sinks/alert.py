@@ -30,6 +30,7 @@ class AlertSink:
 
     destination: ClassVar[Destination] = Destination.ALERT
     metric: ClassVar[str] = "AlertsPublished"
+    notifies: ClassVar[bool] = True
 
     def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "") -> None:
         self.publisher = publisher

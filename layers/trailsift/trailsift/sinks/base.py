@@ -65,6 +65,7 @@ class Sink(Protocol):
 
     destination: ClassVar[Destination]
     metric: ClassVar[str]  # the CloudWatch metric counting what it sent, "AlertsPublished" for example
+    notifies: ClassVar[bool]  # tells someone now (a page, a bus event), so a backfill withholds it unless asked
 
     def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
         """Send every match of ``routed`` (from the log file at ``log_location``), or raise naming what was not."""
@@ -87,7 +88,8 @@ class SinkContext:
     clock: Callable[[], float] = field(default=time.time)
     backfill: str | None = None
     """``None`` on the live path; for a backfill's batch, its alerts mode: ``none`` and ``digest`` leave the
-    alert sink out (a backfill pages nobody one by one), ``send`` keeps it and it marks what it sends."""
+    sinks that notify (the alert topic, the event bus) out, so a backfill tells nobody event by event;
+    ``send`` keeps them and they mark what they send as a backfill's."""
 
 
 class SinkFactory(Protocol):
@@ -95,6 +97,7 @@ class SinkFactory(Protocol):
 
     destination: ClassVar[Destination]
     metric: ClassVar[str]
+    notifies: ClassVar[bool]
 
     @classmethod
     def from_context(cls, context: SinkContext) -> Sink | None:
@@ -120,9 +123,9 @@ def registered() -> list[SinkFactory]:
 
 
 def build_sinks(context: SinkContext) -> list[Sink]:
-    """The sinks ``context.settings`` configures, in registration order; a backfill's batch gets the alert
-    sink only when its alerts mode is ``send``."""
+    """The sinks ``context.settings`` configures, in registration order; a backfill's batch gets the sinks
+    that notify only when its alerts mode is ``send``."""
     withheld = context.backfill is not None and context.backfill != "send"
-    factories = [f for f in registered() if not (withheld and f.destination is Destination.ALERT)]
+    factories = [f for f in registered() if not (withheld and f.notifies)]
     built = (factory.from_context(context) for factory in factories)
     return [sink for sink in built if sink is not None]

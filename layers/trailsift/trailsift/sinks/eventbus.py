@@ -68,8 +68,9 @@ def _event_time(record: dict[str, Any]) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def bus_event(match: Match, rules: Sequence[Rule], log_location: str) -> BusEvent:
-    """The event for ``match``; ``rules`` are the event-bus rules it matched, in rule order (at least one).
+def bus_event(match: Match, rules: Sequence[Rule], log_location: str, *, backfill: bool = False) -> BusEvent:
+    """The event for ``match``; ``rules`` are the event-bus rules it matched, in rule order (at least one);
+    ``backfill``: a backfill's event, which says so (``detail.backfill``), so a rule can leave it out.
 
     Everything in it comes from the masked record (:func:`trailsift.masking.mask_secrets`). Raises
     ValueError when ``rules`` is empty.
@@ -100,6 +101,8 @@ def bus_event(match: Match, rules: Sequence[Rule], log_location: str) -> BusEven
     }
     if len(rules) > MAX_RULES_LISTED:
         detail["rulesNotListed"] = len(rules) - MAX_RULES_LISTED
+    if backfill:
+        detail["backfill"] = True
     detail = {name: value for name, value in detail.items() if value is not None}
     entry: dict[str, Any] = {"Source": SOURCE, "DetailType": DETAIL_TYPE}
     moment = _event_time(record)
@@ -133,10 +136,14 @@ class EventBusSink:
 
     destination: ClassVar[Destination] = Destination.EVENTBUS
     metric: ClassVar[str] = "BusEventsPut"
+    notifies: ClassVar[bool] = True
 
-    def __init__(self, publisher: Publisher[BusEvent], ledger: Ledger[BusEvent] | None = None) -> None:
+    def __init__(
+        self, publisher: Publisher[BusEvent], ledger: Ledger[BusEvent] | None = None, *, backfill: bool = False
+    ) -> None:
         self.publisher = publisher
         self.ledger = ledger
+        self.backfill = backfill  # a backfill's events say so: ``detail.backfill`` is true
 
     @classmethod
     def from_context(cls, context: SinkContext) -> EventBusSink | None:
@@ -150,8 +157,8 @@ class EventBusSink:
 
             return EventPublisher(context.client("events"), bus, deadline=context.deadline)
 
-        return cls(Lazy(publisher), ledger_for(context, BUS_LEDGER_KIND))
+        return cls(Lazy(publisher), ledger_for(context, BUS_LEDGER_KIND), backfill=context.backfill is not None)
 
     def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
-        events = [bus_event(item.match, item.rules, log_location) for item in routed]
+        events = [bus_event(item.match, item.rules, log_location, backfill=self.backfill) for item in routed]
         return send_once(events, self.publisher, self.ledger, noun="event")

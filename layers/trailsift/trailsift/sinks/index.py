@@ -30,6 +30,7 @@ class IndexSink:
 
     destination: ClassVar[Destination] = Destination.INDEX
     metric: ClassVar[str] = "IndexRowsWritten"
+    notifies: ClassVar[bool] = False
 
     def __init__(self, writer: RowWriter, *, retention_days: int = 90, clock: Callable[[], float] = time.time) -> None:
         self.writer = writer
