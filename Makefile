@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
 	$(BIN)/python bench/shapes_bench.py
 	$(BIN)/python bench/function_bench.py
+	$(BIN)/python bench/backfill_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache

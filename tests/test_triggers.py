@@ -1008,6 +1008,16 @@ EXPECTED_SAMPLES: dict[str, tuple[TriggerShape, list[str], tuple[str, ...]]] = {
         [log_key("888888888888", "us-east-1", "20230719T2130Z", "qkcbjOKE7e3V1JPY")],
         (),
     ),
+    "sqs-eventbridge.json": (TriggerShape.SQS, [log_key(ACCT, "us-east-1", "20230719T2120Z", "lyIYTCjJDpQZjSqL")], ()),
+    "step-functions-batch.json": (
+        TriggerShape.STEP_FUNCTIONS,
+        [
+            log_key(ACCT, "us-east-1", "20230719T2120Z", "lyIYTCjJDpQZjSqL"),
+            log_key(ACCT, "us-east-1", "20230504T2355Z", "uuluzfkp7Gt0Mdx4"),
+            log_key(ACCT, "us-east-1", "20230827T0340Z", "KMUMc5GP61WBzY1p"),
+        ],
+        (),
+    ),
 }
 
 
