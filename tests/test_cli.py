@@ -224,7 +224,7 @@ def test_invalid_rules_exit_2_with_message_pointing_at_the_fault(capsys, tmp_pat
     code, out, err = run(capsys, "replay", "--rules", str(rules), str(events_logs))
     assert code == 2
     assert out == ""
-    assert err.startswith("trailsift: error: rule 1 ('broken'): selector 0 ('first'), field selector 1: unknown key 'equals'")
+    assert err.startswith(f"trailsift: error: {rules}: rule 1 ('broken'): selector 0 ('first'), field selector 1: unknown key 'equals'")
     assert "did you mean 'Equals'?" in err
 
 
@@ -398,7 +398,7 @@ def test_validate_invalid(capsys, tmp_path: Path) -> None:
     code, out, err = run(capsys, "validate", str(bad))
     assert code == 2
     assert out == ""
-    assert err.startswith(f"trailsift: error: invalid: {bad}: selector 0 ('x'), field selector 0 (Field 'readOnly'), operator 'Equals', value 0")
+    assert err.startswith(f"trailsift: error: {bad}: selector 0 ('x'), field selector 0 (Field 'readOnly'), operator 'Equals', value 0")
     bad_rules = write_json(tmp_path / "bad-rules.json", {"rules": [{"name": "r", "severity": "urgent", "selectors": SELECTORS}]})
     code, out, err = run(capsys, "validate", str(bad_rules))
     assert code == 2
@@ -419,7 +419,7 @@ def test_validate_cloudtrail_incompatible(capsys, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "validate", "--cloudtrail", str(selectors))
     assert code == 1
     lines = out.splitlines()
-    assert lines[:2] == [f"valid: {selectors}: 1 selectors", "CloudTrail would refuse these selectors:"]
+    assert lines[:2] == [f"valid: {selectors}: 1 selectors", "CloudTrail would refuse these selectors (2 reasons):"]
     assert any("'userIdentity.type' is an extended field" in line for line in lines[2:])
     assert any("no 'eventCategory' field selector" in line for line in lines[2:])
 

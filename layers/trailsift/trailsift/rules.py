@@ -19,13 +19,14 @@ The default pack (``rules/default.json``) covers the CIS AWS Foundations monitor
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -243,11 +244,67 @@ def selector_rules(document: Any, *, source: str) -> RuleSet:
     return rules_from_selectors(selectors, source=source)
 
 
+Kind = Literal["rules", "selectors"]
+_SELECTOR_KEYS = ("AdvancedEventSelectors", "EventSelectors", "FieldSelectors")
+_WHAT_FITS = (
+    "a rules file is an object with 'rules'; a selectors file is a list of advanced event selectors, "
+    "or get-event-selectors output (an object with 'AdvancedEventSelectors')"
+)
+
+
+def document_kind(document: Any, *, source: str) -> Kind:
+    """Whether ``document`` is a rules document or a selector set, by its content alone.
+
+    An object with ``rules`` is a rules document; a list, or an object with ``AdvancedEventSelectors``
+    (``get-event-selectors`` output: its ``TrailARN`` is no rule key), ``EventSelectors`` or
+    ``FieldSelectors``, is a selector set (whose parser says what is wrong with the last two).
+    Anything else is neither: a :class:`RulesError` naming the first top-level key, and the key it
+    was probably meant to be.
+    """
+    if isinstance(document, list):
+        return "selectors"
+    if isinstance(document, Mapping):
+        if "rules" in document:
+            return "rules"
+        if any(key in document for key in _SELECTOR_KEYS):
+            return "selectors"
+        if not document:
+            raise RulesError(f"{source}: empty object; {_WHAT_FITS}")
+        first = next(iter(document))
+        hint = ""
+        if isinstance(first, str):
+            choices = ("rules", *_SELECTOR_KEYS[:1])
+            by_case = [choice for choice in choices if choice.lower() == first.lower()]
+            close = by_case or difflib.get_close_matches(first, choices, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RulesError(f"{source}: unknown top-level key {first!r}{hint}; {_WHAT_FITS}")
+    what = {type(None): "null (an empty file?)", str: "a string", bool: "a boolean"}.get(type(document), "a number")
+    raise RulesError(f"{source}: neither rules nor selectors (the document is {what}); {_WHAT_FITS}")
+
+
 def rules_from_document(document: Any, *, source: str) -> RuleSet:
-    """A rules document or a selector set, whichever ``document`` is (what a rules override may hold)."""
-    if is_rules_document(document):
+    """A rules document or a selector set, whichever ``document`` is (:func:`document_kind`)."""
+    if document_kind(document, source=source) == "rules":
         return parse_rules(document, source=source)
     return selector_rules(document, source=source)
+
+
+@dataclass(frozen=True)
+class RulesFile:
+    """What a rules or selectors file holds: its rules (one per selector for a selector set), and which it was."""
+
+    rules: RuleSet
+    kind: Kind
+
+
+def load_rules_file(path: str | Path) -> RulesFile:
+    """Load a rules file or a selectors file, told apart by content (:func:`document_kind`): the one loader
+    of every command's ``--rules``. Raises :class:`RulesError` naming the file."""
+    document = load_document(path)
+    source = str(path)
+    kind = document_kind(document, source=source)
+    rules = parse_rules(document, source=source) if kind == "rules" else selector_rules(document, source=source)
+    return RulesFile(rules, kind)
 
 
 def default_rules() -> RuleSet:

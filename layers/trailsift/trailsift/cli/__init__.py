@@ -1,6 +1,7 @@
 """The ``trailsift`` command line: what runs on a workstation, apart from what runs in the function.
 
-Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``query`` the index,
+Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``explain`` why a record
+matched or not, ``rules`` list and show rules, ``query`` the index,
 ``redrive`` the failure queue, ``backfill`` a time window on Step Functions, and ``local``: the whole
 application on this machine, against an emulated AWS.
 Each is a module with ``add_arguments`` and ``run``; they share :mod:`trailsift.cli.command` (exit
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TypedDict
 
-from trailsift.cli import backfill, local, query, redrive, replay, validate
+from trailsift.cli import backfill, explain, local, query, redrive, replay, rules_command, validate
 from trailsift.cli.command import CommandError, ExitCode
 
 __all__ = ["CommandError", "ExitCode", "main"]
@@ -43,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands: tuple[tuple[ModuleType, str, _Options], ...] = (
         (replay, "replay", {"help": "replay log files (.json.gz, .json, directories, or s3://bucket[/prefix]) through rules"}),
-        (validate, "validate", {"help": "validate a rules or selectors file"}),
+        (validate, "validate", {"help": "validate a rules or selectors file: invalid (exit 2), fields no record has (exit 1)"}),
+        (explain, "explain", {
+            "help": "show why one record (FILE:INDEX, FILE or - for stdin) matches each rule or not, field selector by field selector",
+        }),
+        (rules_command, "rules", {"help": "`rules list` the rules (built-in pack or --rules FILE); `rules show NAME` one of them"}),
         (local, "local", {
             "help": "run the deployed pipeline on this machine: moto's server on 127.0.0.1 stands in for AWS",
         }),

@@ -51,6 +51,7 @@ from trailsift.cli.backfill import (
 from trailsift.cli.command import CommandError, ExitCode
 from trailsift.cli.plan import parse_time
 from trailsift.cli.report import cell
+from trailsift.cli.rules_input import load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKind
@@ -555,9 +556,9 @@ RULES_BUCKET = f"trailsift-local-config-{ACCOUNT}"
 
 def upload_rules(stack: LocalStack, path: Path) -> str:
     """Check a rules file here (a bad one fails now, with its message), put it in S3, return its URI."""
-    from trailsift.rules import load_document, rules_from_document
+    from trailsift.rules import load_rules_file
 
-    rules_from_document(load_document(path), source=str(path))
+    load_rules_file(path)
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=RULES_BUCKET)
     s3.put_object(Bucket=RULES_BUCKET, Key=path.name, Body=path.read_bytes())
@@ -704,7 +705,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--handler", type=Path, help="the function's app.py (default: functions/processor/app.py)")
     parser.add_argument("--full", action="store_true", help="show each alert's event JSON too")
     parser.add_argument(
-        "--rules", type=Path, metavar="FILE", help="a rules or selectors file to run instead of the default pack"
+        "--rules", "--selectors", type=Path, metavar="FILE", dest="rules",
+        help="a rules file or a selectors file (told apart by content) to run instead of the default pack",
     )
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="jsonl: one JSON object per alert and per index row (kind, eventID, rule, ...)")
@@ -735,6 +737,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         backfill = Backfill(args.since, args.until, args.alerts, definition=args.definition)
     elif args.since is not None or args.until is not None:
         raise CommandError("--since and --until go with --backfill", ExitCode.USAGE)
+    load_and_warn(args)  # the one loader: a bad rules file stops here, and its warnings come before the run
     jsonl = args.format == "jsonl"
     try:
         with local_run(args.paths, handler=args.handler, rules=args.rules, backfill=backfill) as result:

@@ -51,6 +51,7 @@ from trailsift.cli.plan import (
     plan,
 )
 from trailsift.cli.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
+from trailsift.cli.rules_input import RULES_HELP, load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.engine import RuleEngine
 from trailsift.logfile import LogFileKey, classify_key
@@ -63,7 +64,7 @@ from trailsift.reader import (
     ReadLimits,
     RecordProblem,
 )
-from trailsift.rules import RuleSet, RulesError, default_rules, load_rules, load_selector_rules
+from trailsift.rules import RuleSet, RulesError
 from trailsift.scan import Match, scan_log_file
 from trailsift.text import for_terminal
 
@@ -719,10 +720,8 @@ def _read_bytes(location: str) -> bytes:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``replay`` command's options."""
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--rules", metavar="FILE", help="a rules file (JSON or YAML); default: the built-in pack")
-    source.add_argument(
-        "--selectors", metavar="FILE", help="a JSON list of advanced event selectors, or get-event-selectors output"
-    )
+    source.add_argument("--rules", metavar="FILE", help=RULES_HELP)
+    source.add_argument("--selectors", metavar="FILE", help="the same as --rules (its older name)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default: text)")
     parser.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
     parser.add_argument(
@@ -838,12 +837,9 @@ def _selection(args: argparse.Namespace) -> Selection:
 
 
 def _rules(args: argparse.Namespace) -> RuleSet:
-    """The rules ``--rules`` or ``--selectors`` name, or the built-in pack."""
-    if args.rules:
-        return load_rules(args.rules)
-    if args.selectors:
-        return load_selector_rules(args.selectors)
-    return default_rules()
+    """The rules ``--rules`` (or ``--selectors``) names, rules or selectors by content, or the built-in pack;
+    their warnings (fields no record has) on stderr (:mod:`trailsift.cli.rules_input`)."""
+    return load_and_warn(args).rules
 
 
 def _remote(paths: Sequence[str]) -> list[tuple[str, str]] | None:

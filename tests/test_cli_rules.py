@@ -1,0 +1,114 @@
+"""`trailsift rules list` and `trailsift rules show NAME`: the built-in pack's rules, or a file's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trailsift.cli import main
+from trailsift.rules import default_rules, parse_rules
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_the_built_in_pack(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "rules", "list")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "SEVERITY", "DESTINATIONS", "DESCRIPTION"]
+    rules = default_rules()
+    body = lines[1 : 1 + len(rules)]
+    assert [line.split()[0] for line in body] == list(rules.names)  # full names, in the pack's order
+    for line, rule in zip(body, rules, strict=True):
+        assert line.split()[1] == rule.severity.value
+        assert line.split()[2] == ("all" if len(rule.destinations) == 3 else ",".join(d.value for d in rule.destinations))
+        assert rule.description[:20] in line
+    assert "unauthorized-api-calls           low       index" in out
+    assert max(len(line) for line in lines) <= 80
+    assert lines[-1] == "15 rules in trailsift:rules/default.json; `trailsift rules show NAME` shows one"
+
+
+def test_list_widens_with_the_terminal(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    out = run(capsys, "rules", "list")[1]
+    assert max(len(line) for line in out.splitlines()) > 80
+    assert default_rules().get("root-account-use").description in out  # whole when it fits
+
+
+def test_list_a_file_with_long_names_and_hostile_text(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    long_name = "a-very-long-rule-name-that-is-longer-than-the-name-column-" + "x" * 20
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"rules": [
+        {"name": "short", "severity": "info", "destinations": ["index", "eventbus"],
+         "description": "two\nlines \x1b[31mred\u202e", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["X"]}]}]},
+        {"name": long_name, "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["Y"]}]}]},
+    ]}))
+    code, out, _ = run(capsys, "rules", "list", "--rules", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["short", "info", "index,eventbus"]
+    assert "two lines \ufffd[31m" in lines[1]  # one line, escaped, cut
+    assert lines[1].endswith("…")
+    assert lines[2] == long_name  # whole, on its own line; its cells on the next
+    assert lines[3].split()[:2] == ["medium", "all"] and lines[3].startswith(" " * 34 + "  medium")
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_show_is_yaml_that_pastes_into_a_rules_file(capsys) -> None:
+    code, out, err = run(capsys, "rules", "show", "console-login-without-mfa")
+    assert (code, err) == (0, "")
+    assert out.startswith("# from trailsift:rules/default.json\n- name: console-login-without-mfa\n")
+    assert "  severity: high\n" in out
+    assert "  destinations: [alert, index, eventbus]\n" in out
+    assert "    - Field: additionalEventData.MFAUsed\n      NotEquals: ['Yes']\n" in out
+    shown = yaml.safe_load(out)
+    again = parse_rules({"rules": shown})
+    assert again.rules == (default_rules().get("console-login-without-mfa"),)
+
+
+def test_show_json(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "show", "cloudtrail-changes", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == default_rules().get("cloudtrail-changes").to_json()
+
+
+def test_show_a_selectors_file_rule(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps([{"Name": "trail tampering", "FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]))
+    code, out, _ = run(capsys, "rules", "show", "trail tampering", "--selectors", str(path))
+    assert code == 0
+    (rule,) = yaml.safe_load(out)
+    assert rule["name"] == "trail tampering" and rule["description"] == f"{path} selector 0"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("console-login", "no rule 'console-login' in trailsift:rules/default.json; closest: console-login-without-mfa"),
+        ("vpc-change", "no rule 'vpc-change' in trailsift:rules/default.json; closest: vpc-changes, config-changes, "
+         "iam-policy-changes"),
+        ("kms", "no rule 'kms' in trailsift:rules/default.json; closest: kms-key-disabled-or-deleted"),
+        ("Root-Account-Use", "no rule 'Root-Account-Use' in trailsift:rules/default.json; closest: root-account-use"),
+        ("zzzzzz", "no rule 'zzzzzz' in trailsift:rules/default.json; see `trailsift rules list`"),
+    ],
+)
+def test_unknown_name_is_one_line_with_the_closest_names(capsys, name: str, message: str) -> None:
+    code, out, err = run(capsys, "rules", "show", name)
+    assert (code, out) == (2, "")
+    assert err == f"trailsift: error: {message}\n"
+
+
+def test_rules_needs_a_subcommand(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["rules"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.count("\n") >= 1
