@@ -66,16 +66,18 @@ def write_json(path: Path, document) -> Path:
 # --- replay -------------------------------------------------------------------------------------
 
 
-def test_replay_default_pack_text(capsys, events_logs: Path) -> None:
+def test_replay_default_pack_text(capsys, monkeypatch, events_logs: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # one line a match, nothing folded (narrow terminals: test_cli_replay)
     code, out, err = run(capsys, "replay", str(events_logs))
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["eventTime", "rules", "eventName", "principal", "awsRegion", "sourceIPAddress", "file:index"]
-    rows = lines[1 : lines.index("")]
+    assert lines[0].split() == ["#", "time", "severity", "rule", "event", "region", "source", "IP", "principal"]
+    rows = [line for line in lines[1 : lines.index("")] if re.match(r" *\d+  \d{4}-", line)]
     assert len(rows) == 23
-    assert any("StopLogging" in row and "cloudtrail-changes" in row for row in rows)
-    assert any(row.rstrip().endswith("_20230710T1225Z_4iD2boYSOwmb6sWd.json.gz:10") and "ConsoleLogin" in row for row in rows)
+    assert any("StopLogging" in row and "cloudtrail-changes" in row and "critical" in row for row in rows)
+    login = "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_20230710T1225Z_4iD2boYSOwmb6sWd.json.gz"
+    assert lines[lines.index(login) + 1].split()[:5] == ["10", "2023-07-10T12:23:15Z", "high", "console-login-without-mfa", "ConsoleLogin"]
     assert "files: 19 read, 5 skipped, 0 failed" in lines
     assert "records: 213 scanned, 23 matched" in lines
     assert any(re.fullmatch(r"elapsed: \d+\.\d\d s \([\d,]+ records/s\)", line) for line in lines)
@@ -186,7 +188,8 @@ def test_replay_with_yaml_rules(capsys, tmp_path: Path, events_logs: Path) -> No
     assert re.search(rf"^  bert-jan\s+{len(bert)}\s+\[info\]$", out, re.M)
 
 
-def test_corrupt_file_exits_1_and_others_are_still_reported(capsys, tmp_path: Path, events_logs: Path) -> None:
+def test_corrupt_file_exits_1_and_others_are_still_reported(capsys, monkeypatch, tmp_path: Path, events_logs: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     tree = tmp_path / "logs"
     shutil.copytree(events_logs, tree)
     good = next(tree.glob("AWSLogs/111122223333/CloudTrail/*/*/*/*/*.json.gz"))
@@ -198,7 +201,7 @@ def test_corrupt_file_exits_1_and_others_are_still_reported(capsys, tmp_path: Pa
     assert "files: 19 read, 5 skipped, 1 failed" in out
     assert "records: 213 scanned, 23 matched" in out
     failed = out.split("files failed:\n", 1)[1].splitlines()
-    assert failed == [f"  {corrupt}: truncated gzip data (the stream ends before its end marker)"]
+    assert failed == [f"  {corrupt.relative_to(tree)}: truncated gzip data (the stream ends before its end marker)"]
     assert "UpdateTrail" in out  # the good files' matches are there
 
     code, out, err = run(capsys, "replay", "--format", "jsonl", str(tree))
@@ -277,7 +280,8 @@ def test_max_decompressed_bytes(capsys, events_logs: Path) -> None:
     assert "decompresses to more than 100 bytes; refused" in out
 
 
-def test_max_record_bytes(capsys, events_logs: Path) -> None:
+def test_max_record_bytes(capsys, monkeypatch, events_logs: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     code, out, _ = run(capsys, "replay", "--max-record-bytes", "1000", str(events_logs))
     assert code == 1
     assert "record is larger than the limit of 1000 bytes (max record size)" in out
@@ -296,7 +300,8 @@ def test_bad_limits_are_a_usage_error(capsys, events_logs: Path, option: str, va
     assert option in err
 
 
-def test_long_lists_are_cut_and_record_problems_shown(capsys, tmp_path: Path, write_log_file) -> None:
+def test_long_lists_are_cut_and_record_problems_shown(capsys, monkeypatch, tmp_path: Path, write_log_file) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     for i in range(25):
         (tmp_path / f"note-{i:02d}.txt").write_text("x")
     path = write_log_file([record("r0"), 1, None], NAME)
@@ -309,8 +314,9 @@ def test_long_lists_are_cut_and_record_problems_shown(capsys, tmp_path: Path, wr
     assert len(skipped) == 21
     assert skipped[-1] == "  ... and 5 more"
     problems = lines[lines.index("records skipped:") + 1 : lines.index("files skipped:")]
-    assert problems == [f"  {path} record 1: record is a number, expected an object",
-                        f"  {path} record 2: record is null, expected an object"]
+    shown = path.relative_to(tmp_path)
+    assert problems == [f"  {shown} record 1: record is a number, expected an object",
+                        f"  {shown} record 2: record is null, expected an object"]
 
 
 def test_console_script(events_logs: Path) -> None:

@@ -29,7 +29,7 @@ EVIL = "arn:aws:iam::444455556666:user/\x1b[2Jevil\nname"
 TRAIL = Rule("cloudtrail-changes", (), Severity.HIGH)
 DENIED = Rule("unauthorized-api-calls", (), Severity.MEDIUM)
 RECENT = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-TABLE_COLUMNS = ["time", "rule", "severity", "eventName", "principal", "account", "region", "source", "IP", "error"]
+TABLE_COLUMNS = ["time", "severity", "rule", "event", "account", "region", "source", "IP", "error", "principal"]
 
 
 def record(event_id: str, event_time: str, principal: str | None, account: str, name: str, **extra: Any) -> dict:
@@ -75,19 +75,36 @@ def jsonl(out: str) -> list[dict]:
     return [json.loads(line) for line in out.split("\n")[:-1]]
 
 
-def test_rule_as_table(table: str, capsys) -> None:
+def test_rule_as_table(table: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # one line a row (80 columns: test_table_fits_80_columns)
     code, out, err = run(capsys, "query", "--rule", "cloudtrail-changes", "--table", table, "--until", "2024-01-03")
     assert code == 0 and err == ""
     header, *lines = out.splitlines()
     assert header.split() == TABLE_COLUMNS
     assert [line.split()[0] for line in lines] == [
         "2024-01-02T12:00:00Z", "2024-01-02T00:00:00Z", "2024-01-01T10:00:00Z", "2024-01-01T00:00:00Z"]
-    assert lines[2].split() == ["2024-01-01T10:00:00Z", "cloudtrail-changes", "high", "DeleteTrail", ALICE,
-                                "111122223333", "us-east-1", "198.51.100.7", "AccessDenied"]
+    assert lines[2].split() == ["2024-01-01T10:00:00Z", "high", "cloudtrail-changes", "DeleteTrail", "111122223333",
+                                "us-east-1", "198.51.100.7", "AccessDenied", ALICE]
     assert lines[1].split()[3:5] == ["UpdateTrail", "111122223333"]  # no principal: the cell is empty
 
 
-def test_table_output_neutralizes_control_characters(table: str, capsys) -> None:
+def test_table_fits_80_columns(table: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "query", "--rule", "cloudtrail-changes", "--table", table, "--until", "2024-01-03")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    assert lines[0].split() == ["time", "severity", "rule", "event"]  # a row takes two lines
+    assert lines[1].split() == ["account", "region", "source", "IP", "error", "principal"]
+    assert lines[6].split() == ["2024-01-01T10:00:00Z", "high", "cloudtrail-changes", "DeleteTrail"]
+    *rest, principal = lines[7].split()
+    assert rest == ["111122223333", "us-east-1", "198.51.100.7", "AccessDenied"]
+    assert principal == ALICE or principal.startswith("…") and ALICE.endswith(principal[1:])  # cut: its end kept
+    assert "\x1b" not in out  # not a terminal: no colour
+
+
+def test_table_output_neutralizes_control_characters(table: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     code, out, _ = run(capsys, "query", "--account", "444455556666", "--table", table)
     assert code == 0
     assert "\x1b" not in out and "\x07" not in out and "\r" not in out
@@ -120,7 +137,8 @@ def test_last(table: str, capsys) -> None:
     assert code == 0 and [r["eventID"] for r in jsonl(out)] == ["e5"]
 
 
-def test_event_id_gives_every_row_with_the_masked_event(table: str, capsys) -> None:
+def test_event_id_gives_every_row_with_the_masked_event(table: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     code, out, _ = run(capsys, "query", "--event-id", "e2", "--format", "jsonl", "--table", table)
     assert code == 0
     rows = jsonl(out)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -387,7 +390,12 @@ def test_s3_replay_prints_what_the_same_files_on_disk_print(
     local_code, local_out, _ = run_cli(capsys, "--jobs", "1", *FORMATS[fmt], BUCKET)
     assert (code, without_elapsed(remote_out.replace(f"s3://{BUCKET}/", f"{BUCKET}/"))) == (
         local_code, without_elapsed(local_out))
-    assert code == 0 and f"s3://{BUCKET}/AWSLogs/" in remote_out
+    assert code == 0
+    if fmt == "text":  # files shown by their key, relative to the location given
+        assert f"files shown relative to s3://{BUCKET}/" in remote_out and "\nAWSLogs/" in remote_out
+        assert f"s3://{BUCKET}/AWSLogs/" not in remote_out
+    else:
+        assert f"s3://{BUCKET}/AWSLogs/" in remote_out
     assert "20261121T0010Z" in remote_out  # the window's last event, delivered in the padding after --until
     assert "20261119T2355Z" not in remote_out and "20261121T0020Z" not in remote_out
     assert len(keys) > 100 and any("20261121T0010Z" in key for key in keys)
@@ -649,3 +657,274 @@ def test_a_pool_broken_before_a_batch_is_sent_leaves_that_batch_to_this_process(
 
     future = replay_module._submit(Broken(), replay_module._scan_batch, ["f"])  # type: ignore[arg-type]
     assert isinstance(future.exception(), BrokenProcessPool) and replay_module._result(future) is None
+
+
+
+# --- output that fits: the table, its options, the exit status, colour, the progress bar -------------
+
+from trailsift.cli.terminal import display_width  # noqa: E402
+
+TIME = re.compile(r"\b(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\b")
+ROW = re.compile(r"^ *(\d+)  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)  (\w+) ")
+LONG_RULE = "a-rule-with-the-longest-name-a-rule-may-have-" + "x" * 83  # 128 characters
+LONG_VALUES = [
+    record("long-0", "StopLogging", awsRegion="ap-isob-central-3r-and-then-some-more-region-name",
+           eventTime="2024-01-01T00:00:09Z",
+           userIdentity={"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/" + "Role" * 50
+                         + "/botocore-session-" + "9" * 80},
+           userAgent="aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0-1014-aws exe/x86_64.ubuntu.22 prompt/off " * 8,
+           sourceIPAddress="2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    record("long-1", "Put" + "AVeryLongOperationName" * 6, eventTime="2024-01-01T00:00:01Z",
+           userIdentity={"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/\x1b[31mred\x1b[0m-" + "ü" * 90},
+           sourceIPAddress="ec2-frontend-api.amazonaws.com.and.a.very.long.suffix.example.com"),
+    record("long-2", "StopLogging", eventTime="2024-01-01T00:00:05Z", awsRegion="東京" * 20,
+           userIdentity={"type": "Root", "arn": "arn:aws:iam::123456789012:root"}),
+]
+
+
+def long_rules(tmp_path: Path) -> Path:
+    rules = tmp_path.with_name(tmp_path.name + "-long-rules.json")  # beside the folder replayed, not in it
+    rules.write_text(json.dumps({"rules": [
+        {"name": LONG_RULE, "severity": "high",
+         "selectors": [{"FieldSelectors": [{"Field": "eventName", "StartsWith": ["Stop", "Put"]}]}]},
+        {"name": "trail", "severity": "critical",
+         "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]},
+        {"name": "quiet", "severity": "info",
+         "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["DescribeInstances"]}]}]},
+    ]}))
+    return rules
+
+
+def text_lines(out: str) -> list[str]:
+    assert out.endswith("\n")
+    return out[:-1].split("\n")
+
+
+def assert_fits(out: str, width: int) -> None:
+    for line in text_lines(out):
+        assert display_width(line) <= width, (width, line)
+        assert "\x1b" not in line and "\r" not in line
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("options", [[], ["--sort", "time"], ["--summary"], ["--min-severity", "high"]])
+def test_every_text_line_fits_the_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, events_logs: Path, tmp_path: Path,
+    write_log_file, columns: int, options: list[str],
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, err = run_cli(capsys, *options, str(events_logs))
+    assert code == 0 and err == ""
+    assert_fits(out, columns)
+    assert "records: 213 scanned" in out
+    write_log_file(LONG_VALUES, name("20240101T0005Z"))
+    write_log_file(b"not gzip at all", name("20240101T0010Z" + "_" + "z" * 150), gz=False)  # a failure, a long name
+    code, out, err = run_cli(capsys, "--rules", str(long_rules(tmp_path)), *options, str(tmp_path))
+    assert code == 1 and err == ""
+    assert_fits(out, columns)
+    assert "files failed:" in out
+
+
+def rows(out: str) -> list[tuple[int, str, str]]:
+    return [(int(found[1]), found[2], found[3]) for line in text_lines(out) if (found := ROW.match(line))]
+
+
+@pytest.mark.parametrize("columns", ["80", "120", "400"])
+def test_the_table_names_files_relative_to_the_path_given_with_every_rule_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_log_file, columns: str,
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    path = write_log_file(LONG_VALUES, name("20240101T0005Z"))
+    code, out, _ = run_cli(capsys, "--rules", str(long_rules(tmp_path)), str(tmp_path))
+    assert code == 0
+    table = out.split("\n\n")[0]
+    assert str(tmp_path) not in table  # under the folder given, named from there
+    assert name("20240101T0005Z") in "".join(line.strip() for line in table.split("\n"))  # maybe folded
+    assert f"filesshownrelativeto{tmp_path}{os.sep}elapsed:" in re.sub(r"\s", "", out)  # maybe folded
+    assert [(index, severity) for index, _, severity in rows(out)] == [(0, "critical"), (1, "high"), (2, "critical")]
+    # a file given by name is named by its name alone
+    code, out, _ = run_cli(capsys, "--rules", str(long_rules(tmp_path)), str(path))
+    assert path.name in "".join(line.strip() for line in text_lines(out)) and "AWSLogs" not in out.split("\n\n")[0]
+
+
+def test_rule_names_are_never_cut_at_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_log_file,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    write_log_file(LONG_VALUES, name("20240101T0005Z"))
+    code, out, _ = run_cli(capsys, "--rules", str(long_rules(tmp_path)), str(tmp_path))
+    table = out.split("\n\n")[0]
+    assert "…" in table  # what gives way is cut, visibly
+    assert "a-rule-with-the-" in table and "x" * 20 in table
+    pieces = [piece for line in table.split("\n") for piece in line.split() if set(piece) <= set(LONG_RULE)]
+    assert LONG_RULE in "".join(pieces)  # the folded rule name, read down its column, is whole
+
+
+def test_severity_in_the_table_and_in_jsonl(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                            events_logs: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = run_cli(capsys, str(events_logs))
+    severities = Counter(severity for _, _, severity in rows(out))
+    assert severities == {"critical": 5, "high": 2, "medium": 15, "low": 1}
+    assert "by severity: 5 critical, 2 high, 15 medium, 1 low" in out
+    code, out, _ = run_cli(capsys, "--format", "jsonl", str(events_logs))
+    matches = [json.loads(line) for line in out.splitlines()]
+    assert Counter(match["severity"] for match in matches) == severities
+    (leave,) = [match for match in matches if match["eventName"] == "LeaveOrganization"]
+    assert leave["rules"] == ["unauthorized-api-calls", "organizations-changes"] and leave["severity"] == "high"
+
+
+def test_sort_time_limit_and_summary(capsys: pytest.CaptureFixture[str], events_logs: Path) -> None:
+    code, out, _ = run_cli(capsys, str(events_logs))
+    in_files = [time for _, time, _ in rows(out)]
+    assert len(in_files) == 23 and in_files != sorted(in_files)  # file order by default
+    code, out, _ = run_cli(capsys, "--sort", "time", str(events_logs))
+    by_time = [time for _, time, _ in rows(out)]
+    assert by_time == sorted(in_files)
+    code, out, _ = run_cli(capsys, "--sort", "time", "--limit", "4", str(events_logs))
+    assert [time for _, time, _ in rows(out)] == sorted(in_files)[:4]
+    assert "records: 213 scanned, 23 matched" in out and "shown: 4 of 23 (--limit 4)" in out
+    code, out, _ = run_cli(capsys, "--limit", "3", str(events_logs))
+    assert [time for _, time, _ in rows(out)] == in_files[:3]
+    code, out, _ = run_cli(capsys, "--limit", "30", str(events_logs))
+    assert len(rows(out)) == 23 and "shown:" not in out
+    code, out, _ = run_cli(capsys, "--format", "jsonl", "--limit", "2", str(events_logs))
+    assert len(out.splitlines()) == 2
+    code, out, _ = run_cli(capsys, "--format", "jsonl", "--sort", "time", "--limit", "5", str(events_logs))
+    assert [json.loads(line)["eventTime"] for line in out.splitlines()] == sorted(in_files)[:5]
+    code, out, _ = run_cli(capsys, "--summary", str(events_logs))
+    assert code == 0 and rows(out) == [] and not TIME.search(out)
+    assert out.startswith("files: 19 read, 5 skipped, 0 failed\nrecords: 213 scanned, 23 matched\n")
+    assert "shown: none of 23 (--summary)" in out and "matches per rule:" in out
+    code, out, err = run_cli(capsys, "--summary", "--format", "jsonl", str(events_logs))
+    assert (code, out) == (2, "") and "--summary" in err
+
+
+def test_min_severity_leaves_out_rows_and_counts_and_says_so(capsys: pytest.CaptureFixture[str],
+                                                              events_logs: Path) -> None:
+    code, out, _ = run_cli(capsys, "--min-severity", "high", str(events_logs))
+    assert code == 0
+    assert {severity for _, _, severity in rows(out)} == {"high", "critical"} and len(rows(out)) == 7
+    assert "records: 213 scanned, 7 matched" in out
+    assert "--min-severity high: 9 rule(s) below it not run (unauthorized-api-calls," in out
+    per_rule = out.split("matches per rule:\n")[1].split("files skipped:")[0]
+    assert "security-group-changes" not in per_rule and "cloudtrail-changes" in per_rule
+    code, out, _ = run_cli(capsys, "--format", "jsonl", "--min-severity", "CRITICAL", str(events_logs))
+    assert {json.loads(line)["severity"] for line in out.splitlines()} == {"critical"}
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--min-severity", "urgent", str(events_logs)])
+    assert exited.value.code == 2 and "not a severity: 'urgent'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files, options, code", [
+    (["quiet"], [], 0),
+    (["trail"], [], 0),
+    (["trail"], ["--fail-on", "critical"], 3),
+    (["trail"], ["--fail-on", "info"], 3),
+    (["low"], ["--fail-on", "medium"], 0),  # a match below it
+    (["quiet"], ["--fail-on", "info"], 0),  # nothing matched at all
+    (["quiet", "broken"], [], 1),
+    (["quiet", "broken"], ["--fail-on", "low"], 1),  # a failed file and no finding: 1
+    (["trail", "broken"], ["--fail-on", "critical"], 3),  # a failed file and a finding: 3 wins
+    (["trail", "broken"], ["--fail-on", "critical", "--format", "jsonl"], 3),
+    (["trail"], ["--fail-on", "critical", "--min-severity", "critical", "--summary"], 3),
+    (["trail"], ["--fail-on", "high", "--limit", "1"], 3),
+])
+def test_fail_on_exit_status(capsys: pytest.CaptureFixture[str], tmp_path: Path, write_log_file,
+                             files: list[str], options: list[str], code: int) -> None:
+    contents = {
+        "quiet": [record("q0")],
+        "trail": [record("t0", "StopLogging", eventSource="cloudtrail.amazonaws.com"),
+                  record("t1", "StopLogging", eventSource="cloudtrail.amazonaws.com")],
+        "low": [record("l0", "DescribeTrails", errorCode="AccessDenied")],
+    }
+    for number, kind in enumerate(files):
+        stamp = f"20240101T00{number}5Z"
+        if kind == "broken":
+            (tmp_path / name(stamp)).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name(stamp)).write_bytes(gzip.compress(b'{"Records": [')[:-3])
+        else:
+            write_log_file(contents[kind], name(stamp))
+    got, out, err = run_cli(capsys, *options, str(tmp_path))
+    assert got == code, (out, err)
+    if "--fail-on" in options:
+        said = out if "--format" not in options else err
+        assert re.search(r"--fail-on \w+: \d+ matched record\(s\) at or above it; (exit status 3|passed)", said)
+        assert ("exit status 3" in said) == (code == 3)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty, no_color, option, coloured", [
+    (True, None, [], True),
+    (True, "1", [], False),
+    (False, None, [], False),
+    (True, None, ["--color", "never"], False),
+    (False, "1", ["--color", "always"], True),
+])
+def test_colour_on_a_terminal_only_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], events_logs: Path,
+    tty: bool, no_color: str | None, option: list[str], coloured: bool,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    stdout = Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["replay", *option, str(events_logs)]) == 0
+    out = stdout.getvalue()
+    assert ("\x1b[" in out) == coloured
+    if coloured:
+        assert "\x1b[1;31mcritical\x1b[0m" in out
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        assert all(display_width(line) <= 80 for line in plain.split("\n"))
+        uncoloured = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", uncoloured)
+        assert main(["replay", "--color", "never", str(events_logs)]) == 0
+        assert without_elapsed(plain) == without_elapsed(uncoloured.getvalue())  # colour moves nothing
+
+
+def test_progress_bar_on_a_terminal_fits_and_leaves_nothing(tmp_path: Path, write_log_file) -> None:
+    """The command run with its stderr on a pseudo-terminal 80 columns wide (and no COLUMNS): the bar redraws
+    one line, never wider than the terminal, and clears it before the table is printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    for number in range(250):
+        write_log_file([record(f"e{number}", "StopLogging" if number % 50 == 0 else "DescribeInstances")],
+                       name(f"20240101T{number // 60:02d}{number % 60:02d}Z", uid=f"AbCdEfGhIjKlMn{number % 100:02d}"))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    script = Path(sys.executable).with_name("trailsift")
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen([str(script), "replay", "--jobs", "1", str(tmp_path)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    written = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        written += chunk
+    out = process.communicate(timeout=60)[0].decode()
+    os.close(master)
+    assert process.returncode == 0
+    assert "files: 250 read" in out
+    bar = written.decode()
+    assert "%" in bar and "/250 files" in bar
+    assert "\n" not in bar  # one line, redrawn: no stale lines
+    segments = bar.split("\r")
+    assert len(segments) > 10
+    assert all(len(segment) <= 80 for segment in segments), max(segments, key=len)
+    assert bar.endswith("\r") and segments[-2].strip() == ""  # cleared at the end

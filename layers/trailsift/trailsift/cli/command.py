@@ -24,6 +24,10 @@ class ExitCode(IntEnum):
     would refuse, or an AWS error that stopped the command."""
     USAGE = 2
     """Nothing run: invalid usage, or invalid rules or selectors."""
+    FOUND = 3
+    """Done, and ``replay --fail-on SEVERITY`` found a match at or above that severity (for CI). It wins
+    over FAILED: a replay that found what CI stops on exits 3 even when some files failed (they are
+    still reported); with no such match, failed files give 1."""
 
 
 class CommandError(TrailsiftError):

@@ -11,6 +11,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,8 +19,9 @@ import orjson
 
 from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, positive_int
-from trailsift.cli.report import index_table_header, index_table_row
+from trailsift.cli.report import index_cells, index_table
 from trailsift.cli.session import aws_errors, session, stack_outputs
+from trailsift.cli.terminal import COLOR_CHOICES, MIN_WIDTH, terminal_width, use_colour
 
 if TYPE_CHECKING:
     from trailsift.aws.dynamodb import IndexReader
@@ -32,6 +34,8 @@ EVENT_FIELDS = ("recordIndex", "indexedAt", "expires_at", "trimmed", "eventBytes
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+FIRST_PAGE = 100
+"""The table's column widths are taken from this many rows; the rows after them are cut to those widths."""
 
 
 def iso(moment: datetime) -> str:
@@ -115,7 +119,8 @@ def _rows(
     yield from (present(row) for row in found)
 
 
-def _write(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
+def _write(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO, *, colour: bool = False) -> int:
+    """The rows on ``out``: JSON lines, or a table that fits the terminal (as they come, after the first page)."""
     count = 0
     if fmt == "jsonl":
         binary = out.buffer
@@ -124,13 +129,17 @@ def _write(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
             count += 1
         binary.flush()
         return count
-    for row in rows:
-        if count == 0:
-            out.write(index_table_header() + "\n")
-        out.write(index_table_row(row) + "\n")
-        count += 1
-    if count == 0:
+    rows = iter(rows)
+    first = list(islice(rows, FIRST_PAGE))
+    if not first:
         out.write("no rows\n")
+        out.flush()
+        return 0
+    table = index_table(first, terminal_width(out, minimum=MIN_WIDTH), colour)
+    out.write("\n".join(table.header()) + "\n")
+    for row in chain(first, rows):
+        out.write("\n".join(table.render(index_cells(row))) + "\n")
+        count += 1
     out.flush()
     return count
 
@@ -147,6 +156,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last", metavar="DURATION", type=parse_duration, help="the last 30m, 24h, 7d, 2w")
     parser.add_argument("--limit", metavar="N", type=positive_int, help="at most N rows")
     parser.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="table: colour severities; auto (default): on a terminal, unless NO_COLOR is set",
+    )
     table = parser.add_mutually_exclusive_group(required=True)
     table.add_argument("--table", metavar="NAME", type=key_value, help="the index table's name")
     table.add_argument("--stack", metavar="STACK", type=key_value, help=f"a deployed stack (its {STACK_OUTPUT} output)")
@@ -165,5 +180,5 @@ def run(args: argparse.Namespace) -> ExitCode:
     table = args.table or stack_outputs(aws, args.stack, args.endpoint_url).require(STACK_OUTPUT)
     with aws_errors(table=table, stack=args.stack):
         reader = IndexReader(new_client("dynamodb", session=aws, endpoint_url=args.endpoint_url), table)
-        _write(_rows(args, reader, since, until), args.format, sys.stdout)
+        _write(_rows(args, reader, since, until), args.format, sys.stdout, colour=use_colour(args.color, sys.stdout))
     return ExitCode.OK

@@ -50,7 +50,23 @@ from trailsift.cli.plan import (
     parse_s3_uri,
     plan,
 )
-from trailsift.cli.report import ProgressBar, jsonl_line, summary_text, table_header, table_row
+from trailsift.cli.report import (
+    Findings,
+    MatchRow,
+    ProgressBar,
+    Severities,
+    Shown,
+    common_base,
+    jsonl_line,
+    local_base,
+    match_table_lines,
+    relative_to,
+    rules_at_least,
+    s3_base,
+    severity_at_least,
+    summary_text,
+)
+from trailsift.cli.terminal import COLOR_CHOICES, MIN_WIDTH, terminal_width, use_colour
 from trailsift.cli.rules_input import RULES_HELP, load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.engine import RuleEngine
@@ -64,7 +80,7 @@ from trailsift.reader import (
     ReadLimits,
     RecordProblem,
 )
-from trailsift.rules import RuleSet, RulesError
+from trailsift.rules import RuleSet, RulesError, Severity
 from trailsift.scan import Match, scan_log_file
 from trailsift.text import for_terminal
 
@@ -724,6 +740,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--selectors", metavar="FILE", help="the same as --rules (its older name)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default: text)")
     parser.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
+    _add_output_arguments(parser)
     parser.add_argument(
         "--max-decompressed-bytes",
         type=positive_int,
@@ -794,6 +811,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s3.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="log files or folders, or s3://BUCKET[/PREFIX] locations (not both)"
+    )
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is shown of the matches, and the exit status they give."""
+    output = parser.add_argument_group(
+        "output",
+        "A match's severity is the highest of the rules it matched. The summary counts every match, "
+        "whatever --limit and --summary show.",
+    )
+    output.add_argument(
+        "--sort", choices=("file", "time"), default="file", help="file: in file order (default); time: by eventTime"
+    )
+    output.add_argument("--limit", type=positive_int, metavar="N", help="show at most N matches")
+    output.add_argument("--summary", action="store_true", help="text: the summary only, no matches")
+    output.add_argument(
+        "--min-severity",
+        type=severity_at_least,
+        metavar="SEVERITY",
+        help="run only the rules of SEVERITY or above (info, low, medium, high, critical); the summary names those left out",
+    )
+    output.add_argument(
+        "--fail-on",
+        type=severity_at_least,
+        metavar="SEVERITY",
+        help="exit status 3 when a match of SEVERITY or above is found (for CI), even when files failed",
+    )
+    output.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="text: colour severities; auto (default): on a terminal, unless NO_COLOR is set",
     )
 
 
@@ -911,11 +960,14 @@ def run(args: argparse.Namespace) -> ExitCode:
     locations = _remote(args.paths)
     if locations is None and args.dry_run:
         raise CommandError("--dry-run plans s3:// locations only", ExitCode.USAGE)
+    if args.summary and args.format != "text":
+        raise CommandError("--summary is for --format text (jsonl prints matches only)", ExitCode.USAGE)
     try:
         rules = _rules(args)
         local = [] if locations is not None else list(discover(args.paths))
     except (RulesError, FileNotFoundError) as exc:
         raise CommandError(str(exc), ExitCode.USAGE) from None
+    rules, left_out = rules_at_least(rules, args.min_severity)
     engine = RuleEngine(rules)
     summary = ReplaySummary()
     limits = ReadLimits(args.max_decompressed_bytes, args.max_record_bytes)
@@ -929,6 +981,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             for note in found.notes:
                 _say(f"{found.location}: {note}")
         remote = [file for found in plans for file in RemoteFile.planned(found)]
+        base = common_base([s3_base(found.location, [found.uri(file) for file in found.files]) for found in plans])
         progress = ProgressBar(len(remote)) if args.format == "text" else None
         matches = replay_remote(
             remote,
@@ -948,32 +1001,77 @@ def run(args: argparse.Namespace) -> ExitCode:
                     f"{unplaced} file(s) carry no account, region or delivery time in their names (not CloudTrail's "
                     "layout): replayed whatever --since/--until/--accounts/--regions say"
                 )
+        base = common_base([local_base(path) for path in args.paths])
         progress = ProgressBar(len(local)) if args.format == "text" else None
         matches = replay(local, engine, summary, limits=limits, progress=progress, jobs=args.jobs)
-    return _write(matches, summary, rules, args, progress)
+    return _write(matches, summary, rules, args, progress, base=base, left_out=left_out)
 
 
 def _write(
-    matches: Iterator[Match], summary: ReplaySummary, rules: RuleSet, args: argparse.Namespace, progress: ProgressBar | None
+    matches: Iterator[Match],
+    summary: ReplaySummary,
+    rules: RuleSet,
+    args: argparse.Namespace,
+    progress: ProgressBar | None,
+    *,
+    base: str = "",
+    left_out: tuple[str, ...] = (),
 ) -> ExitCode:
-    """The matches and summary on stdout (problems on stderr for jsonl); FAILED when some files failed."""
+    """The matches and summary on stdout (problems on stderr for jsonl), as ``--sort``, ``--limit`` and
+    ``--summary`` ask; the file names of the text relative to ``base``.
+
+    FOUND when ``--fail-on`` found a match at or above its severity (even when files failed: CI must
+    see the finding), else FAILED when some files failed, else OK.
+    """
     out = sys.stdout
-    if args.format == "jsonl":
+    jsonl = args.format == "jsonl"
+    severity_of = Severities(rules)
+    by_severity: Counter[Severity] = Counter()
+    by_time = args.sort == "time"
+    shown = Shown(by_time=by_time, limit=args.limit)
+    streamed = 0  # jsonl in file order is written as it comes
+    try:
+        for order, match in enumerate(matches):
+            severity = severity_of(match.rules)
+            by_severity[severity] += 1
+            if args.summary:
+                continue
+            if jsonl and not by_time:
+                if args.limit is None or streamed < args.limit:
+                    out.buffer.write(jsonl_line(match, with_record=args.with_record, severity=severity))
+                    streamed += 1
+                continue
+            row = MatchRow.of(match, order, severity)
+            item = jsonl_line(match, with_record=args.with_record, severity=severity) if jsonl else row
+            shown.add(row.time_key, item)
+    finally:
+        if progress is not None:
+            progress.close()
+    findings = Findings(by_severity, streamed, args.limit, args.summary, args.min_severity, left_out, args.fail_on, base)
+    if jsonl:
         binary = out.buffer
-        for match in matches:
-            binary.write(jsonl_line(match, with_record=args.with_record))
+        lines: list[bytes] = shown.items()
+        findings.shown = streamed or len(lines)
+        binary.writelines(lines)
         binary.flush()
         for location, reason in summary.failed:
             print(for_terminal(f"trailsift: failed: {location}: {reason}"), file=sys.stderr)
         for location, index, reason in summary.record_problems:
             print(for_terminal(f"trailsift: skipped: {location} record {index}: {reason}"), file=sys.stderr)
+        if args.fail_on is not None:
+            print(f"trailsift: {findings.fail_on_line()}", file=sys.stderr)
     else:
-        rows = [table_row(match) for match in matches]
-        if progress is not None and progress.enabled:
-            sys.stderr.write("\n")
+        rows: list[MatchRow] = shown.items()
+        findings.shown = len(rows)
+        width = terminal_width(out, minimum=MIN_WIDTH)
+        colour = use_colour(args.color, out)
+        shown_as = relative_to(base)
         if rows:
-            out.write(table_header() + "\n" + "\n".join(rows) + "\n")
-        else:
+            out.write("\n".join(match_table_lines(rows, shown_as, width, colour)) + "\n")
+        elif not findings.total:
             out.write("no matches\n")
-        out.write(summary_text(summary, rules))
+        text = summary_text(summary, rules, findings, shown_as=shown_as, width=width, colour=colour)
+        out.write(text if rows or not findings.total else text.lstrip("\n"))
+    if findings.failing:
+        return ExitCode.FOUND
     return ExitCode.FAILED if summary.failed else ExitCode.OK
