@@ -19,6 +19,9 @@ $(SAM_STAMP):
 	$(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli
 	touch $(SAM_STAMP)
 
+# The whole application on this machine over the sample files: about 110 lines that fit 80 columns and end
+# with the summary (trailsift local --full shows everything, --quiet the summary only, --keep keeps the
+# local stack up until Ctrl-C and prints the trailsift query command that reads it).
 demo: $(STAMP)
 	$(BIN)/trailsift local events/logs
 

@@ -7,16 +7,21 @@ the same files: one alert per event matching an alert rule, one row per (event, 
 from __future__ import annotations
 
 import io
+import os
+import shlex
+import signal
 import subprocess
 import sys
 from collections import Counter
+from itertools import takewhile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EVENTS_LOGS, REPO, index_rows
 from trailsift.engine import RuleEngine
-from trailsift.cli.local import local_run, print_run, s3_key
+from trailsift.cli import main
+from trailsift.cli.local import environment, local_run, print_run, print_summary, s3_key
 from trailsift.record import event_key
 from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
@@ -45,8 +50,9 @@ def expected(paths: list[Path]) -> tuple[Counter[str], set[tuple[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def run_output() -> tuple[list[dict], set[tuple[str, str]], str, list[str | None]]:
-    """One local run over events/logs: the alerts received, the index rows, the printed report, errors."""
+def run_output() -> tuple[list[dict], set[tuple[str, str]], dict[str, str], list[str | None]]:
+    """One local run over events/logs: the alerts received, the index rows, the printed report (``default``
+    and ``full``, and the ``summary``, in an 80-column terminal), the invocations' errors."""
     with local_run([EVENTS_LOGS], handler=REPO / "functions" / "processor" / "app.py") as result:
         table = result.stack.client("dynamodb").scan(TableName=result.stack.table)
         rows = {
@@ -54,9 +60,16 @@ def run_output() -> tuple[list[dict], set[tuple[str, str]], str, list[str | None
             for item in table["Items"]
             if item["pk"]["S"].startswith("EVENT#")  # not the alert ledger's items
         }
-        out = io.StringIO()
-        print_run(result, out)
-        return result.alerts, rows, out.getvalue(), [inv.error for inv in result.invocations]
+        printed = {}
+        with environment({"COLUMNS": "80"}):
+            for name, full in (("default", False), ("full", True)):
+                out = io.StringIO()
+                print_run(result, out, full=full)
+                printed[name] = out.getvalue()
+            out = io.StringIO()
+            print_summary(result, out, [rule for _, rule in sorted(rows)])
+            printed["summary"] = out.getvalue()
+        return result.alerts, rows, printed, [inv.error for inv in result.invocations]
 
 
 def test_subscriber_receives_one_alert_per_matching_event(run_output) -> None:
@@ -89,26 +102,178 @@ def test_alerts_arrive_with_subject_attributes_and_masked_body(run_output) -> No
 
 def test_printed_report_shows_alerts_and_returns_the_indexed_rules(run_output) -> None:
     alerts, rows, printed, _ = run_output
-    assert f"== {len(alerts)} SNS alerts, as the subscriber received them ==" in printed
-    assert printed.count("-- alert ") == len(alerts)
-    assert "(use --full to see it)" in printed
+    default, full = printed["default"], printed["full"]
+    for text in (default, full):
+        assert f"== {len(alerts)} SNS alerts, as the subscriber received them ==" in text
+    # by default one line per alert, its subject, the first 20 of them; --full: each alert's whole message
+    assert len(alerts) == 22 and "-- alert " not in default and "Event JSON:" not in default
+    assert "  ... and 2 more (--full shows them all)" in default
+    assert default.count("\n  [critical] ") + default.count("\n  [medium] ") + default.count("\n  [high] ") == 20
+    assert full.count("-- alert ") == len(alerts) and full.count("Event JSON:") == len(alerts)
+    assert all(len(line) <= 80 for line in default.splitlines())
 
 
-def test_make_demo_command_prints_alerts_and_index_rows() -> None:
-    """The README's `make demo` command, as a user runs it (a separate process, its own moto server)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "trailsift.cli", "local", "events/logs"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_the_summary_counts_what_the_run_did(run_output) -> None:
+    alerts, rows, printed, _ = run_output
+    summary = printed["summary"]
+    lines = summary.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    start = lines.index("== summary ==")
+    assert lines[start + 1 : start + 6] == [
+        "files       24 files found: 21 uploaded, 3 not uploaded",
+        "function    20 notifications: 19 files processed, 1 skipped, 0 failed",
+        f"alerts      {len(alerts)} received by the subscriber",
+        f"bus events  {len(alerts)} delivered by the rule on trailsift-matches",
+        f"index rows  {len(rows)} in trailsift-index",
+    ]
+    by_rule = " ".join(line.strip() for line in lines[start + 6 :]).removeprefix("by rule").strip()
+    counted = dict(item.rsplit(" ", 1) for item in by_rule.split(", "))
+    assert {rule: int(count) for rule, count in counted.items()} == Counter(rule for _, rule in rows)
+    # what was not uploaded, and what was uploaded but never sent to the function, each with why
+    shown = [_shown(EVENTS_LOGS / "LICENSES" / name) for name in ("LICENSE-invictus", "LICENSE-stratus-red-team", "NOTICE.md")]
+    config = _shown(EVENTS_LOGS / "AWSLogs" / "123456789012" / "Config" / "ConfigWritabilityCheckFile")
+    assert lines[:start] == [
+        "== not uploaded: 3 files ==",
+        "  not a CloudTrail log file name:",
+        *(f"    {path}" for path in shown),
+        "",
+        "== not sent to the function: 1 file (uploaded; only .json.gz keys reach it) ==",
+        "  AWS Config writability probe, not a log file:",
+        f"    {_cut(config, 76)}",
+        "",
+    ]
+
+
+def _cut(path: Path | str, columns: int) -> str:
+    """A path as a listing cuts it to ``columns``: from the left, keeping the file's name."""
+    text = str(path)
+    return text if len(text) <= columns else "…" + text[len(text) - columns + 1 :]
+
+
+def _shown(path: Path) -> str:
+    """A path as local lists it: relative to the current directory when it is under it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _console(*argv: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    """``trailsift ARGV`` run by its console script, as a user runs it, in ``cwd``."""
+    script = Path(sys.executable).with_name("trailsift")
+    return subprocess.run([str(script), *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "80", **env})
+
+
+def test_make_demo_ends_with_the_summary_in_80_columns() -> None:
+    """`make demo` as a user runs it (a separate process, its own moto server): a short report that fits 80
+    columns (apart from `trailsift query`'s own table) and ends with the summary."""
+    recipe = (REPO / "Makefile").read_text().split("\ndemo:", 1)[1].splitlines()[1:]
+    demo = list(takewhile(lambda line: line.startswith("\t"), recipe))
+    assert demo == ["\t$(BIN)/trailsift local events/logs"]
+    done = _console("local", "events/logs", cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout
+    out, lines = done.stdout, done.stdout.splitlines()
+    assert done.stderr == ""
     assert "SNS alerts, as the subscriber received them" in out
     assert "$ trailsift query --rule cloudtrail-changes" in out
-    assert "StopLogging" in out and "TrailNotFoundException" in out
+    assert "StopLogging" in out and "TrailNotFound" in out
     assert '"_aws"' not in out  # metrics stay quiet in the demo
+    assert len(lines) < 130
+    query = lines.index("== index rows, as `trailsift query` shows them ==")
+    end_of_query = next(n for n in range(query, len(lines)) if lines[n].startswith("8 more rules indexed rows"))
+    assert all(len(line) <= 80 for line in lines[:query] + lines[end_of_query:])
+    assert lines[-10] == "== summary ==" and lines[-1].startswith(" " * 12)
+
+
+def test_local_runs_from_any_directory(tmp_path: Path) -> None:
+    """No path given, from a directory that is no checkout: the checkout's handler and sample files are
+    found from the installed package; --quiet prints the summary only."""
+    done = _console("local", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0] == "== not uploaded: 3 files ==" and "== summary ==" in lines
+    assert "files       24 files found: 21 uploaded, 3 not uploaded" in lines
+    assert not any(line.startswith(("moto server", "== 20 files", "$ trailsift query")) for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_keep_leaves_the_stack_up_for_the_query_command_it_prints(tmp_path: Path) -> None:
+    """--keep: the printed `trailsift query` command, run as printed from another process, reads the live
+    stack's index; Ctrl-C (SIGINT) then stops it cleanly."""
+    script = Path(sys.executable).with_name("trailsift")
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    kept = subprocess.Popen([str(script), "local", "--quiet", "--keep", str(EVENTS_LOGS)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean)
+    try:
+        assert kept.stdout is not None
+        printed = []
+        for line in kept.stdout:
+            printed.append(line)
+            if line.startswith("  env "):
+                break
+        command = printed[-1].strip()
+        assert printed[-2].startswith("the local stack stays up until Ctrl-C (moto server on http://127.0.0.1:")
+        argv = shlex.split(command)
+        assert argv[0] == "env" and "AWS_ACCESS_KEY_ID=local" in argv and "AWS_DEFAULT_REGION=us-east-1" in argv
+        assert argv[argv.index("--endpoint-url") + 1].startswith("http://127.0.0.1:")
+        argv[argv.index("trailsift")] = str(script)
+        queried = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean)
+        assert queried.returncode == 0, queried.stderr
+        assert queried.stdout.count("cloudtrail-changes") == 5 and "StopLogging" in queried.stdout
+        assert kept.poll() is None, "the stack is still up"
+        kept.send_signal(signal.SIGINT)
+        rest, err = kept.communicate(timeout=60)
+    finally:
+        if kept.poll() is None:
+            kept.kill()
+            kept.wait()
+    assert kept.returncode == 0
+    assert rest == "" and err == "trailsift: stopping the local stack\n"
+    assert "== summary ==\n" in "".join(printed)
+
+
+def test_what_is_not_uploaded_is_listed_with_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder of other files, a .json file, a file that cannot be read, beside one log file: the log file
+    runs, the others are listed with why, and the unreadable one makes it a partial failure (exit 1)."""
+    log = next(EVENTS_LOGS.rglob("888888888888_CloudTrail_us-east-1_*.json.gz"))
+    (tmp_path / log.name).write_bytes(log.read_bytes())
+    (tmp_path / "export.json").write_text('{"Records": []}')
+    (tmp_path / "notes").mkdir()
+    for name in ("a.txt", "b.csv"):
+        (tmp_path / "notes" / name).write_text("x")
+    unreadable = tmp_path / "111122223333_CloudTrail_us-east-1_20230719T2140Z_gP7Z3Z7jPPazCJYd.json.gz"
+    unreadable.symlink_to(tmp_path / "gone")
+    with environment({"COLUMNS": "80"}):
+        code = main(["local", "--quiet", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 1 and err == ""
+    assert out.splitlines()[:12] == [
+        "== not uploaded: 3 files ==",
+        "  JSON file without a CloudTrail log file name (trailsift replay reads it):",
+        f"    {_cut(tmp_path / 'export.json', 76)}",
+        "  not a CloudTrail log file name:",
+        f"    {_cut(tmp_path / 'notes' / 'a.txt', 76)}",
+        f"    {_cut(tmp_path / 'notes' / 'b.csv', 76)}",
+        "",
+        "== failed: 1 file ==",
+        f"  {_cut(unreadable, 78)}",
+        "    cannot read it: No such file or directory",
+        "",
+        "== summary ==",
+    ]
+    assert "files       5 files found: 1 uploaded, 3 not uploaded, 1 unreadable" in out
+    assert "function    1 notification: 1 file processed, 0 skipped, 0 failed" in out
+
+
+def test_nothing_to_upload_is_a_usage_error_naming_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "export.json").write_text('{"Records": []}')
+    assert main(["local", str(tmp_path / "export.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"trailsift: error: nothing to upload: {tmp_path / 'export.json'}: JSON file without a CloudTrail log file "
+        "name (trailsift replay reads it); local uploads CloudTrail log files "
+        "(ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz, or under an AWSLogs/ path)\n"
+    )
 
 
 def _event_id(envelope: dict) -> str:
@@ -147,8 +312,11 @@ def test_a_bad_rules_file_fails_before_anything_runs(tmp_path: Path) -> None:
 
 def test_each_file_gets_the_functions_log_line(run_output) -> None:
     _, _, printed, _ = run_output
-    assert "== 20 files, as the function logged them ==" in printed
-    assert "skipped    123456789012_CloudTrail-Digest" in printed and "digest" in printed
+    for text in (printed["default"], printed["full"]):
+        assert "== 20 files, as the function logged them ==" in text
+        assert "\n  skipped          -       -     -  123456789012_CloudTrail-Digest" in text
+    assert "not a CloudTrail event file (digest: CloudTrail digest file" in printed["full"]
+    assert "\n  processed      156      14    15  218007301253_CloudTrail_us-east-1_20230710T" in printed["default"]
 
 
 # --- trailsift local --backfill: the state machine on moto's executor, the handler in-process -------

@@ -476,7 +476,7 @@ def test_bad_numbers_are_argparse_usage_errors(capsys: pytest.CaptureFixture[str
         with pytest.raises(SystemExit) as exited:
             main(["replay", *argv, "s3://trail-replay"])
         assert exited.value.code == 2
-        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("trailsift replay: error: argument")
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("trailsift: error: argument")
 
 
 def good_file(number: int, event: str = "StopLogging") -> bytes:

@@ -10,8 +10,9 @@ The Lambda layer is built without this package: the function imports none of it.
 
 Exit status (:class:`ExitCode`): 0 done; 1 done but not all of it (files failed, messages kept,
 selectors CloudTrail would refuse) or an AWS error stopped it; 2 invalid usage or invalid
-rules/selectors (nothing run). A command that cannot run or go on says why in one line on stderr,
-``trailsift: error: ...``.
+rules/selectors (nothing run); 130 interrupted (Ctrl-C). A command that cannot run or go on says why in
+one line on stderr, ``trailsift: error: ...``: a usage error too (:class:`~trailsift.cli.command.Parser`),
+and a file the command could not use; never a traceback. ``trailsift --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from types import ModuleType
 from typing import TypedDict
 
 from trailsift.cli import backfill, explain, local, query, redrive, replay, rules_command, validate
-from trailsift.cli.command import CommandError, ExitCode
+from trailsift.cli.command import CommandError, ExitCode, Parser
+from trailsift.text import for_terminal
 
 __all__ = ["CommandError", "ExitCode", "main"]
 
@@ -37,10 +39,11 @@ class _Options(TypedDict, total=False):
 
 def _parser() -> argparse.ArgumentParser:
     """The parser of every command; each subparser's ``run`` default is the command's ``run``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="trailsift",
         description="Filter CloudTrail log files with advanced event selectors.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands: tuple[tuple[ModuleType, str, _Options], ...] = (
         (replay, "replay", {"help": "replay log files (.json.gz, .json, directories, or s3://bucket[/prefix]) through rules"}),
@@ -74,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version, or the package's own when it is not installed (run from a copy)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("trailsift")
+    except PackageNotFoundError:
+        import trailsift
+
+        return str(getattr(trailsift, "__version__", "unknown"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default: the process's arguments) and return its exit status."""
     args = _parser().parse_args(argv)
@@ -87,3 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `trailsift replay ... | head`
         sys.stderr.close()
         return ExitCode.OK
+    except KeyboardInterrupt:  # Ctrl-C: what was printed stays, no traceback
+        sys.stdout.flush()
+        print("trailsift: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except OSError as exc:  # a file or device the command could not use, met where no command expected it
+        sys.stdout.flush()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"trailsift: error: {for_terminal(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return ExitCode.FAILED

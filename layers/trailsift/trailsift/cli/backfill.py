@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from trailsift.cli.command import CommandError, ExitCode
+from trailsift.cli.command import CommandError, ExitCode, endpoint_url
 from trailsift.cli.plan import parse_time
 from trailsift.text import for_terminal, one_line
 from trailsift.triggers.step_functions import ALERT_MODES, DEFAULT_ALERTS
@@ -597,7 +597,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for the run to end and show it (implied by --alerts digest)")
     parser.add_argument("--no-wait", action="store_true", help="with --alerts digest: do not wait (send the digest with status --send-digest)")
     parser.add_argument("--send-digest", action="store_true", help="status: send the run's digest if it is over and was not sent")
-    parser.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
+    parser.add_argument("--endpoint-url", metavar="URL", type=endpoint_url, help="an emulated AWS endpoint (e.g. moto server)")
     parser.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
 
 

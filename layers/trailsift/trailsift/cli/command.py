@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 from enum import IntEnum
+from typing import NoReturn
+from urllib.parse import urlsplit
 
 from trailsift.errors import TrailsiftError
 from trailsift.text import for_terminal
@@ -28,6 +30,8 @@ class ExitCode(IntEnum):
     """Done, and ``replay --fail-on SEVERITY`` found a match at or above that severity (for CI). It wins
     over FAILED: a replay that found what CI stops on exits 3 even when some files failed (they are
     still reported); with no such match, failed files give 1."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (SIGINT), as a shell reports a process its signal ended."""
 
 
 class CommandError(TrailsiftError):
@@ -53,3 +57,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def endpoint_url(text: str) -> str:
+    """An argparse type: an ``http://`` or ``https://`` URL with a host, as botocore takes for an endpoint."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a URL: {text!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {text!r}")
+    try:  # what botocore refuses it would raise as a ValueError when the client is made
+        from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+    except ImportError:  # no boto3: the command says so itself
+        return text
+    if not (is_valid_endpoint_url(text) or is_valid_ipv6_endpoint_url(text)):
+        raise argparse.ArgumentTypeError(f"not an endpoint URL botocore accepts: {text!r}")
+    return text
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``trailsift`` and of each command: a usage error is one line on stderr like every other
+    error, ``trailsift: error: <what argparse says>; see trailsift COMMAND --help``, exit status 2 (argparse
+    alone prints the whole usage first, under a prefix of its own)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"trailsift: error: {for_terminal(message)}; see {self.prog} --help\n")

@@ -12,6 +12,13 @@ uploaded without a notification, the backfill is planned and its manifest writte
 backfill`` does, and the template's state machine definition runs on moto's state machine executor,
 its Distributed Map invoking the same handler in-process; then the index rows and the run report are
 shown. ``--format jsonl`` prints one JSON object per alert and per index row instead.
+
+What it shows fits the terminal (80 columns at least), each list cut to :data:`SHOWN` lines (``--full``:
+everything, each alert's message too), and ends with a summary (:func:`print_summary`): what was not
+uploaded and why, what failed and why, then the counts; ``--quiet`` prints the summary only. ``--keep``
+keeps the stack up until Ctrl-C and prints the ``trailsift query`` command, with its environment, that
+reads it from another shell. The handler, the state machine definition and the sample files are the
+checkout's (:func:`find_checkout`), so ``local`` runs from any directory.
 """
 
 from __future__ import annotations
@@ -22,11 +29,17 @@ import importlib.util
 import io
 import logging
 import os
+import shlex
+import shutil
+import signal
 import sys
+import threading
+import time
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +67,7 @@ from trailsift.cli.report import cell
 from trailsift.cli.rules_input import load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
-from trailsift.logfile import LogFileKind
+from trailsift.logfile import LogFileKey, LogFileKind
 from trailsift.rules import RulesError
 from trailsift.text import escape, for_terminal, one_line
 from trailsift.triggers import ObjectRef, s3_notification
@@ -227,22 +240,85 @@ def create_stack(endpoint_url: str) -> LocalStack:
 BUS_PATTERN = '{"source": ["trailsift"], "detail-type": ["CloudTrail Event Matched"]}'
 
 
-def upload(stack: LocalStack, files: Sequence[LocalFile]) -> list[dict[str, Any]]:
+def upload(stack: LocalStack, files: Sequence[LocalFile], left_out: list[LeftOut] | None = None) -> list[dict[str, Any]]:
     """Put each file under its S3 key; return the notification records S3 would send for them.
 
     Like the template's bucket notification, only keys under ``AWSLogs/`` ending in ``.json.gz``
-    notify the function (digest files among them: the function skips those itself).
+    notify the function (digest files among them: the function skips those itself). With ``left_out``,
+    a file that cannot be read is added to it (failed) instead of raising, and so is a file uploaded
+    without a notification, with why.
     """
     s3 = stack.client("s3")
     records = []
     for file in files:
         key = s3_key(file)
-        body = file.path.read_bytes()
+        try:
+            body = file.path.read_bytes()
+        except OSError as exc:
+            if left_out is None:
+                raise
+            left_out.append(LeftOut(file.location, f"cannot read it: {exc.strerror or exc}", failed=True))
+            continue
         put = s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
         if key.startswith("AWSLogs/") and key.endswith(".json.gz"):
             ref = ObjectRef(stack.bucket, key, size=len(body), etag=put.get("ETag", "").strip('"'))
             records.extend(s3_notification([ref], region=REGION)["Records"])
+        elif left_out is not None:
+            left_out.append(LeftOut(file.location, file.key.reason, uploaded=True))
     return records
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A file found under the paths given that the function was not given, and why."""
+
+    path: str
+    reason: str
+    uploaded: bool = False  # in the bucket, but no notification names it (not a .json.gz key)
+    failed: bool = False  # it could not be read: the run did not do all it was asked
+
+
+def sort_out(files: Iterable[LocalFile]) -> tuple[list[LocalFile], list[LeftOut]]:
+    """The files to upload (those with a trail bucket's key, under ``AWSLogs/``: :func:`s3_key`) and the
+    others, each with why it is not uploaded."""
+    uploads: list[LocalFile] = []
+    left_out: list[LeftOut] = []
+    for file in files:
+        if s3_key(file).startswith("AWSLogs/"):
+            uploads.append(file)
+        else:
+            left_out.append(LeftOut(file.location, _not_uploaded(file.key)))
+    return uploads, left_out
+
+
+def _not_uploaded(key: LogFileKey) -> str:
+    """Why a file with no trail bucket key is not uploaded."""
+    if key.kind is LogFileKind.UNNAMED_JSON:
+        return f"{key.reason} (trailsift replay reads it)"
+    if key.kind is LogFileKind.OTHER:
+        return key.reason
+    return f"{key.reason}, not under an AWSLogs/ path"
+
+
+LOG_FILE_NAMES = "ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz, or under an AWSLogs/ path"
+
+
+def nothing_to_upload(paths: Sequence[str | Path], left_out: Sequence[LeftOut]) -> str:
+    """The one-line reason a run found no file to upload."""
+    if not left_out:
+        return f"no files under {', '.join(_shown(str(path)) for path in paths)}"
+    first = left_out[0]
+    more = f" (and {len(left_out) - 1} more files)" if len(left_out) > 1 else ""
+    return f"nothing to upload: {_shown(first.path)}: {first.reason}{more}; local uploads CloudTrail log files ({LOG_FILE_NAMES})"
+
+
+def _shown(location: str) -> str:
+    """A path as the user would type it: relative to the current directory when it is under it."""
+    try:
+        relative = os.path.relpath(location)
+    except ValueError:  # another drive (Windows)
+        return location
+    return location if relative.startswith("..") else relative
 
 
 def s3_key(file: LocalFile) -> str:
@@ -278,12 +354,23 @@ class LambdaContext:
 
 
 def load_handler(path: Path) -> ModuleType:
-    """Import the function's ``app.py`` the way Lambda does (a fresh module, its own globals)."""
+    """Import the function's ``app.py`` the way Lambda does (a fresh module, its own globals).
+
+    A usage :class:`CommandError` when ``path`` is not a Python file, cannot be imported or has no ``handler``.
+    """
+    if not path.is_file() or path.suffix != ".py":
+        what = "no such file" if not path.exists() else "not a Python file"
+        raise CommandError(f"--handler {path}: {what}; the function's handler is {HANDLER}", ExitCode.USAGE)
     spec = importlib.util.spec_from_file_location(f"trailsift_function_{uuid.uuid4().hex}", path)
     if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no handler module at {path}")
+        raise CommandError(f"--handler {path}: not a Python module", ExitCode.USAGE)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the file, or a module it imports, is broken or missing
+        raise CommandError(f"--handler {path}: importing it raised {type(exc).__name__}: {exc}", ExitCode.USAGE) from exc
+    if not callable(getattr(module, "handler", None)):
+        raise CommandError(f"--handler {path}: defines no handler function", ExitCode.USAGE)
     return module
 
 
@@ -335,9 +422,32 @@ def _drain(stack: LocalStack, queue_url: str, expected: int | None) -> list[dict
     return messages
 
 
+HANDLER = Path("functions") / "processor" / "app.py"
+SAMPLES = Path("events") / "logs"
+
+
+def find_checkout() -> Path | None:
+    """The trailsift checkout holding the function's handler (:data:`HANDLER`): the one this package is
+    installed from (``pip install -e``: the package is its ``layers/trailsift/trailsift``), else the one the
+    current directory is in; None when there is neither (a package installed from a wheel, run elsewhere)."""
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / HANDLER).is_file():
+                return folder
+    return None
+
+
 def default_handler_path() -> Path:
-    """``functions/processor/app.py`` of the checkout the command runs in."""
-    return Path.cwd() / "functions" / "processor" / "app.py"
+    """``functions/processor/app.py`` of the checkout (:func:`find_checkout`), from any directory; a usage
+    :class:`CommandError` saying what to pass when there is no checkout."""
+    checkout = find_checkout()
+    if checkout is None:
+        raise CommandError(
+            f"cannot find the function's handler ({HANDLER}): this trailsift is not installed from a checkout and "
+            f"the current directory is not in one; run it in a checkout or pass --handler PATH/TO/{HANDLER}",
+            ExitCode.USAGE,
+        )
+    return checkout / HANDLER
 
 
 
@@ -354,6 +464,8 @@ class LocalRunResult:
     bus_events: list[dict[str, Any]] = field(default_factory=list)  # what the bus's rule delivered
     backfill: BackfillResult | None = None  # with --backfill: the plan, the run and its report
     module: ModuleType | None = None  # the handler's module, for a second run in the same stack
+    found: int = 0  # the files found under the paths given
+    left_out: list[LeftOut] = field(default_factory=list)  # the files the function was not given, and why
 
 
 @dataclass(frozen=True)
@@ -389,7 +501,11 @@ def local_run(
     With ``backfill`` the files are uploaded without notifications and a backfill of its window runs
     on the state machine instead (:func:`run_backfill`).
     """
-    files = [file for file in discover(paths) if s3_key(file).startswith("AWSLogs/")]
+    found = list(discover(paths))
+    files, left_out = sort_out(found)
+    if not files:
+        raise CommandError(nothing_to_upload(paths, left_out), ExitCode.USAGE)
+    handler = handler or default_handler_path()  # a usage error without a checkout: before anything starts
     with moto_server(state_machines=backfill is not None) as url:
         stack = create_stack(url)
         function_env = {**stack.function_environment(), **_QUIET_FUNCTION}
@@ -400,8 +516,10 @@ def local_run(
         backfilled: BackfillResult | None = None
         with environment({name: os.environ.get(name) or value for name, value in function_env.items()}):
             with contextlib.redirect_stdout(captured):  # the function's JSON logs: read back below
-                module = load_handler(handler or default_handler_path())
-                notifications = upload(stack, files)
+                module = load_handler(handler)
+                notifications = upload(stack, files, left_out)
+                unreadable = {left.path for left in left_out if left.failed}
+                files = [file for file in files if file.location not in unreadable]
                 if backfill is None:
                     invocations = invoke_each(module, [{"Records": [record]} for record in notifications])
                 else:
@@ -415,6 +533,8 @@ def local_run(
                 received_bus_events(stack),
                 backfilled,
                 module,
+                len(found),
+                left_out,
             )
 
 
@@ -437,7 +557,12 @@ def run_backfill(stack: LocalStack, module: ModuleType, backfill: Backfill) -> t
     if not plan.files:
         return BackfillResult(plan, None), []
     if not stack.state_machine_arn:
-        stack.state_machine_arn = create_backfill_state_machine(stack, backfill.definition or default_definition_path())
+        definition = backfill.definition or default_definition_path()
+        try:
+            stack.state_machine_arn = create_backfill_state_machine(stack, definition)
+        except (OSError, ValueError) as exc:  # cannot be read, not JSON, a substitution without a value
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CommandError(f"--definition {definition}: {reason}", ExitCode.USAGE) from None
     state_machine = stack.state_machine_arn
     invocations: list[Invocation] = []
 
@@ -478,8 +603,15 @@ def run_backfill(stack: LocalStack, module: ModuleType, backfill: Backfill) -> t
 
 
 def default_definition_path() -> Path:
-    """``statemachine/backfill.asl.json`` of the checkout the command runs in."""
-    return Path.cwd() / DEFINITION
+    """``statemachine/backfill.asl.json`` of the checkout (:func:`find_checkout`), from any directory."""
+    checkout = find_checkout()
+    if checkout is None or not (checkout / DEFINITION).is_file():
+        raise CommandError(
+            f"cannot find the state machine definition ({DEFINITION}): run it in a trailsift checkout or pass "
+            f"--definition PATH/TO/{DEFINITION}",
+            ExitCode.USAGE,
+        )
+    return checkout / DEFINITION
 
 
 def create_backfill_state_machine(stack: LocalStack, definition: Path) -> str:
@@ -584,47 +716,247 @@ def file_logs(text: str) -> list[dict[str, Any]]:
 _QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
+SHOWN = 20  # lines of each list the default output shows; --full shows them all
+
+
+def width() -> int:
+    """The terminal's width (``COLUMNS``, else the terminal's, else 80), 80 at least: what a line is cut to."""
+    return max(80, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _fit(line: str, columns: int) -> str:
+    """``line`` safe to print (:func:`~trailsift.text.for_terminal`) and cut to ``columns``."""
+    return for_terminal(line, columns)
+
+
+def _listing(lines: Sequence[str], out: IO[str], *, full: bool, columns: int) -> None:
+    """The first :data:`SHOWN` of ``lines`` (all of them with ``full``, each uncut), and how many more there are."""
+    shown = lines if full else lines[:SHOWN]
+    for line in shown:
+        out.write((for_terminal(line) if full else _fit(line, columns)) + "\n")
+    if len(lines) > len(shown):
+        out.write(f"  ... and {len(lines) - len(shown)} more (--full shows them all)\n")
+
+
+def print_stack(stack: LocalStack, out: IO[str]) -> None:
+    """Where the local stack is: moto's URL and the resources the function writes to."""
+    out.write(
+        f"moto server on {stack.endpoint_url}\n  bucket     {stack.bucket}\n  topic      {stack.topic_arn}\n"
+        f"  table      {stack.table}\n  event bus  {stack.event_bus}\n"
+    )
+
+
 def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> list[str]:
-    """Show the run as a user would see it: invocations, then each alert as the subscriber got it.
+    """Show the run as a user would see it: the invocations, each file as the function logged it, each alert
+    as the subscriber got it (its subject; ``full``: its whole message, event JSON included), each event the
+    bus delivered. Each list shows :data:`SHOWN` lines unless ``full``; lines fit :func:`width`.
 
     Returns the names of the rules that indexed something (the caller shows them with ``trailsift query``).
     """
-    stack = result.stack
+    stack, columns = result.stack, width()
     failed = [inv for inv in result.invocations if inv.error]
+    print_stack(stack, out)
     out.write(
-        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, topic {stack.topic_arn}, table {stack.table}, "
-        f"event bus {stack.event_bus}\n"
         f"uploaded {len(result.files)} files; {len(result.invocations)} S3 notifications sent to the handler; "
-        f"{len(failed)} raised (Lambda would retry them, then dead-letter them)\n"
+        f"{len(failed)} raised\n"
     )
     for invocation in failed:
         key = invocation.event["Records"][0]["s3"]["object"]["key"]
-        out.write(f"  raised for {escape(unquote_plus(key))}: {one_line(invocation.error or '', 300)}\n")
+        out.write(_fit(f"  raised for {escape(unquote_plus(key))}: {one_line(invocation.error or '', 300)}", columns) + "\n")
     out.write(f"\n== {len(result.files_seen)} files, as the function logged them ==\n")
+    rows = []
     for entry in result.files_seen:
-        detail = entry.get("reason") or f"{entry.get('records', 0)} records, {entry.get('alerts', 0)} alerts, {entry.get('index_rows', 0)} rows"
         name = str(entry.get("correlation_id", "")).rsplit("/", 1)[-1]
-        out.write(f"  {cell(entry.get('status'), 9)}  {cell(name, 72)}  {cell(detail, 0)}\n")
+        if entry.get("reason"):
+            counts = f"{'-':>7}  {'-':>6}  {'-':>4}"
+            name = f"{name}: {entry.get('reason')}"
+        else:
+            counts = f"{entry.get('records', 0):>7}  {entry.get('alerts', 0):>6}  {entry.get('index_rows', 0):>4}"
+        rows.append(f"  {cell(entry.get('status'), 9)}  {counts}  {name}")
+    if rows:
+        out.write(f"  {'status':9}  {'records':>7}  {'alerts':>6}  {'rows':>4}  file\n")
+    _listing(rows, out, full=full, columns=columns)
     out.write(f"\n== {len(result.alerts)} SNS alerts, as the subscriber received them ==\n")
-    for number, envelope in enumerate(result.alerts, 1):
-        attributes = envelope.get("MessageAttributes", {})
-        shown = for_terminal(", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items())))
-        message = str(envelope.get("Message", ""))
-        if not full:
-            head, marker, _ = message.partition("Event JSON:")
-            message = head + (marker + " (use --full to see it)" if marker else "")
-        out.write(f"\n-- alert {number}: {envelope.get('Subject', '')}\n   attributes: {shown}\n")
-        out.write("".join(f"   {line}\n" for line in message.rstrip().splitlines()))
-    out.write(
-        f"\n== {len(result.bus_events)} EventBridge events on {stack.event_bus}, as a rule matching "
-        f"{BUS_PATTERN} delivered them ==\n"
-    )
+    if full:
+        for number, envelope in enumerate(result.alerts, 1):
+            attributes = envelope.get("MessageAttributes", {})
+            shown = for_terminal(", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items())))
+            out.write(f"\n-- alert {number}: {for_terminal(str(envelope.get('Subject', '')))}\n   attributes: {shown}\n")
+            out.write("".join(f"   {line}\n" for line in str(envelope.get("Message", "")).rstrip().splitlines()))
+    else:
+        _listing([f"  {envelope.get('Subject', '')}" for envelope in result.alerts], out, full=False, columns=columns)
+        if result.alerts:
+            out.write("  (--full shows each alert's message)\n")
+    out.write(f"\n== {len(result.bus_events)} EventBridge events, as a rule on {stack.event_bus} delivered them ==\n")
+    events = []
     for event in result.bus_events:
         detail = event.get("detail") or {}
         rules = ",".join(str(rule) for rule in detail.get("rules", []))
         what = f"{detail.get('eventName', '?')} by {detail.get('principal', '?')} in {detail.get('account', '?')}"
-        out.write(f"  {cell(detail.get('severity'), 8)}  {cell(what, 70)}  {cell(rules, 0)}\n")
+        events.append(f"  {cell(detail.get('severity'), 8)}  {cell(rules, 28)}  {what}")
+    _listing(events, out, full=full, columns=columns)
     return sorted(set(_index_rules(stack)))
+
+
+def rule_counts(result: LocalRunResult, index_rules: Sequence[str]) -> Counter[str]:
+    """The events each rule matched: the most any of its destinations got (alerts the subscriber received,
+    events the bus delivered, index rows; ``index_rules`` holds each row's rule)."""
+    import orjson
+
+    alerts: Counter[str] = Counter()
+    for envelope in result.alerts:
+        try:
+            alerts.update(orjson.loads(envelope.get("MessageAttributes", {}).get("rule", {}).get("Value", "[]")))
+        except orjson.JSONDecodeError:
+            continue
+    bus = Counter(str(rule) for event in result.bus_events for rule in (event.get("detail") or {}).get("rules", []))
+    rows = Counter(index_rules)
+    return Counter({rule: max(alerts[rule], bus[rule], rows[rule]) for rule in alerts.keys() | bus.keys() | rows.keys()})
+
+
+def failures(result: LocalRunResult) -> list[tuple[str, str]]:
+    """Each file the run did not do, and why: it could not be read, the function logged it failed, or its
+    invocation raised (Lambda would retry it, then dead-letter it)."""
+    found = [(_shown(left.path), left.reason) for left in result.left_out if left.failed]
+    found += [
+        (str(entry.get("correlation_id", "?")), str(entry.get("reason") or "failed"))
+        for entry in result.files_seen if entry.get("status") == "failed"
+    ]
+    for invocation in result.invocations:
+        if invocation.error:
+            records = invocation.event.get("Records") or [{}]
+            key = unquote_plus(str(records[0].get("s3", {}).get("object", {}).get("key", "a batch")))
+            found.append((key, f"the handler raised {invocation.error} (Lambda would retry it, then dead-letter it)"))
+    return found
+
+
+def print_summary(result: LocalRunResult, out: IO[str], index_rules: Sequence[str], *, full: bool = False) -> None:
+    """The closing summary: what was not uploaded and why, what failed and why (:data:`SHOWN` lines of each
+    unless ``full``); then the counts: files found, uploaded and left out, what the function made of them,
+    alerts, bus events, index rows, and the events each rule matched. ``index_rules``: each index row's rule."""
+    columns = width()
+    separate = False  # a blank line between sections: after the first
+    not_uploaded = [left for left in result.left_out if not left.uploaded and not left.failed]
+    not_sent = [left for left in result.left_out if left.uploaded]
+    for title, left in (("not uploaded", not_uploaded), ("not sent to the function", not_sent)):
+        if not left:
+            continue
+        out.write("\n" if separate else "")
+        note = " (uploaded; only .json.gz keys reach it)" if left is not_sent else ""
+        out.write(_fit(f"== {title}: {_count(len(left), 'file')}{note} ==", columns) + "\n")
+        separate = True
+        by_reason: dict[str, list[str]] = {}
+        for one in left:
+            by_reason.setdefault(one.reason, []).append(_shown(one.path))
+        for reason, paths in by_reason.items():
+            out.write(_fit(f"  {reason}:", columns) + "\n")
+            _listing([f"    {_left_cut(path, columns - 4)}" for path in paths], out, full=full, columns=columns)
+    failed = failures(result)
+    if failed:
+        out.write(("\n" if separate else "") + f"== failed: {_count(len(failed), 'file')} ==\n")
+        separate = True
+        shown = failed if full else failed[:SHOWN]
+        for path, reason in shown:
+            out.write(f"  {for_terminal(path) if full else _left_cut(path, columns - 2)}\n")
+            out.write(f"    {for_terminal(reason) if full else _fit(reason, columns - 4)}\n")
+        if len(failed) > len(shown):
+            out.write(f"  ... and {len(failed) - len(shown)} more (--full shows them all)\n")
+    seen = Counter(str(entry.get("status")) for entry in result.files_seen)
+    unreadable = sum(1 for left in result.left_out if left.failed)
+    raised = sum(1 for invocation in result.invocations if invocation.error)
+    if result.backfill is None:
+        given = _count(len(result.invocations), "notification")
+    else:
+        given = f"{_count(len(result.invocations), 'batch')}, {_count(len(result.backfill.plan.files), 'file')} planned"
+    by_rule = rule_counts(result, index_rules)
+    matches = ", ".join(f"{rule} {count}" for rule, count in sorted(by_rule.items(), key=lambda item: (-item[1], item[0])))
+    lines = [
+        "== summary ==",
+        f"files       {_count(result.found, 'file')} found: {len(result.files)} uploaded, {len(not_uploaded)} not uploaded"
+        + (f", {unreadable} unreadable" if unreadable else ""),
+        f"function    {given}: {_count(seen['processed'], 'file')} processed, {seen['skipped']} skipped, "
+        f"{seen['failed']} failed" + (f", {raised} raised" if raised else ""),
+        f"alerts      {len(result.alerts)} received by the subscriber",
+        f"bus events  {len(result.bus_events)} delivered by the rule on {result.stack.event_bus}",
+        f"index rows  {len(index_rules)} in {result.stack.table}",
+    ]
+    out.write(("\n" if separate else "") + "".join(_fit(line, columns) + "\n" for line in lines))
+    out.write("".join(f"{'by rule' if n == 0 else '':12}{part}\n" for n, part in enumerate(_items(matches, columns - 12))))
+
+
+def _count(count: int, noun: str) -> str:
+    """``1 file``, ``2 files``; ``1 batch``, ``2 batches``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "ch")) else f"{count} {noun}s"
+
+
+def _items(text: str, columns: int) -> list[str]:
+    """A comma-separated list on lines of ``columns`` at most, broken between items only."""
+    lines: list[str] = []
+    for item in (for_terminal(text) or "none").split(", "):
+        if lines and len(lines[-1]) + 2 + len(item) <= columns:
+            lines[-1] += ", " + item
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    return lines
+
+
+def _left_cut(path: str, columns: int) -> str:
+    """``path`` safe to print, cut from the left to ``columns`` (its end, the file's name, is what tells it apart)."""
+    text = for_terminal(path)
+    return text if len(text) <= columns else "…" + text[len(text) - columns + 1 :]
+
+
+def exit_code(result: LocalRunResult) -> ExitCode:
+    """FAILED when the run did not do all it was asked: a file could not be read or failed, an invocation
+    raised, a backfill left files undone or did not succeed; else OK."""
+    if any(left.failed for left in result.left_out):
+        return ExitCode.FAILED
+    if result.backfill is not None:
+        return ExitCode.OK if _backfill_complete(result.backfill) else ExitCode.FAILED
+    if any(invocation.error for invocation in result.invocations):
+        return ExitCode.FAILED
+    return ExitCode.FAILED if any(entry.get("status") == "failed" for entry in result.files_seen) else ExitCode.OK
+
+
+def query_command(stack: LocalStack, by: str) -> str:
+    """The ``trailsift query`` command that reads the local stack's index from another shell, its environment
+    (moto's fake credentials, the region) in front: ``env`` makes it one line in any shell."""
+    credentials = " ".join(
+        f"{name}={shlex.quote(_FAKE_ENV[name])}" for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    )
+    return (
+        f"env {credentials} AWS_DEFAULT_REGION={REGION} trailsift query {by} --table {shlex.quote(stack.table)} "
+        f"--region {REGION} --endpoint-url {shlex.quote(stack.endpoint_url)}"
+    )
+
+
+def keep_until_interrupted(stack: LocalStack, by: str, out: IO[str]) -> None:
+    """``--keep``: say how to query the stack, then keep it up until Ctrl-C (SIGINT) or SIGTERM."""
+    out.write(
+        f"\nthe local stack stays up until Ctrl-C (moto server on {stack.endpoint_url}); from another shell:\n"
+        f"  {query_command(stack, by)}\n"
+    )
+    out.flush()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Both signals, even where SIGINT was ignored (a job a script started in the background).
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {number: signal.signal(number, interrupt) for number in signals}
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sys.stderr.write("trailsift: stopping the local stack\n")
+        sys.stderr.flush()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _index_rules(stack: LocalStack) -> Iterator[str]:
@@ -641,9 +973,9 @@ def print_backfill(result: LocalRunResult, out: IO[str]) -> None:
     stack, backfilled = result.stack, result.backfill
     assert backfilled is not None
     plan = backfilled.plan
+    print_stack(stack, out)
     out.write(
-        f"moto server on {stack.endpoint_url}: bucket {stack.bucket}, backfill bucket {BACKFILL_BUCKET}, "
-        f"state machine {STATE_MACHINE} (moto's executor), table {stack.table}\n"
+        f"  backfill   bucket {BACKFILL_BUCKET}, state machine {STATE_MACHINE} (moto's executor)\n"
         f"uploaded {len(result.files)} files, no notification sent\n"
         f"planned {len(plan.files)} files ({plan.bytes} bytes) in {len(plan.prefixes)} prefixes; "
         + (", ".join(f"{reason} {count}" for reason, count in sorted(plan.skipped.items())) or "none")
@@ -701,30 +1033,60 @@ def _event_id(message: str) -> str | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``local`` command's options."""
-    parser.add_argument("paths", nargs="*", default=["events/logs"], help="log files or folders (default: events/logs)")
-    parser.add_argument("--handler", type=Path, help="the function's app.py (default: functions/processor/app.py)")
-    parser.add_argument("--full", action="store_true", help="show each alert's event JSON too")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH",
+        help=f"log files or folders on this machine (default: the checkout's {SAMPLES}); "
+        f"CloudTrail log files are uploaded ({LOG_FILE_NAMES}), other files are listed as not uploaded",
+    )
+    parser.add_argument("--handler", type=Path, help=f"the function's app.py (default: the checkout's {HANDLER})")
+    parser.add_argument("--full", action="store_true",
+                        help="show every file, alert (with its message and event JSON), bus event and indexed rule")
+    parser.add_argument("-q", "--quiet", action="store_true", help="show only the closing summary")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the local stack up until Ctrl-C, and print the trailsift query command that reads it")
     parser.add_argument(
         "--rules", "--selectors", type=Path, metavar="FILE", dest="rules",
         help="a rules file or a selectors file (told apart by content) to run instead of the default pack",
     )
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
-                        help="jsonl: one JSON object per alert and per index row (kind, eventID, rule, ...)")
+                        help="jsonl: one JSON object per alert and per index row (kind, eventID, rule, ...) on stdout, "
+                        "the rest on stderr")
     backfill = parser.add_argument_group("backfill", "upload without notifying, then run a backfill of a window on the state machine")
     backfill.add_argument("--backfill", action="store_true", help="run a backfill of --since to --until instead of notifications")
     backfill.add_argument("--since", type=parse_time, metavar="T", help="first delivery time (UTC)")
     backfill.add_argument("--until", type=parse_time, metavar="T", help="end of the window (exclusive)")
     backfill.add_argument("--alerts", choices=("none", "digest", "send"), default="none", help="as trailsift backfill --alerts")
-    backfill.add_argument("--definition", type=Path, metavar="FILE", help="the state machine definition (default: statemachine/backfill.asl.json)")
+    backfill.add_argument("--definition", type=Path, metavar="FILE",
+                          help=f"the state machine definition (default: the checkout's {DEFINITION})")
+
+
+def local_paths(given: Sequence[str] | None) -> list[str | Path]:
+    """The paths to upload from: those given, or the checkout's sample files; a usage :class:`CommandError`
+    for an ``s3://`` location (``local`` uploads files from this machine; ``replay`` reads S3)."""
+    for path in given or ():
+        if path[:5].lower() == "s3://":
+            raise CommandError(
+                f"{path}: local uploads files from this machine, not S3 locations (trailsift replay {path} reads one)",
+                ExitCode.USAGE,
+            )
+    if given:
+        return list(given)
+    checkout = find_checkout()
+    if checkout is None or not (checkout / SAMPLES).is_dir():
+        raise CommandError(f"no PATH given, and no trailsift checkout with {SAMPLES} here: give log files or folders",
+                           ExitCode.USAGE)
+    return [checkout / SAMPLES]
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """Run one ``trailsift local``: the run, then each indexed rule's rows as ``trailsift query`` shows them
-    (``--format jsonl``: the alerts and rows as JSON lines; the run's account goes to stderr).
+    """Run one ``trailsift local``: the run, then the rows of the rule with most index rows as ``trailsift
+    query`` shows them (``--full``: of every rule), then a summary (``--quiet``: the summary only);
+    ``--format jsonl``: the alerts and rows as JSON lines on stdout, the rest on stderr. ``--keep`` keeps
+    the stack up until Ctrl-C, printing the ``trailsift query`` command that reads it.
 
-    FAILED when an invocation raised (Lambda would retry it), or a backfill left files undone (a failed
-    batch, a dead-lettered file) or did not succeed; a usage :class:`CommandError` for a path that does
-    not exist, a bad rules file or a backfill without its window, found before the function runs.
+    FAILED when the run did not do all it was asked (:func:`exit_code`); a usage :class:`CommandError`,
+    before the function runs, for a path that does not exist or is an ``s3://`` location, nothing to
+    upload, a bad rules file, handler or definition, or a backfill without its window.
     """
     import orjson
 
@@ -737,31 +1099,54 @@ def run(args: argparse.Namespace) -> ExitCode:
         backfill = Backfill(args.since, args.until, args.alerts, definition=args.definition)
     elif args.since is not None or args.until is not None:
         raise CommandError("--since and --until go with --backfill", ExitCode.USAGE)
+    paths = local_paths(args.paths)
+    if args.rules is not None and str(args.rules)[:4].lower() == "s3:/":  # Path("s3://b/k") is "s3:/b/k"
+        raise CommandError("--rules: give a file on this machine, not an S3 location (local puts it in S3 itself)",
+                           ExitCode.USAGE)
     load_and_warn(args)  # the one loader: a bad rules file stops here, and its warnings come before the run
     jsonl = args.format == "jsonl"
+    human = sys.stderr if jsonl else sys.stdout
     try:
-        with local_run(args.paths, handler=args.handler, rules=args.rules, backfill=backfill) as result:
-            human = sys.stderr if jsonl else sys.stdout
-            if result.backfill is not None:
-                print_backfill(result, human)
-                indexed_rules = sorted(set(_index_rules(result.stack)))
-            else:
-                indexed_rules = print_run(result, human, full=args.full)
+        with local_run(paths, handler=args.handler, rules=args.rules, backfill=backfill) as result:
+            index_rules = list(_index_rules(result.stack))
+            if not args.quiet:
+                if result.backfill is not None:
+                    print_backfill(result, human)
+                else:
+                    print_run(result, human, full=args.full)
+                if not jsonl:
+                    _print_index(result.stack, index_rules, full=args.full, query=main)
             if jsonl:
                 human.flush()
                 for item in jsonl_objects(result):
                     sys.stdout.write(orjson.dumps(item).decode() + "\n")
-            else:
-                table, url = result.stack.table, result.stack.endpoint_url
-                print(f"\n== index rows, as `trailsift query --rule NAME --table {table} --endpoint-url {url}` shows them ==")
-                for rule in indexed_rules:
-                    print(f"\n$ trailsift query --rule {rule}", flush=True)
-                    main(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
+                sys.stdout.flush()
+            if not args.quiet:
+                human.write("\n")
+            print_summary(result, human, index_rules, full=args.full)
+            code = exit_code(result)
+            if args.keep:
+                top = Counter(index_rules).most_common(1)
+                account = next((file.key.account for file in result.files if file.key.account), ACCOUNT)
+                keep_until_interrupted(result.stack, f"--rule {top[0][0]}" if top else f"--account {account}", human)
     except (RulesError, FileNotFoundError) as exc:
         raise CommandError(str(exc), ExitCode.USAGE) from None
-    if result.backfill is not None:
-        return ExitCode.OK if _backfill_complete(result.backfill) else ExitCode.FAILED
-    return ExitCode.FAILED if any(invocation.error for invocation in result.invocations) else ExitCode.OK
+    return code
+
+
+def _print_index(stack: LocalStack, index_rules: Sequence[str], *, full: bool, query: Any) -> None:
+    """The index rows as ``trailsift query`` shows them: of the rule with most rows (``full``: of each rule)."""
+    counts = Counter(index_rules)
+    if not counts:
+        return
+    shown = sorted(counts) if full else [counts.most_common(1)[0][0]]
+    table, url = stack.table, stack.endpoint_url
+    print("\n== index rows, as `trailsift query` shows them ==")
+    for rule in shown:
+        print(f"\n$ trailsift query --rule {rule}", flush=True)
+        query(["query", "--rule", rule, "--table", table, "--endpoint-url", url])
+    if not full and len(counts) > 1:
+        print(f"\n{_count(len(counts) - 1, 'more rule')} indexed rows: --full shows them, --keep keeps the stack up")
 
 
 def _backfill_complete(backfilled: BackfillResult) -> bool:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from trailsift.aws.clients import new_client
-from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.command import CommandError, ExitCode, endpoint_url, positive_int
 from trailsift.cli.report import index_cells, index_table
 from trailsift.cli.session import aws_errors, session, stack_outputs
 from trailsift.cli.terminal import COLOR_CHOICES, MIN_WIDTH, terminal_width, use_colour
@@ -165,7 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     table = parser.add_mutually_exclusive_group(required=True)
     table.add_argument("--table", metavar="NAME", type=key_value, help="the index table's name")
     table.add_argument("--stack", metavar="STACK", type=key_value, help=f"a deployed stack (its {STACK_OUTPUT} output)")
-    parser.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
+    parser.add_argument("--endpoint-url", metavar="URL", type=endpoint_url, help="an emulated AWS endpoint (e.g. moto server)")
     parser.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
 
 

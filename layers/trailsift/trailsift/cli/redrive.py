@@ -44,7 +44,7 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 from trailsift.aws.clients import new_client
-from trailsift.cli.command import CommandError, ExitCode, positive_int
+from trailsift.cli.command import CommandError, ExitCode, endpoint_url, positive_int
 from trailsift.cli.report import cell
 from trailsift.cli.session import aws_errors, session, stack_outputs
 from trailsift.errors import TrailsiftError
@@ -493,7 +493,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", metavar="N", type=positive_int, help="handle at most N messages")
     parser.add_argument("--dry-run", action="store_true", help="list the messages; invoke and delete nothing")
     parser.add_argument(
-        "--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server); --handler uses it too"
+        "--endpoint-url", metavar="URL", type=endpoint_url,
+        help="an emulated AWS endpoint (e.g. moto server); --handler uses it too",
     )
     parser.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
     parser.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
