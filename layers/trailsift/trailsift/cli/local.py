@@ -1038,7 +1038,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"log files or folders on this machine (default: the checkout's {SAMPLES}); "
         f"CloudTrail log files are uploaded ({LOG_FILE_NAMES}), other files are listed as not uploaded",
     )
-    parser.add_argument("--handler", type=Path, help=f"the function's app.py (default: the checkout's {HANDLER})")
+    parser.add_argument("--handler", type=Path, metavar="FILE", help=f"the function's app.py (default: the checkout's {HANDLER})")
     parser.add_argument("--full", action="store_true",
                         help="show every file, alert (with its message and event JSON), bus event and indexed rule")
     parser.add_argument("-q", "--quiet", action="store_true", help="show only the closing summary")
