@@ -212,7 +212,7 @@ def test_keep_leaves_the_stack_up_for_the_query_command_it_prints(tmp_path: Path
             if line.startswith("  env "):
                 break
         command = printed[-1].strip()
-        assert printed[-2].startswith("the local stack stays up until Ctrl-C (moto server on http://127.0.0.1:")
+        assert printed[-2] == "the local stack stays up until Ctrl-C; query it from another shell:\n"
         argv = shlex.split(command)
         assert argv[0] == "env" and "AWS_ACCESS_KEY_ID=local" in argv and "AWS_DEFAULT_REGION=us-east-1" in argv
         assert argv[argv.index("--endpoint-url") + 1].startswith("http://127.0.0.1:")

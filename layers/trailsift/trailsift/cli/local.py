@@ -937,7 +937,7 @@ def query_command(stack: LocalStack, by: str) -> str:
 def keep_until_interrupted(stack: LocalStack, by: str, out: IO[str]) -> None:
     """``--keep``: say how to query the stack, then keep it up until Ctrl-C (SIGINT) or SIGTERM."""
     out.write(
-        f"\nthe local stack stays up until Ctrl-C (moto server on {stack.endpoint_url}); from another shell:\n"
+        "\nthe local stack stays up until Ctrl-C; query it from another shell:\n"
         f"  {query_command(stack, by)}\n"
     )
     out.flush()
