@@ -512,9 +512,10 @@ def test_handler_redrive_end_to_end(stack: dict[str, Any], capsys: pytest.Captur
     code, out, err = run(capsys, "--queue-url", stack["failures"], "--handler", str(APP))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["message", "id", "condition"]
-    assert lines[1].startswith(message_id) and "redriven" in lines[1] and SAMPLE_KEY in lines[1]
+    assert lines[0].startswith(message_id) and "redriven" in lines[0]
+    assert SAMPLE_KEY in "".join(line.strip() for line in lines if "object:" in line or line.startswith("   "))
     assert lines[-1] == "1 redriven, 0 kept, 0 unknown"
+    assert all(len(line) <= 80 for line in lines)  # fits an 80-column terminal (COLUMNS unset: 80)
     assert '"file processed"' in err  # the function's own logs go to stderr, not into the table
     assert alerts(stack) and rows(stack)
     assert all(SAMPLE_KEY in envelope["Message"] for envelope in alerts(stack) or [])
@@ -642,3 +643,16 @@ def test_argparse_usage_errors(argv: tuple[str, ...], capsys: pytest.CaptureFixt
 def test_usage_errors(argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and message in err
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_message_with_long_values_fits_the_terminal(width: int) -> None:
+    from trailsift.cli.redrive import KEPT, Outcome, message_lines
+
+    key = "AWSLogs/o-abcdef1234/111122223333/CloudTrail/ap-southeast-2/2024/01/01/" + "x" * 150 + ".json.gz"
+    outcome = Outcome("m" * 36, KEPT, "RetriesExhausted", "InvocationFailed: " + "e\x1b[31m" * 80,
+                      (f"s3://bucket/{key}", "s3://bucket/short.json.gz"), reason="the function raised again")
+    lines = message_lines(outcome, width)
+    assert all(len(line) <= width for line in lines), [len(line) for line in lines]
+    assert "\x1b" not in "".join(lines)  # event text cannot drive the terminal
+    assert "".join(line.strip() for line in lines).count("short.json.gz") == 1

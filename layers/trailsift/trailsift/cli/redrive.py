@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from trailsift.aws.clients import new_client
 from trailsift.cli.command import CommandError, ExitCode, endpoint_url, positive_int
 from trailsift.cli.report import cell
+from trailsift.cli.terminal import MIN_WIDTH, terminal_width, wrap_lines
 from trailsift.cli.session import aws_errors, session, stack_outputs
 from trailsift.errors import TrailsiftError
 from trailsift.text import for_terminal
@@ -444,17 +445,16 @@ def _failed_items(response: object) -> str | None:
 # --- the command ----------------------------------------------------------------------------------
 
 
-_COLUMNS = (("message id", 36), ("condition", 17), ("outcome", 40), ("error", 50), ("objects", 0))
-
-
-def table_header() -> str:
-    return "  ".join(cell(title, width) for title, width in _COLUMNS).rstrip()
-
-
-def table_row(outcome: Outcome) -> str:
-    values = (outcome.message_id, outcome.condition or "-", outcome.text, outcome.error or "-",
-              " ".join(outcome.objects) or "-")
-    return "  ".join(cell(value, width) for value, (_, width) in zip(values, _COLUMNS, strict=True)).rstrip()
+def message_lines(outcome: Outcome, width: int) -> list[str]:
+    """One message as lines that fit ``width`` (80 columns at least): its id, condition and outcome, then,
+    indented, the error and each object it names (event text is escaped, :func:`cell`; long values folded)."""
+    head = f"{outcome.message_id}  {outcome.condition or '-'}  {outcome.text}"
+    lines = wrap_lines([cell(head, 0)], width)
+    if outcome.error:
+        lines += wrap_lines([f"    error: {cell(outcome.error, 0)}"], width)
+    for name in outcome.objects:
+        lines += wrap_lines([f"    object: {cell(name, 0)}"], width)
+    return lines
 
 
 def jsonl_line(outcome: Outcome) -> str:
@@ -529,13 +529,13 @@ def run(args: argparse.Namespace) -> ExitCode:
     out = sys.stdout
     outcomes: list[Outcome] = []
 
+    width = terminal_width(out, minimum=MIN_WIDTH)
+
     def report(outcome: Outcome) -> None:
         if args.format == "jsonl":
             out.write(jsonl_line(outcome))
         else:
-            if not outcomes:
-                out.write(table_header() + "\n")
-            out.write(table_row(outcome) + "\n")
+            out.write("".join(line + "\n" for line in message_lines(outcome, width)))
         out.flush()
         outcomes.append(outcome)
 
