@@ -227,6 +227,16 @@ def test_a_dry_run_prints_the_plan_and_the_estimate_and_starts_nothing(stack: di
     assert boto3.client("stepfunctions").list_executions(stateMachineArn=stack["BackfillStateMachineArn"])["executions"] == []
 
 
+def test_insights_files_are_planned_only_when_asked(stack: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    key = ("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/11/19/"
+           "111122223333_CloudTrail-Insight_us-east-1_20261119T1200Z_InsightInsightIn.json.gz")
+    boto3.client("s3").put_object(Bucket=TRAIL, Key=key, Body=_body())
+    code, without, _ = cli(capsys, "backfill", "--stack", "trailsift", *WINDOW, "--dry-run")
+    assert code == 0 and "files: 6 (" in without
+    code, with_insights, _ = cli(capsys, "backfill", "--stack", "trailsift", *WINDOW, "--dry-run", "--include-insights")
+    assert code == 0 and "files: 7 (" in with_insights
+
+
 @pytest.fixture
 def answers(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The processor, as moto's Lambda answers it here: each key processed, a batch naming 'Broken' refused."""

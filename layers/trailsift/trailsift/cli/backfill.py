@@ -174,13 +174,18 @@ def plan_window(
     until: datetime,
     accounts: Sequence[str] | None = None,
     regions: Sequence[str] | None = None,
+    include_insights: bool = False,
 ) -> BackfillPlan:
     """The event files of ``s3://bucket/prefix`` the planner (:func:`trailsift.cli.plan.plan`) selects: delivered
     in ``[since, until)`` padded by CloudTrail's delivery delay, of ``accounts`` and ``regions`` (None: all),
-    Insights files left out (the function reads them, no rule of the default pack matches them)."""
+    Insights files only with ``include_insights`` (the function reads them; no rule of the default pack
+    matches them)."""
     from trailsift.cli.plan import Window, plan
 
-    found = plan(s3, bucket, prefix, window=Window(since, until), accounts=accounts, regions=regions)
+    found = plan(
+        s3, bucket, prefix, window=Window(since, until), accounts=accounts, regions=regions,
+        include_insights=include_insights,
+    )
     return BackfillPlan(
         bucket,
         prefix,
@@ -591,6 +596,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", type=parse_time, metavar="T", help="end of the window (exclusive)")
     parser.add_argument("--accounts", metavar="ID,...", help="only these accounts (comma-separated)")
     parser.add_argument("--regions", metavar="REGION,...", help="only these regions (comma-separated)")
+    parser.add_argument(
+        "--include-insights", action="store_true", help="also process Insights files (CloudTrail-Insight/)"
+    )
     parser.add_argument("--alerts", choices=ALERT_MODES, default=DEFAULT_ALERTS,
                         help="none: index only (default); digest: one summary message when the run ends; send: each alert, marked [backfill]")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the estimate; write and start nothing")
@@ -643,7 +651,10 @@ def run(args: argparse.Namespace) -> ExitCode:
         regions = _names(args.regions, r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+", "--regions")
         trail_bucket = outputs.require("TrailBucketName")
         prefix = _stack_parameter(aws, args.stack, args.endpoint_url, "LogKeyPrefix")
-        plan = plan_window(client("s3"), trail_bucket, prefix, since=args.since, until=args.until, accounts=accounts, regions=regions)
+        plan = plan_window(
+            client("s3"), trail_bucket, prefix, since=args.since, until=args.until, accounts=accounts,
+            regions=regions, include_insights=args.include_insights,
+        )
         concurrency = int(_stack_parameter(aws, args.stack, args.endpoint_url, "BackfillMaxConcurrency") or 10)
         batches = build_batches(plan.files, bucket=plan.bucket, alerts=args.alerts)
         print_plan(plan, Estimate(len(plan.files), plan.bytes, len(batches), concurrency), sys.stdout)
