@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from trailsift.cli.command import CommandError, ExitCode, endpoint_url
-from trailsift.cli.plan import parse_time
+from trailsift.cli.plan import PlannedFile, parse_time
 from trailsift.text import for_terminal, one_line
 from trailsift.triggers.step_functions import ALERT_MODES, DEFAULT_ALERTS
 
@@ -136,17 +136,6 @@ def _duration(seconds: float) -> str:
 # --- the plan --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlannedFile:
-    """One log file a backfill reads: what the planner keeps of it."""
-
-    key: str
-    size: int
-    account: str
-    region: str
-    delivered_at: datetime
-
-
 @dataclass
 class BackfillPlan:
     """The files a window selects in ``s3://bucket/prefix``, in key order, and what was left out."""
@@ -191,7 +180,7 @@ def plan_window(
         prefix,
         since,
         until,
-        [PlannedFile(file.key, file.size, file.account, file.region, file.delivered_at) for file in found.files],
+        list(found.files),
         list(found.prefixes),
         Counter({reason.value: count for reason, count in found.skipped.items()}),
         found.report(),
