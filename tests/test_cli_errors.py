@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,11 +183,26 @@ def test_file_mistakes_are_one_line(
     assert out == ""
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads a file whatever its mode")
-def test_a_rules_file_without_read_permission(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_rules_file_without_read_permission(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operating system refusing to open the file (as it does for a mode-0 file, except to root, who runs
+    CI): every opening of that one path raises the PermissionError it would."""
+    import builtins
+    import io
+
     rules = tmp_path / "private.yaml"
     rules.write_text("rules: []\n")
     rules.chmod(0)
+    real_open = io.open
+
+    def refusing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == os.fspath(rules):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", refusing_open)
+    monkeypatch.setattr(builtins, "open", refusing_open)
     for argv in (["validate", str(rules)], ["replay", "--rules", str(rules), str(EVENTS_LOGS)],
                  ["local", "--rules", str(rules), str(EVENTS_LOGS)]):
         code, _, err = run(capsys, argv)
