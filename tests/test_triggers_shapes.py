@@ -174,3 +174,10 @@ def test_batch_answer_refuses_a_job_with_an_unanswered_task() -> None:
     trigger = Trigger(TriggerShape.BATCH, (ref("a", "t1"),), batch=BatchJob("2.0", "inv", ("t1", "t2")))
     with pytest.raises(ValueError, match=re.escape("1 task(s) of invocation inv have no result: ['t2']")):
         answer_job(trigger, [ok("a", "t1")])
+
+
+def test_only_s3_batch_operations_answers_a_permanent_failure_itself() -> None:
+    """Every other shape has its objects that failed for good dead-lettered with their reason."""
+    from trailsift.triggers.registry import SHAPES
+
+    assert {shape.kind for shape in SHAPES if shape.reports_permanent_failures} == {TriggerShape.BATCH}

@@ -25,14 +25,7 @@ from typing import Any
 
 from trailsift.errors import TrailsiftError
 from trailsift.pipeline import FileOutcome, Pipeline, Status
-from trailsift.triggers import ObjectResult, Trigger, TriggerShape, parse_trigger, shape_of
-
-
-DEAD_LETTERS_IN_BATCH = frozenset({TriggerShape.SQS})
-"""Shapes answered per item that cannot answer "failed for good": SQS redelivers every message listed,
-until its redrive policy moves it to a dead-letter queue with no word of why. Their permanent failures
-are dead-lettered with the reason, as the asynchronous shapes' are. (S3 Batch Operations answers
-``PermanentFailure`` itself, with the reason, in its report.)"""
+from trailsift.triggers import ObjectResult, Trigger, parse_trigger, shape_of
 
 
 class InvocationFailed(TrailsiftError, RuntimeError):
@@ -68,14 +61,15 @@ class InvocationReport:
     def response(self, dead_letter: Callable[[list[FileOutcome]], None] | None = None) -> dict[str, Any] | None:
         """What the handler returns; raises :class:`InvocationFailed` when the trigger must be retried.
 
-        For asynchronous shapes and SQS batches, ``dead_letter`` (when given) receives the objects
+        For every shape whose answer cannot say "failed for good" (all but S3 Batch Operations:
+        ``Shape.reports_permanent_failures``), ``dead_letter`` (when given) receives the objects
         that failed for good, which then no longer fail the invocation (nor, in a batch, their
         message): retrying them cannot help, and would delay nothing but themselves. What it cannot
         queue raises, so nothing is lost either way (an SQS batch then comes back whole).
         """
         shape = shape_of(self.trigger)
         outcomes = self.outcomes
-        if (shape.asynchronous or shape.kind in DEAD_LETTERS_IN_BATCH) and dead_letter is not None:
+        if not shape.reports_permanent_failures and dead_letter is not None:
             permanent = [o for o in self.failures if not o.retryable]
             if permanent:
                 dead_letter(permanent)

@@ -219,13 +219,17 @@ class Shape:
 
     ``answer`` builds what the handler returns from the trigger and the result of each object it
     named. ``asynchronous`` shapes are retried whole when the handler raises (by Lambda; a Step Functions
-    batch by the state machine's ``Retry``), so objects that failed for good may be sent to the failure
-    queue instead of failing the invocation.
+    batch by the state machine's ``Retry``). A shape whose answer cannot say "failed for good" (every one
+    but S3 Batch Operations, whose ``PermanentFailure`` carries the reason into its report) has the objects
+    that failed for good sent to the failure queue with their reason instead: retried, they could only fail
+    again (an SQS message would reach its queue's dead-letter queue with no word of why).
     """
 
     kind: TriggerShape
     answer: AnswerFor
     asynchronous: bool = False
+    reports_permanent_failures: bool = False
+    """Whether the answer itself says an object failed for good (S3 Batch Operations' ``PermanentFailure``)."""
     recognises: Recognises | None = None
     parse: ParseEvent | None = None
     record_source: str | None = None

@@ -180,6 +180,7 @@ def answer_job(trigger: Trigger, results: Sequence[ObjectResult]) -> Answer:
 SHAPE = Shape(
     TriggerShape.BATCH,
     answer=answer_job,
+    reports_permanent_failures=True,
     recognises=is_job,
     parse=parse_job,
 )
