@@ -520,40 +520,29 @@ def digest(status: RunStatus) -> tuple[str, str]:
     return subject, "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class _DigestMessage:
-    """The digest as the alert publisher and the delivery ledger take it: keyed by the run."""
-
-    event_key: str
-    subject: str
-    message: str
-    attributes: dict[str, dict[str, str]]
-
-    def size(self) -> int:
-        return len(self.message.encode()) + len(self.subject.encode()) + 64
-
 
 def send_digest(status: RunStatus, *, sns: Any, topic_arn: str, dynamodb: Any | None, table: str | None) -> bool:
     """Publish the digest of a finished run once: the alert ledger (in the index table) keeps it from
     being sent twice. True when it was sent now, False when it had been sent before."""
+    from trailsift.alerts import Alert
     from trailsift.aws.ledger import DeliveryLedger
     from trailsift.aws.sns import AlertPublisher
 
     subject, body = digest(status)
     attributes = {"rule": {"DataType": "String.Array", "StringValue": '["backfill-digest"]'},
                   "severity": {"DataType": "String", "StringValue": "info"}}
-    message = _DigestMessage(f"backfill-digest#{status.run}", subject, body, attributes)
+    message = Alert(f"backfill-digest#{status.run}", subject, body, attributes)  # keyed by the run
     publisher = AlertPublisher(sns, topic_arn)
     if dynamodb is None or table is None:
-        publisher.publish([message])  # type: ignore[list-item]
+        publisher.publish([message])
         return True
-    ledger: DeliveryLedger[_DigestMessage] = DeliveryLedger(
+    ledger: DeliveryLedger[Alert] = DeliveryLedger(
         dynamodb, table, kind="ALERT", owner=f"trailsift-backfill-{uuid.uuid4()}", retention_days=90
     )
     claim = ledger.claim([message])
     if not claim.to_send:
         return False
-    publisher.publish(claim.to_send, on_sent=ledger.mark_sent)  # type: ignore[arg-type]
+    publisher.publish(claim.to_send, on_sent=ledger.mark_sent)
     return True
 
 
