@@ -121,6 +121,45 @@ def test_every_severity_and_destination_is_accepted():
         assert [d.value for d in parse_rule(rule(destinations=destinations), 0).destinations] == destinations
 
 
+def test_origin_metadata_is_optional_kept_and_round_trips():
+    """A rule imported from Sigma keeps where it comes from: id, author, references, licence."""
+    imported = rule(
+        id="d6a5b7a4-2a4c-4d8a-9a0b-1f1f1f1f1f1f",
+        author="Jane Doe, John Roe",
+        references=["https://example.com/a", "https://example.com/b"],
+        license="DRL-1.1",
+    )
+    parsed = parse_rule(imported, 0)
+    assert (parsed.id, parsed.author, parsed.license) == (imported["id"], "Jane Doe, John Roe", "DRL-1.1")
+    assert parsed.references == ("https://example.com/a", "https://example.com/b")
+    assert parsed.to_json() == imported  # every key back, and none added
+    assert parse_rules({"rules": [parsed.to_json()]}).rules == (parsed,)
+    plain = parse_rule(rule(), 0)
+    assert (plain.id, plain.author, plain.references, plain.license) == (None, None, (), None)
+    assert not {"id", "author", "references", "license"} & set(plain.to_json())  # absent stays absent
+    assert parse_rule(rule(references=[]), 0).references == ()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("id", 7, "'id' must be a string of 1 to 2048 characters"),
+        ("id", "", "'id' must be a string"),
+        ("id", None, "'id' must be a string"),
+        ("author", ["a"], "'author' must be a string"),
+        ("license", "x" * 2049, "'license' must be a string of 1 to 2048"),
+        ("references", "https://example.com", "'references' must be a list of strings"),
+        ("references", ["https://example.com", 3], "'references' must be a list of strings"),
+        ("references", [""], "'references' must be a list of strings of 1 to 2048"),
+    ],
+)
+def test_bad_origin_metadata_is_refused_naming_the_key(key, value, fragment):
+    with pytest.raises(RulesError) as info:
+        parse_rules({"rules": [rule(**{key: value})]}, source="pack.json")
+    assert "rule 0 ('x')" in str(info.value)
+    assert fragment in str(info.value)
+
+
 def test_rule_names_at_the_limits():
     assert parse_rule(rule(name="a"), 0).name == "a"
     long_name = "a" + "b" * 127

@@ -51,7 +51,9 @@ class Destination(str, Enum):
 
 
 RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_RULE_KEYS = ("name", "description", "severity", "destinations", "selectors")
+_RULE_KEYS = ("name", "description", "severity", "destinations", "selectors", "id", "author", "references", "license")
+_METADATA_MAX = 2048
+"""The longest ``id``, ``author``, reference or ``license`` accepted (they are shown, never matched on)."""
 DEFAULT_PACK = "default.json"
 
 
@@ -68,15 +70,27 @@ class Rule:
     severity: Severity = Severity.MEDIUM
     description: str = ""
     destinations: tuple[Destination, ...] = tuple(Destination)  # unset in the file: every configured one
+    # Where the rule comes from (a Sigma rule's id, author, references and licence: `rules import-sigma`);
+    # optional, kept and shown, never matched on.
+    id: str | None = None
+    author: str | None = None
+    references: tuple[str, ...] = ()
+    license: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "severity": self.severity.value,
             "destinations": [d.value for d in self.destinations],
             "selectors": [s.to_json() for s in self.selectors],
         }
+        for key in ("id", "author", "license"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.references:
+            out["references"] = list(self.references)
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,26 @@ def _enum_list(raw: Any, enum: type[Enum], where: str) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _metadata_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    """An optional metadata string (``id``, ``author``, ``license``): 1 to 2,048 characters, or absent."""
+    value = raw.get(key)
+    if value is None and key not in raw:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= _METADATA_MAX:
+        raise RulesError(f"{where}: {key!r} must be a string of 1 to {_METADATA_MAX} characters")
+    return value
+
+
+def _references(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The optional ``references``: a list of strings (URLs, as Sigma rules give them), each 1 to 2,048 characters."""
+    value = raw.get("references", [])
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and 1 <= len(item) <= _METADATA_MAX for item in value
+    ):
+        raise RulesError(f"{where}: 'references' must be a list of strings of 1 to {_METADATA_MAX} characters")
+    return tuple(value)
+
+
 def parse_rule(raw: Any, index: int) -> Rule:
     """Validate one rule object (``index`` is its position, for messages)."""
     if not isinstance(raw, Mapping):
@@ -154,7 +188,11 @@ def parse_rule(raw: Any, index: int) -> Rule:
         selectors = parse_selectors(raw["selectors"], context=f"{where}: ")
     except SelectorError as exc:
         raise RulesError(str(exc)) from None
-    return Rule(name, selectors, severity, description, destinations)
+    return Rule(
+        name, selectors, severity, description, destinations,
+        id=_metadata_text(raw, "id", where), author=_metadata_text(raw, "author", where),
+        references=_references(raw, where), license=_metadata_text(raw, "license", where),
+    )
 
 
 def parse_rules(document: Any, *, source: str = "<memory>") -> RuleSet:
