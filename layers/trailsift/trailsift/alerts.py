@@ -9,7 +9,7 @@ alert always fits SNS's 256 KB limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -31,20 +31,47 @@ _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 @dataclass(frozen=True)
 class Alert:
-    """One SNS message for one matched event (however many alert rules it matched)."""
+    """One SNS message for one matched event (however many alert rules it matched).
+
+    ``message`` is the readable text: SNS's ``default``, which e-mail (and every protocol not named in
+    ``per_protocol``) receives. ``per_protocol`` maps an SNS protocol (``sqs``, ``lambda``, ``http``,
+    ``https``) to the message its subscribers receive instead; when it is not empty the alert is
+    published with ``MessageStructure`` ``json`` (:meth:`sns_message`), and SNS's 256 KB limit applies
+    to that whole structure, every copy included (:meth:`size`).
+    """
 
     event_key: str
     subject: str
     message: str
     attributes: dict[str, dict[str, str]]
+    per_protocol: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_structure(self) -> str | None:
+        """``"json"`` when subscribers of some protocol receive their own message, else ``None``."""
+        return "json" if self.per_protocol else None
+
+    def sns_message(self) -> str:
+        """The ``Message`` to publish: the text, or ``{"default": text, "<protocol>": ...}`` as JSON text."""
+        if not self.per_protocol:
+            return self.message
+        return orjson.dumps({"default": self.message, **self.per_protocol}).decode()
 
     def size(self) -> int:
-        """The bytes SNS counts against its 256 KB limit: message, subject and attribute names, types, values."""
-        total = len(self.message.encode()) + len(self.subject.encode())
+        """The bytes SNS counts against its 256 KB limit: message (every protocol's copy), subject and
+        attribute names, types, values."""
+        total = _structure_size(self.message, self.per_protocol) + len(self.subject.encode())
         for name, attribute in self.attributes.items():
             total += len(name.encode()) + len(attribute["DataType"].encode())
             total += len(attribute["StringValue"].encode())
         return total
+
+
+def _structure_size(message: str, per_protocol: dict[str, str]) -> int:
+    """Bytes of :meth:`Alert.sns_message`, without building it twice for the plain text."""
+    if not per_protocol:
+        return len(message.encode())
+    return len(orjson.dumps({"default": message, **per_protocol}))
 
 
 def _clean(value: Any, limit: int = MAX_FIELD_CHARS) -> str:

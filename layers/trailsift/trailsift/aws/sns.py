@@ -13,11 +13,14 @@ failed) is raised as :class:`PublishFailed` naming each alert, never dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, Alert
 from trailsift.aws.errors import FailedEntry, PublishFailed
 from trailsift.aws.retry import NOT_SENT, BatchPublisher, EntryFailure, pack
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.type_defs import PublishBatchRequestEntryTypeDef
 
 __all__ = ["AlertPublisher", "FailedEntry", "NOT_SENT", "PublishFailed", "batches"]
 
@@ -28,6 +31,19 @@ MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SNS PublishBatch: all entries of one call
 def batches(alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
     """Pack alerts greedily, in order, into calls of at most 10 entries and 256 KB."""
     return pack(alerts, max_entries=MAX_BATCH_ENTRIES, max_bytes=MAX_BATCH_BYTES)
+
+
+def _entry(index: int, alert: Alert) -> PublishBatchRequestEntryTypeDef:
+    """One PublishBatch entry; with ``MessageStructure`` ``json`` when protocols get messages of their own."""
+    entry: PublishBatchRequestEntryTypeDef = {
+        "Id": str(index),
+        "Message": alert.sns_message(),
+        "Subject": alert.subject,
+        "MessageAttributes": alert.attributes,  # type: ignore[typeddict-item]
+    }
+    if alert.message_structure is not None:
+        entry["MessageStructure"] = alert.message_structure
+    return entry
 
 
 class AlertPublisher(BatchPublisher[Alert]):
@@ -41,15 +57,7 @@ class AlertPublisher(BatchPublisher[Alert]):
         self, batch: list[Alert], on_sent: Callable[[list[Alert]], Any] | None
     ) -> list[EntryFailure[Alert]]:
         """One PublishBatch call: tells ``on_sent`` what SNS accepted, and answers the alerts it did not."""
-        entries = [
-            {
-                "Id": str(index),
-                "Message": alert.message,
-                "Subject": alert.subject,
-                "MessageAttributes": alert.attributes,
-            }
-            for index, alert in enumerate(batch)
-        ]
+        entries = [_entry(index, alert) for index, alert in enumerate(batch)]
         response = self.client.publish_batch(TopicArn=self.target, PublishBatchRequestEntries=entries)
         succeeded = {entry.get("Id") for entry in response.get("Successful", [])}
         accepted = [alert for index, alert in enumerate(batch) if str(index) in succeeded]
