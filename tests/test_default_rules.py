@@ -1,8 +1,9 @@
 """The default rule pack against the CIS controls it claims to implement, on real CloudTrail records.
 
 Three layers of evidence:
-- per rule, hand-picked real records it must match and near misses it must not
-  (``tests/fixtures/rule_cases/<rule>.json``, format in that folder's README);
+- per rule, hand-picked real records it must match and near misses it must not: the rule's own
+  ``tests`` in the pack, their records in ``trailsift/rules/cases/<rule>.json`` (format in that
+  folder's README; ``trailsift test default`` runs them too, ``tests/test_cli_test.py``);
 - the pack's shape: every rule validates, documents itself, and lists exactly the API names of
   its CIS control (``CIS_EVENT_NAMES`` below, copied from the "Sensitive APIs" table of
   ``../shared/docs/cloudtrail.md``);
@@ -27,7 +28,7 @@ from trailsift.engine import RuleEngine
 from trailsift.rules import Destination, Rule, RuleSet, Severity, default_rules, parse_rules
 
 REPO = Path(__file__).resolve().parents[1]
-CASES_DIR = REPO / "tests" / "fixtures" / "rule_cases"
+CASES_DIR = REPO / "layers" / "trailsift" / "trailsift" / "rules" / "cases"
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "data" / "cloudtrail"
 CLOUDTRAIL_MD = SHARED / "docs" / "cloudtrail.md"
@@ -164,12 +165,23 @@ def _raw_pack() -> dict[str, Any]:
 
 
 def _case_files() -> dict[str, Path]:
-    return {path.stem: path for path in sorted(CASES_DIR.glob("*.json"))}
+    """The case files of this pack's rules (the folder also holds the ssm pack's)."""
+    return {path.stem: path for path in sorted(CASES_DIR.glob("*.json")) if not path.stem.startswith("ssm-")}
 
 
 @cache
 def _case(rule: str) -> dict[str, Any]:
-    return json.loads(_case_files()[rule].read_text(encoding="utf-8"))
+    """The rule's tests as ``{"rule", "match": [...], "no_match": [...]}``, each entry with its ``origin``,
+    ``record`` (read from the case file), ``why`` (the case's name) and ``edited`` when there is one."""
+    out: dict[str, Any] = {"rule": rule, "match": [], "no_match": []}
+    for case in _pack().get(rule).tests:
+        assert case.path is not None and case.index is not None, f"{rule}: {case.name!r} is not a file case"
+        records = json.loads(case.path.read_text(encoding="utf-8"))["Records"]
+        entry = {"origin": case.origin, "why": case.name, "record": records[case.index]}
+        if case.edited is not None:
+            entry["edited"] = case.edited
+        out["match" if case.expects_match else "no_match"].append(entry)
+    return out
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -224,7 +236,7 @@ def test_pack_has_one_rule_per_control():
 def test_every_shipped_rule_validates_and_documents_itself(index):
     raw = _raw_pack()["rules"][index]
     # Explicit in the file, not left to parse_rule's defaults.
-    assert set(raw) == {"name", "description", "severity", "destinations", "selectors"}
+    assert set(raw) == {"name", "description", "severity", "destinations", "selectors", "tests"}
     assert isinstance(raw["description"], str) and len(raw["description"].strip()) >= 20
     rule = _pack().rules[index]
     assert rule.name == raw["name"]
@@ -234,6 +246,7 @@ def test_every_shipped_rule_validates_and_documents_itself(index):
     # Each rule validates on its own, and survives a round trip through its JSON form.
     alone = parse_rules({"version": 1, "rules": [raw]})
     assert alone.rules[0] == rule
+    assert all(case.base == CASES_DIR.parent for case in rule.tests)  # file cases resolve inside the pack
     assert parse_rules({"rules": [rule.to_json()]}).rules[0] == rule
 
 
@@ -309,9 +322,18 @@ def test_every_rule_has_a_case_file_and_every_case_file_a_rule():
 
 
 @pytest.mark.parametrize("rule_name", RULE_NAMES)
+def test_every_record_of_a_case_file_is_used_once_by_its_rule(rule_name):
+    tests = _pack().get(rule_name).tests
+    assert {case.file for case in tests} == {f"cases/{rule_name}.json"}
+    records = json.loads(_case_files()[rule_name].read_text(encoding="utf-8"))["Records"]
+    assert sorted(case.index for case in tests) == list(range(len(records)))
+
+
+@pytest.mark.parametrize("rule_name", RULE_NAMES)
 def test_case_file_shape(rule_name):
     case = _case(rule_name)
     assert set(case) == {"rule", "match", "no_match"}
+    assert all(c.origin for c in _pack().get(rule_name).tests), f"{rule_name}: a case without its origin"
     assert case["rule"] == rule_name
     for kind in ("match", "no_match"):
         assert case[kind], f"{rule_name}: no {kind} records"

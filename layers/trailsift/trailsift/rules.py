@@ -14,7 +14,11 @@ A rules file (JSON, or YAML for comments) looks like::
 ``destinations`` names where matches go (``alert``, ``index``, ``eventbus``: :class:`Destination`); left out,
 a rule's matches go to every destination the deployment configures. The selectors are in CloudTrail's own
 shape, so they can be pasted from ``put-event-selectors``.
-The default pack (``rules/default.json``) covers the CIS AWS Foundations monitoring controls.
+A rule may carry ``tests`` (:class:`RuleCase`): named records it must match or must not, inline or by
+``file`` and ``index``; ``trailsift test`` runs them. Built-in packs are chosen by name (:data:`PACKS`,
+:func:`pack_rules`): ``default`` (``rules/default.json``) covers the CIS AWS Foundations monitoring
+controls, ``ssm`` what a security team watches in Systems Manager; their cases' records are in
+``rules/cases/``, which only ``trailsift test`` reads.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -51,14 +55,62 @@ class Destination(str, Enum):
 
 
 RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_RULE_KEYS = ("name", "description", "severity", "destinations", "selectors", "id", "author", "references", "license")
+_RULE_KEYS = (
+    "name", "description", "severity", "destinations", "selectors", "id", "author", "references", "license", "tests",
+)
 _METADATA_MAX = 2048
 """The longest ``id``, ``author``, reference or ``license`` accepted (they are shown, never matched on)."""
 DEFAULT_PACK = "default.json"
+PACKS = ("default", "ssm")
+"""The built-in packs, by name: ``rules/<name>.json`` in this package (:func:`pack_rules`)."""
+_CASE_KEYS = ("name", "expect", "record", "file", "index", "origin", "edited")
+EXPECT = ("match", "no-match")
 
 
 class RulesError(TrailsiftError, ValueError):
     """A rules file that is not valid; the message names the rule and the key at fault."""
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    """One test case a rule carries: a record it must match (``expect`` ``match``) or must not (``no-match``).
+
+    The record is inline (``record``) or in a file (``file``, relative to the rules file's folder, a pack's
+    to the pack: a CloudTrail log file, ``.json`` or ``.json.gz``, whose ``Records[index]`` it is, or a
+    file of one record). File cases are only read when the case runs (``trailsift test``), never when
+    the rules load, so a pack's cases cost the function nothing. ``origin`` and ``edited`` say where the
+    record came from and what was changed in it, for the reader (and the tests of the shipped packs).
+    """
+
+    name: str
+    expect: Literal["match", "no-match"]
+    record: dict[str, Any] | None = field(default=None, hash=False)
+    file: str | None = None
+    index: int | None = None
+    origin: str | None = None
+    edited: str | None = None
+    base: Path | None = field(default=None, compare=False, repr=False)
+    """The folder ``file`` is relative to (the rules file's); not part of the case's identity."""
+
+    @property
+    def expects_match(self) -> bool:
+        return self.expect == "match"
+
+    @property
+    def path(self) -> Path | None:
+        """The case's record file, resolved against ``base``; None for an inline record."""
+        if self.file is None:
+            return None
+        return self.base / self.file if self.base is not None else Path(self.file)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "expect": self.expect}
+        if self.record is not None:
+            out["record"] = self.record
+        for key in ("file", "index", "origin", "edited"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 @dataclass(frozen=True)
@@ -76,6 +128,8 @@ class Rule:
     author: str | None = None
     references: tuple[str, ...] = ()
     license: str | None = None
+    tests: tuple[RuleCase, ...] = ()
+    """The rule's own test cases (``trailsift test`` runs them); never read by the engine."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,6 +144,8 @@ class Rule:
                 out[key] = getattr(self, key)
         if self.references:
             out["references"] = list(self.references)
+        if self.tests:
+            out["tests"] = [case.to_json() for case in self.tests]
         return out
 
 
@@ -153,8 +209,60 @@ def _references(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_rule(raw: Any, index: int) -> Rule:
-    """Validate one rule object (``index`` is its position, for messages)."""
+def _text(case: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = case.get(key)
+    if key in case and (not isinstance(value, str) or not value.strip()):
+        raise RulesError(f"{where}: {key!r} must be a non-empty string")
+    return value
+
+
+def parse_case(raw: Any, number: int, where: str, base: Path | None = None) -> RuleCase:
+    """Validate one test case of a rule (``where`` names the rule, ``number`` is the case's position)."""
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    at = f"{where}: test {number}" + (f" ({name!r})" if isinstance(name, str) else "")
+    if not isinstance(raw, Mapping):
+        raise RulesError(f"{at}: must be an object, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in _CASE_KEYS]
+    if unknown:
+        raise RulesError(f"{at}: unknown key {unknown[0]!r}; test keys are {', '.join(_CASE_KEYS)}")
+    if not isinstance(name, str) or not name.strip():
+        raise RulesError(f"{at}: 'name' must be a non-empty string")
+    expect = raw.get("expect")
+    if expect not in EXPECT:
+        raise RulesError(f"{at}: 'expect' must be 'match' or 'no-match', got {expect!r}")
+    has_record, has_file = "record" in raw, "file" in raw
+    if has_record == has_file:
+        raise RulesError(f"{at}: give the record inline ('record') or in a file ('file' and 'index'), not "
+                         + ("both" if has_record else "neither"))
+    record, index = raw.get("record"), raw.get("index")
+    if has_record:
+        if not isinstance(record, dict) or not record:
+            raise RulesError(f"{at}: 'record' must be a non-empty object (one CloudTrail record)")
+        if "index" in raw:
+            raise RulesError(f"{at}: 'index' goes with 'file', not with an inline 'record'")
+    file = _text(raw, "file", at)
+    if "index" in raw and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+        raise RulesError(f"{at}: 'index' must be a whole number from 0 (the record's place in the file's Records)")
+    return RuleCase(name, expect, record, file, index, _text(raw, "origin", at), _text(raw, "edited", at), base)
+
+
+def _cases(raw: Any, where: str, base: Path | None) -> tuple[RuleCase, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise RulesError(f"{where}: 'tests' must be a non-empty list of cases")
+    cases = tuple(parse_case(case, number, where, base) for number, case in enumerate(raw))
+    seen: set[str] = set()
+    for number, case in enumerate(cases):
+        if case.name in seen:
+            raise RulesError(f"{where}: test {number} ({case.name!r}): name already used by another test of this rule")
+        seen.add(case.name)
+    return cases
+
+
+def parse_rule(raw: Any, index: int, *, base: Path | None = None) -> Rule:
+    """Validate one rule object (``index`` is its position, for messages; ``base``: the folder its tests'
+    files are relative to)."""
     if not isinstance(raw, Mapping):
         raise RulesError(f"rule {index}: must be an object, got {type(raw).__name__}")
     name = raw.get("name")
@@ -192,11 +300,13 @@ def parse_rule(raw: Any, index: int) -> Rule:
         name, selectors, severity, description, destinations,
         id=_metadata_text(raw, "id", where), author=_metadata_text(raw, "author", where),
         references=_references(raw, where), license=_metadata_text(raw, "license", where),
+        tests=_cases(raw.get("tests"), where, base) if "tests" in raw else (),
     )
 
 
-def parse_rules(document: Any, *, source: str = "<memory>") -> RuleSet:
-    """Validate a rules document (``{"rules": [...]}``) into a :class:`RuleSet`."""
+def parse_rules(document: Any, *, source: str = "<memory>", base: Path | None = None) -> RuleSet:
+    """Validate a rules document (``{"rules": [...]}``) into a :class:`RuleSet` (``base``: the folder its
+    tests' files are relative to, the rules file's)."""
     if not isinstance(document, Mapping):
         raise RulesError(f"{source}: a rules file is an object with a 'rules' list")
     unknown = [key for key in document if key not in ("rules", "version")]
@@ -208,7 +318,7 @@ def parse_rules(document: Any, *, source: str = "<memory>") -> RuleSet:
     raw_rules = document.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         raise RulesError(f"{source}: 'rules' must be a non-empty list")
-    rules = [parse_rule(raw, index) for index, raw in enumerate(raw_rules)]
+    rules = [parse_rule(raw, index, base=base) for index, raw in enumerate(raw_rules)]
     seen: dict[str, int] = {}
     for index, rule in enumerate(rules):
         if rule.name in seen:
@@ -341,11 +451,53 @@ def load_rules_file(path: str | Path) -> RulesFile:
     document = load_document(path)
     source = str(path)
     kind = document_kind(document, source=source)
-    rules = parse_rules(document, source=source) if kind == "rules" else selector_rules(document, source=source)
+    if kind == "rules":
+        rules = parse_rules(document, source=source, base=Path(path).parent)
+    else:
+        rules = selector_rules(document, source=source)
     return RulesFile(rules, kind)
+
+
+def is_pack_name(spec: str) -> bool:
+    """Whether ``spec`` names a built-in pack rather than a file: a bare name, with no path separator and
+    no ``.`` (``default``, ``ssm``); ``./default`` or ``rules.json`` is always a file. The rule needs no
+    look at the disk, so a file that happens to exist never changes what a name means."""
+    return bool(spec) and not any(char in spec for char in "/\\.") and ":" not in spec
+
+
+def pack_source(name: str) -> str:
+    """How a pack's rules name their source (``trailsift:rules/ssm.json``)."""
+    return f"trailsift:rules/{name}.json"
+
+
+def pack_rules(name: str) -> RuleSet:
+    """The built-in pack ``name`` (:data:`PACKS`); a :class:`RulesError` naming the packs for any other name."""
+    if name not in PACKS:
+        raise RulesError(f"no built-in pack {name!r}; the packs are {', '.join(PACKS)} (a file: give its path, as ./{name})")
+    folder = resources.files("trailsift").joinpath("rules")
+    text = folder.joinpath(f"{name}.json").read_bytes()
+    return parse_rules(orjson.loads(text), source=pack_source(name), base=Path(str(folder)))
+
+
+def combine_rules(sets: Sequence[RuleSet]) -> RuleSet:
+    """Several rule sets as one, in order; rule names must stay unique across them (a :class:`RulesError`
+    naming both sources otherwise). One set is returned as it is."""
+    if len(sets) == 1:
+        return sets[0]
+    if not sets:
+        raise RulesError("no rules given")
+    seen: dict[str, str] = {}
+    for ruleset in sets:
+        for rule in ruleset:
+            if rule.name in seen:
+                raise RulesError(
+                    f"rule {rule.name!r} is in both {seen[rule.name]} and {ruleset.source}; "
+                    "rule names must be unique across the rules combined"
+                )
+            seen[rule.name] = ruleset.source
+    return RuleSet(tuple(rule for ruleset in sets for rule in ruleset), " + ".join(s.source for s in sets))
 
 
 def default_rules() -> RuleSet:
     """The rule pack shipped with trailsift (CIS AWS Foundations monitoring controls)."""
-    text = resources.files("trailsift").joinpath("rules", DEFAULT_PACK).read_bytes()
-    return parse_rules(orjson.loads(text), source=f"trailsift:rules/{DEFAULT_PACK}")
+    return pack_rules("default")
