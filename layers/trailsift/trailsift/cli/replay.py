@@ -259,7 +259,7 @@ def replay_remote(
     the number of files. ``jobs`` above 1 scans them in worker processes, as :func:`replay` does.
     """
     wanted = [file for file in files if file.readable_by_name]
-    downloads = _prefetched(wanted, fetch, download_concurrency)
+    downloads = prefetched(wanted, fetch, download_concurrency)
     with closing(downloads):
         if jobs > 1 and _remote_worth_workers(wanted):
             outcomes = _remote_outcomes_in_workers(
@@ -283,7 +283,7 @@ def _scan_item(item: tuple[str, bytes | FileOutcome], engine: RuleEngine, limits
     return got if isinstance(got, FileOutcome) else scan_data(got, location, engine, limits)
 
 
-def _prefetched(
+def prefetched(
     files: Sequence[RemoteFile], fetch: Fetch, concurrency: int, budget: int | None = None
 ) -> Generator[tuple[RemoteFile, bytes | FileOutcome], None, None]:
     """Each of ``files`` with what ``fetch`` gave, in order, downloaded ``concurrency`` at a time ahead of the caller.
@@ -762,10 +762,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="scan files in N worker processes; the output is the same for any N (default: the cores available, %(default)s)",
     )
+    s3 = add_source_arguments(parser)
+    s3.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what would be listed, read and left out, and why) and download nothing; "
+        "--format jsonl prints the files, one JSON object a line",
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="log files or folders, or s3://BUCKET[/PREFIX] locations (not both)"
+    )
+
+
+def add_source_arguments(
+    parser: argparse.ArgumentParser, *, verb: str = "replay", done: str = "replayed"
+) -> argparse._ArgumentGroup:
+    """The options that choose the files of local paths and ``s3://`` locations (``--since``... ``--region``), shared by
+    every command that reads log files as ``replay`` does (``verb`` and ``done`` say what it does with them, in the
+    help); the ``s3://`` group is returned for the command's own options. Read them with :func:`selection_of`."""
     select = parser.add_argument_group(
         "selecting files",
         "By what the key or file name says (CloudTrail's layout and file name); times are UTC, 2026-11-01 or "
-        "2026-11-01T06:00Z. Local files whose names say nothing are replayed (said once on stderr).",
+        f"2026-11-01T06:00Z. Local files whose names say nothing are {done} (said once on stderr).",
     )
     select.add_argument("--since", metavar="TIME", help="files delivered from TIME on (inclusive)")
     select.add_argument(
@@ -792,7 +810,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--include-insights",
         action="store_true",
-        help="also replay Insights files (CloudTrail-Insight/); local Insights files are always read",
+        help=f"also {verb} Insights files (CloudTrail-Insight/); local Insights files are always read",
     )
     s3.add_argument(
         "--download-concurrency",
@@ -801,17 +819,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="objects downloaded at once (default: %(default)s)",
     )
-    s3.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the plan (what would be listed, read and left out, and why) and download nothing; "
-        "--format jsonl prints the files, one JSON object a line",
-    )
     s3.add_argument("--endpoint-url", metavar="URL", help="an emulated AWS endpoint (e.g. moto server)")
     s3.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="log files or folders, or s3://BUCKET[/PREFIX] locations (not both)"
-    )
+    return s3
 
 
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -874,7 +884,7 @@ def _names(given: list[str] | None, option: str, pattern: re.Pattern[str], what:
     return frozenset(names)
 
 
-def _selection(args: argparse.Namespace) -> Selection:
+def selection_of(args: argparse.Namespace) -> Selection:
     """What ``--since``/``--until``/``--accounts``/``--regions``/``--include-insights`` select; usage errors."""
     return Selection(
         Window.parse(args.since, args.until),
@@ -891,7 +901,7 @@ def _rules(args: argparse.Namespace) -> RuleSet:
     return load_and_warn(args).rules
 
 
-def _remote(paths: Sequence[str]) -> list[tuple[str, str]] | None:
+def remote_locations(paths: Sequence[str]) -> list[tuple[str, str]] | None:
     """The ``(bucket, prefix)`` of each ``s3://`` path, or None when every path is local; usage errors."""
     remote = [path for path in paths if path[:5].lower() == "s3://"]
     if not remote:
@@ -901,12 +911,14 @@ def _remote(paths: Sequence[str]) -> list[tuple[str, str]] | None:
     return [parse_s3_uri("s3://" + path[5:]) for path in remote]
 
 
-def _plans(args: argparse.Namespace, locations: Sequence[tuple[str, str]], selection: Selection) -> tuple[S3Client, list[Plan]]:
-    """An S3 client (``--endpoint-url``, ``--region``) and the plan of each location."""
+def plan_locations(
+    args: argparse.Namespace, locations: Sequence[tuple[str, str]], selection: Selection, *, command: str = "replay"
+) -> tuple[S3Client, list[Plan]]:
+    """An S3 client (``--endpoint-url``, ``--region``) and the plan of each location, for ``trailsift <command>``."""
     from trailsift.aws.clients import new_client
     from trailsift.cli.session import aws_errors, session
 
-    aws = session("replay", args.region)
+    aws = session(command, args.region)
     with aws_errors():
         try:
             client = new_client(
@@ -956,8 +968,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     FAILED when some files failed (the rest is still reported); a usage :class:`CommandError`, before
     anything is read, for invalid rules, options or locations, a path or bucket that does not exist.
     """
-    selection = _selection(args)
-    locations = _remote(args.paths)
+    selection = selection_of(args)
+    locations = remote_locations(args.paths)
     if locations is None and args.dry_run:
         raise CommandError("--dry-run plans s3:// locations only", ExitCode.USAGE)
     if args.summary and args.format != "text":
@@ -972,7 +984,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     summary = ReplaySummary()
     limits = ReadLimits(args.max_decompressed_bytes, args.max_record_bytes)
     if locations is not None:
-        client, plans = _plans(args, locations, selection)
+        client, plans = plan_locations(args, locations, selection)
         if args.dry_run:
             _print_plans(plans, args.format)
             return ExitCode.OK
