@@ -1,7 +1,7 @@
 """The ``trailsift`` command line: what runs on a workstation, apart from what runs in the function.
 
 Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``explain`` why a record
-matched or not, ``rules`` list and show rules, ``query`` the index,
+matched or not, ``rules`` list and show rules, ``selectors impact`` what selectors keep of logged events, ``query`` the index,
 ``redrive`` the failure queue, ``backfill`` a time window on Step Functions, and ``local``: the whole
 application on this machine, against an emulated AWS.
 Each is a module with ``add_arguments`` and ``run``; they share :mod:`trailsift.cli.command` (exit
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TypedDict
 
-from trailsift.cli import backfill, explain, local, query, redrive, replay, rules_command, validate
+from trailsift.cli import backfill, explain, local, query, redrive, replay, rules_command, selectors_command, validate
 from trailsift.cli.command import CommandError, ExitCode, Parser
 from trailsift.text import for_terminal
 
@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
             "help": "show why one record (FILE:INDEX, FILE or - for stdin) matches each rule or not, field selector by field selector",
         }),
         (rules_command, "rules", {"help": "`rules list` the rules (built-in pack or --rules FILE); `rules show NAME` one of them"}),
+        (selectors_command, "selectors", {
+            "help": "`selectors impact`: what a trail's selectors would keep and drop of logged events, and the cost",
+        }),
         (local, "local", {
             "help": "run the deployed pipeline on this machine: moto's server on 127.0.0.1 stands in for AWS",
         }),
