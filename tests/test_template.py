@@ -403,6 +403,8 @@ def test_the_layer_ships_only_what_the_function_imports(build_dir: Path, tmp_pat
     not boto3 (trailsift.aws makes the clients on first use)."""
     layer = build_dir / "TrailsiftLayer" / "python" / "trailsift"
     assert (layer / "pipeline.py").is_file() and not (layer / "cli").exists()
+    # The packs are in it, their test records (read by `trailsift test` only) are not.
+    assert (layer / "rules" / "ssm.json").is_file() and not (layer / "rules" / "cases").exists()
     shutil.copytree(layer, tmp_path / "layer" / "trailsift")  # trailsift only: the layer's dependencies are arm64 wheels
     loaded = tmp_path / "modules.json"
     proc = subprocess.run(

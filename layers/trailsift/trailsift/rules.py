@@ -61,8 +61,12 @@ _RULE_KEYS = (
 _METADATA_MAX = 2048
 """The longest ``id``, ``author``, reference or ``license`` accepted (they are shown, never matched on)."""
 DEFAULT_PACK = "default.json"
-PACKS = ("default", "ssm")
-"""The built-in packs, by name: ``rules/<name>.json`` in this package (:func:`pack_rules`)."""
+PACKS: dict[str, str] = {
+    "default": "CIS AWS Foundations monitoring controls (Security Hub CloudWatch.1-14)",
+    "ssm": "Systems Manager: sessions, commands and automations, documents, parameters, service settings, "
+    "managed nodes, control channels",
+}
+"""The built-in packs, by name, and what each watches: ``rules/<name>.json`` in this package (:func:`pack_rules`)."""
 _CASE_KEYS = ("name", "expect", "record", "file", "index", "origin", "edited")
 EXPECT = ("match", "no-match")
 
@@ -489,6 +493,8 @@ def combine_rules(sets: Sequence[RuleSet]) -> RuleSet:
     seen: dict[str, str] = {}
     for ruleset in sets:
         for rule in ruleset:
+            if rule.name in seen and seen[rule.name] == ruleset.source:
+                raise RulesError(f"{ruleset.source} is given twice; rule names must be unique across the rules combined")
             if rule.name in seen:
                 raise RulesError(
                     f"rule {rule.name!r} is in both {seen[rule.name]} and {ruleset.source}; "

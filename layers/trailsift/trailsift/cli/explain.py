@@ -110,20 +110,26 @@ def read_record(spec: str, index: int | None = None) -> tuple[str, dict[str, Any
         else:
             raise CommandError(f"{spec}: not a file (give FILE:INDEX, FILE or -)", ExitCode.USAGE)
     source = "stdin" if path == "-" else path
+    return pick_record(read_document(path), source, index)
+
+
+def read_document(path: str | Path) -> Any:
+    """The JSON document of a file (``.json.gz`` or ``.json``, told apart by content) or of stdin (``-``);
+    a usage :class:`CommandError` naming the file when it cannot be read or decoded."""
+    source = "stdin" if str(path) == "-" else str(path)
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if source == "stdin" else Path(path).read_bytes()
     except OSError as exc:
         raise CommandError(f"{source}: cannot read: {exc.strerror or exc}", ExitCode.USAGE) from None
     try:
-        document = orjson.loads(decompress(data, source, limit=DEFAULT_MAX_DECOMPRESSED_BYTES))
+        return orjson.loads(decompress(data, source, limit=DEFAULT_MAX_DECOMPRESSED_BYTES))
     except LogFileError as exc:
         raise CommandError(str(exc), ExitCode.USAGE) from None
     except orjson.JSONDecodeError as exc:
         raise CommandError(f"{source}: not valid JSON: {exc}", ExitCode.USAGE) from None
-    return _pick(document, source, index)
 
 
-def _pick(document: Any, source: str, index: int | None) -> tuple[str, dict[str, Any]]:
+def pick_record(document: Any, source: str, index: int | None) -> tuple[str, dict[str, Any]]:
     """The record of a log document (``Records``), a replay JSON line (``record``) or a record itself."""
     if isinstance(document, dict) and isinstance(document.get("Records"), list):
         entries = document["Records"]
@@ -200,6 +206,17 @@ def render(
 ) -> Iterator[str]:
     """The trace as lines of text (the caller makes them safe and cuts them to ``width``)."""
     yield "record " + left_cut(where, width - len("record "))
+    yield from record_lines(record)
+    matched = matched_rules(traces)
+    of = f"{len(traces)} rules" if len(traces) == rules_in_file else f"{len(traces)} rules chosen of {rules_in_file}"
+    yield f"matches {len(matched)} of {of}" + (f": {', '.join(matched)}" if matched else "")
+    for trace in traces:
+        yield ""
+        yield from rule_lines(trace)
+
+
+def record_lines(record: dict[str, Any]) -> Iterator[str]:
+    """What the record is, indented: ``eventName (eventSource) at eventTime``, then its ``eventID``."""
     said = {key: record[key] for key in ("eventName", "eventSource", "eventTime", "eventID") if isinstance(record.get(key), str)}
     what = " ".join(
         text for text in (
@@ -212,25 +229,25 @@ def render(
         yield f"  {what}"
     if "eventID" in said:
         yield f"  eventID {said['eventID']}"
-    matched = matched_rules(traces)
-    of = f"{len(traces)} rules" if len(traces) == rules_in_file else f"{len(traces)} rules chosen of {rules_in_file}"
-    yield f"matches {len(matched)} of {of}" + (f": {', '.join(matched)}" if matched else "")
-    for trace in traces:
-        yield ""
-        verdict = "MATCH" if trace.matched else "no match"
-        yield f"{verdict}  {trace.rule.name}  [{trace.rule.severity.value}]"
-        for index, selector in enumerate(trace.selectors):
-            name = f" ({selector.selector.name!r})" if selector.selector.name is not None else ""
-            failed = sum(not fs.held for fs in selector.fields)
-            outcome = "matches" if selector.matched else f"{failed} of {len(selector.fields)} field selectors failed"
-            yield f"  selector {index}{name}: {outcome}"
-            for fs in selector.fields:
-                yield f"    {'held  ' if fs.held else 'FAILED'}  {fs.field_selector.field}  {_conditions(fs)}"
-                yield f"            {_values(fs)}{': ' if fs.values else ', '}{_decided(fs)}"
-                problem = field_problem(fs.field_selector.field)
-                if problem is not None:  # the warning on stderr says it in full
-                    yield "            " + (
-                        f"no record has this field; did you mean {problem.suggestion!r}?"
-                        if problem.suggestion
-                        else f"no record has a value here: {problem.field!r} {problem.reason}"
-                    )
+
+
+def rule_lines(trace: RuleTrace) -> Iterator[str]:
+    """One rule's verdict, then each selector and field selector: held or FAILED, the record's values and
+    the condition that decided (the caller makes the lines safe and cuts them to its width)."""
+    verdict = "MATCH" if trace.matched else "no match"
+    yield f"{verdict}  {trace.rule.name}  [{trace.rule.severity.value}]"
+    for index, selector in enumerate(trace.selectors):
+        name = f" ({selector.selector.name!r})" if selector.selector.name is not None else ""
+        failed = sum(not fs.held for fs in selector.fields)
+        outcome = "matches" if selector.matched else f"{failed} of {len(selector.fields)} field selectors failed"
+        yield f"  selector {index}{name}: {outcome}"
+        for fs in selector.fields:
+            yield f"    {'held  ' if fs.held else 'FAILED'}  {fs.field_selector.field}  {_conditions(fs)}"
+            yield f"            {_values(fs)}{': ' if fs.values else ', '}{_decided(fs)}"
+            problem = field_problem(fs.field_selector.field)
+            if problem is not None:  # the warning on stderr says it in full
+                yield "            " + (
+                    f"no record has this field; did you mean {problem.suggestion!r}?"
+                    if problem.suggestion
+                    else f"no record has a value here: {problem.field!r} {problem.reason}"
+                )

@@ -1,7 +1,14 @@
-"""The rules a command runs: ``--rules FILE`` (a rules file or a selectors file, told apart by content) or the built-in pack.
+"""The rules a command runs: ``--rules FILE`` (a rules file or a selectors file, told apart by content),
+``--rules PACK`` (a built-in pack by name), several ``--rules`` combined, or the default pack.
 
-Every command that takes rules (``replay``, ``local``, ``validate``, ``explain``, ``rules``) loads them
-here, so the same file gives the same rules, the same error and the same warnings everywhere:
+Every command that takes rules (``replay``, ``local``, ``validate``, ``explain``, ``rules``, ``test``) loads
+them here, so the same file gives the same rules, the same error and the same warnings everywhere:
+
+- a value with no ``/``, no ``\\`` and no ``.`` is a pack's name (``default``, ``ssm``), anything else a
+  path (``./ssm`` is the file ``ssm`` here): the rule looks at the value only, never at the disk, so a
+  file that happens to exist never changes what a name means; an unknown pack name lists the packs;
+- rules given several times are combined in order, their names unique across them (a usage error
+  names the rule and both sources otherwise);
 
 - an invalid file stops the command with a usage error, ``FILE: <what is wrong, where>``;
 - a field no CloudTrail record has (:mod:`trailsift.cli.known_fields`) is a warning, one line each,
@@ -13,26 +20,51 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Literal
 
 from trailsift.cli.command import CommandError, ExitCode
 from trailsift.cli.known_fields import field_warning
-from trailsift.rules import DEFAULT_PACK, RuleSet, RulesError, default_rules, load_rules_file
+from trailsift.rules import (
+    DEFAULT_PACK,
+    PACKS,
+    RuleSet,
+    RulesError,
+    combine_rules,
+    default_rules,
+    is_pack_name,
+    load_rules_file,
+    pack_rules,
+)
 from trailsift.text import for_terminal
 
-RULES_HELP = "a rules file or a selectors file (JSON or YAML, told apart by content); default: the built-in pack"
+RULES_HELP = (
+    f"a rules file or a selectors file (JSON or YAML, told apart by content), or a built-in pack by name "
+    f"({', '.join(PACKS)}); repeat to combine; default: the default pack"
+)
 
 
 @dataclass(frozen=True)
 class LoadedRules:
-    """Rules as a command got them: from a rules file, a selectors file (one rule per selector) or the built-in pack."""
+    """Rules as a command got them: from a rules file, a selectors file (one rule per selector), a built-in
+    pack, or several of those combined (``kind`` ``rules``; ``parts`` holds each)."""
 
     rules: RuleSet
     kind: Literal["rules", "selectors", "pack"]
+    parts: tuple[RuleSet, ...] = ()
+    """Each rule set combined, in order (empty: ``rules`` alone)."""
 
     @property
     def source(self) -> str:
+        return self.rules.source
+
+    def source_of(self, rule_index: int) -> str:
+        """Where the rule at ``rule_index`` comes from (its file, or ``trailsift:rules/<pack>.json``)."""
+        for part in self.parts:
+            if rule_index < len(part):
+                return part.source
+            rule_index -= len(part)
         return self.rules.source
 
     def where(self, rule_index: int, selector_index: int, field_index: int | None = None) -> str:
@@ -56,42 +88,70 @@ class LoadedRules:
                 for f, fs in enumerate(selector.field_selectors):
                     problem = field_warning(fs.field)
                     if problem is not None:
-                        found.append(f"{self.source}: {self.where(r, s, f)}: {problem}")
+                        found.append(f"{self.source_of(r)}: {self.where(r, s, f)}: {problem}")
         return found
 
 
 def add_rules_option(parser: argparse.ArgumentParser, *, selectors_alias: bool = True) -> None:
-    """``--rules FILE`` (and ``--selectors FILE``, the same thing under its older name)."""
+    """``--rules FILE|PACK``, repeatable (and ``--selectors FILE``, the same thing under its older name)."""
     if not selectors_alias:
-        parser.add_argument("--rules", metavar="FILE", help=RULES_HELP)
+        parser.add_argument("--rules", action="append", metavar="FILE|PACK", help=RULES_HELP)
         return
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--rules", metavar="FILE", help=RULES_HELP)
-    group.add_argument("--selectors", metavar="FILE", help="the same as --rules (its older name)")
+    group.add_argument("--rules", action="append", metavar="FILE|PACK", help=RULES_HELP)
+    group.add_argument("--selectors", action="append", metavar="FILE", help="the same as --rules (its older name)")
+
+
+def rules_specs(args: argparse.Namespace) -> list[str]:
+    """What ``--rules`` or ``--selectors`` named, files and pack names in order; empty for the default pack."""
+    given = getattr(args, "rules", None) or getattr(args, "selectors", None)
+    if given is None:
+        return []
+    return [str(item) for item in given] if isinstance(given, list) else [str(given)]
 
 
 def rules_path(args: argparse.Namespace) -> str | None:
-    """The file ``--rules`` or ``--selectors`` named, or None for the built-in pack."""
-    given = getattr(args, "rules", None) or getattr(args, "selectors", None)
-    return None if given is None else str(given)
+    """The one file or pack ``--rules`` or ``--selectors`` named, or None for the default pack; a usage
+    error when several were given (for a command that takes one)."""
+    specs = rules_specs(args)
+    if len(specs) > 1:
+        raise CommandError(f"--rules: give one file or pack here, not {len(specs)}", ExitCode.USAGE)
+    return specs[0] if specs else None
 
 
-def load(path: str | None) -> LoadedRules:
-    """The rules of ``path`` (rules or selectors, by content), or the built-in pack for None.
-
-    A usage :class:`CommandError` for a file that cannot be read or is not valid, its message
-    ``FILE: ...`` naming the fault: the same message whichever command loads the file.
-    """
-    if path is None:
-        return LoadedRules(default_rules(), "pack")
+def load_one(spec: str) -> LoadedRules:
+    """The rules of one file (rules or selectors, by content) or one built-in pack (:func:`is_pack_name`)."""
     try:
-        loaded = load_rules_file(path)
+        if is_pack_name(spec):
+            return LoadedRules(pack_rules(spec), "pack")
+        loaded = load_rules_file(spec)
     except RulesError as exc:
         message = str(exc)
-        if not message.startswith(f"{path}:"):
-            message = f"{path}: {message}"
+        if not message.startswith(f"{spec}:"):
+            message = f"{spec}: {message}"
         raise CommandError(message, ExitCode.USAGE) from None
     return LoadedRules(loaded.rules, loaded.kind)
+
+
+def load(spec: str | Sequence[str] | None) -> LoadedRules:
+    """The rules of ``spec``: a file (rules or selectors, by content), a pack's name, several of those
+    combined, or the default pack for None (or nothing).
+
+    A usage :class:`CommandError` for a file that cannot be read or is not valid, its message
+    ``FILE: ...`` naming the fault (the same message whichever command loads the file), for an
+    unknown pack (naming the packs), and for a rule name given by two of the sources combined.
+    """
+    specs = [spec] if isinstance(spec, str) else list(spec or ())
+    if not specs:
+        return LoadedRules(default_rules(), "pack")
+    parts = [load_one(item) for item in specs]
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        combined = combine_rules([part.rules for part in parts])
+    except RulesError as exc:
+        raise CommandError(str(exc), ExitCode.USAGE) from None
+    return LoadedRules(combined, "rules", tuple(part.rules for part in parts))
 
 
 def print_warnings(loaded: LoadedRules, stream: IO[str] | None = None) -> int:
@@ -107,7 +167,7 @@ def print_warnings(loaded: LoadedRules, stream: IO[str] | None = None) -> int:
 
 def load_and_warn(args: argparse.Namespace) -> LoadedRules:
     """What a command that runs rules does first: load ``--rules``/``--selectors`` (or the pack), print the warnings."""
-    loaded = load(rules_path(args))
+    loaded = load(rules_specs(args))
     print_warnings(loaded)
     return loaded
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from trailsift.cli.command import CommandError, ExitCode
-from trailsift.cli.rules_input import LoadedRules, add_rules_option, load, print_warnings, rules_path
+from trailsift.cli.rules_input import LoadedRules, add_rules_option, load, print_warnings, rules_specs
 from trailsift.selectors import CLOUDTRAIL_FIELDS, cloudtrail_compatibility
 
 
@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``validate`` command's options."""
     parser.add_argument(
         "file", nargs="?", metavar="FILE",
-        help="a rules file or a selectors file (JSON or YAML, told apart by content); default: the built-in pack",
+        help="a rules file or a selectors file (JSON or YAML, told apart by content), or a built-in pack by name; "
+        "default: the default pack",
     )
     add_rules_option(parser)
     parser.add_argument(
@@ -29,10 +30,10 @@ def run(args: argparse.Namespace) -> ExitCode:
     OK when valid and clean; FAILED when valid with warnings, or (``--cloudtrail``) when CloudTrail
     would refuse the selectors (each reason a line); a usage :class:`CommandError` when invalid.
     """
-    option = rules_path(args)
-    if args.file is not None and option is not None:
+    options = rules_specs(args)
+    if args.file is not None and options:
         raise CommandError("give the file once: as FILE or with --rules, not both", ExitCode.USAGE)
-    loaded = load(args.file if args.file is not None else option)
+    loaded = load(args.file if args.file is not None else options)
     rules = loaded.rules
     if loaded.kind == "selectors":
         what = f"{len(rules)} selectors"
