@@ -506,7 +506,7 @@ class Report:
         out["cost"] = {
             **self.pricing.to_json(),
             "baseline": baseline,
-            "months_in_span": None if factor is None else round(1 / factor, 6),
+            "month_over_span": factor,
             "logged": {"baseline": cost(before, 1), "proposal": cost(after, 1)},
             "monthly": None if factor is None else {"baseline": cost(before, factor), "proposal": cost(after, factor)},
         }
@@ -518,9 +518,9 @@ class Report:
     def text_lines(self, width: int) -> list[str]:
         impact = self.impact
         against = self.current is not None
-        lines = [f"selectors impact: {self.proposal.label}"]
+        lines = fold(f"selectors impact: {self.proposal.label}", width, indent="  ", greedy=True)
         if self.current is not None:
-            lines.append(f"against: {self.current.label}")
+            lines += fold(f"against: {self.current.label}", width, indent="  ", greedy=True)
         total = impact.total
         all_bytes = total.kept.bytes + total.dropped.bytes
         read = self.reading.files_read
