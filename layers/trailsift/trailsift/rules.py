@@ -62,9 +62,8 @@ _METADATA_MAX = 2048
 """The longest ``id``, ``author``, reference or ``license`` accepted (they are shown, never matched on)."""
 DEFAULT_PACK = "default.json"
 PACKS: dict[str, str] = {
-    "default": "CIS AWS Foundations monitoring controls (Security Hub CloudWatch.1-14)",
-    "ssm": "Systems Manager: sessions, commands and automations, documents, parameters, service settings, "
-    "managed nodes, control channels",
+    "default": "CIS AWS Foundations monitoring controls (CloudWatch.1-14)",
+    "ssm": "Systems Manager sessions, commands, documents, parameters",
 }
 """The built-in packs, by name, and what each watches: ``rules/<name>.json`` in this package (:func:`pack_rules`)."""
 _CASE_KEYS = ("name", "expect", "record", "file", "index", "origin", "edited")

@@ -1,7 +1,7 @@
 """The ``trailsift`` command line: what runs on a workstation, apart from what runs in the function.
 
 Commands: ``replay`` log files through rules, ``validate`` rules and selectors, ``explain`` why a record
-matched or not, ``rules`` list and show rules, ``selectors impact`` what selectors keep of logged events, ``query`` the index,
+matched or not, ``rules`` list and show rules (and the built-in packs), ``test`` run the cases rules carry, ``selectors impact`` what selectors keep of logged events, ``query`` the index,
 ``redrive`` the failure queue, ``backfill`` a time window on Step Functions, and ``local``: the whole
 application on this machine, against an emulated AWS.
 Each is a module with ``add_arguments`` and ``run``; they share :mod:`trailsift.cli.command` (exit
@@ -23,7 +23,18 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TypedDict
 
-from trailsift.cli import backfill, explain, local, query, redrive, replay, rules_command, selectors_command, validate
+from trailsift.cli import (
+    backfill,
+    explain,
+    local,
+    query,
+    redrive,
+    replay,
+    rules_command,
+    selectors_command,
+    test_command,
+    validate,
+)
 from trailsift.cli.command import CommandError, ExitCode, Parser
 from trailsift.text import for_terminal
 
@@ -51,7 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         (explain, "explain", {
             "help": "show why one record (FILE:INDEX, FILE or - for stdin) matches each rule or not, field selector by field selector",
         }),
-        (rules_command, "rules", {"help": "`rules list` the rules (built-in pack or --rules FILE); `rules show NAME` one of them"}),
+        (rules_command, "rules", {
+            "help": "`rules list` the rules (a pack or --rules FILE); `rules show NAME` one of them; `rules packs` the packs",
+        }),
+        (test_command, "test", {
+            "help": "run the test cases the rules carry (files or pack names); failing cases explained, exit 1",
+            "description": "Exit 0 when every case passed, 1 when one failed (or, with --require-tests, a rule has "
+            "none), 2 on usage errors.",
+        }),
         (selectors_command, "selectors", {
             "help": "`selectors impact`: what a trail's selectors would keep and drop of logged events, and the cost",
         }),

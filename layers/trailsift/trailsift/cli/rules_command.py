@@ -122,8 +122,9 @@ def run_list(args: argparse.Namespace) -> ExitCode:
     width = terminal_width()
     for line in list_lines(rules, width, rule_sources(loaded)):
         print(line)
+    source = ", ".join(short_source(part.source) for part in loaded.parts) if loaded.parts else rules.source
     said = f"{len(rules)} rules in ; `trailsift rules show NAME` shows one"
-    print(f"\n{len(rules)} rules in {left_cut(rules.source, max(20, width - len(said)))}; `trailsift rules show NAME` shows one")
+    print(f"\n{len(rules)} rules in {left_cut(source, max(20, width - len(said)))}; `trailsift rules show NAME` shows one")
     return ExitCode.OK
 
 
@@ -163,6 +164,7 @@ def run_packs(args: argparse.Namespace) -> ExitCode:
         rules = pack_rules(name)
         start = f"{name.ljust(name_width)}  {len(rules):>5}  {sum(len(rule.tests) for rule in rules):>5}  "
         print((start + for_terminal(watches, max(1, width - len(start)))).rstrip())
-    print("\nchoose with --rules NAME, repeat to combine (--rules default --rules ssm);")
-    print("`trailsift rules list --rules NAME` lists a pack's rules, `trailsift test NAME` runs its tests")
+    print("\nchoose with --rules NAME, repeat to combine: --rules default --rules ssm;")
+    print("`trailsift rules list --rules NAME` lists a pack's rules,")
+    print("`trailsift test NAME` runs its test cases")
     return ExitCode.OK
