@@ -323,9 +323,9 @@ def _string_test(value: SigmaString, where: str) -> Test:
     if any(not isinstance(part, str) for part in middle):
         raise Refusal("wildcard", f"{where}: a '*' inside the value: selectors match a whole value, a prefix or a suffix")
     text = "".join(middle)
+    if (lead or trail) and not text:
+        raise Refusal("wildcard", f"{where}: '*' alone matches any value: selectors have no 'field present' test")
     if lead and trail:
-        if not text:
-            raise Refusal("wildcard", f"{where}: '*' alone matches any value: selectors have no 'field present' test")
         raise Refusal("contains", f"{where}: '*' on both sides (contains): selectors have no substring test")
     if not text:
         raise Refusal("empty value", f"{where}: an empty value: selector values have 1 to {_MAX_VALUE} characters")
