@@ -140,7 +140,7 @@ def synopsis() -> dict[str, str]:
     entries: dict[str, str] = {}
     for entry in re.split(r"\n(?=trailsift )", block):
         words = entry.split()
-        nested = words[1] in {"rules", "backfill"} and len(words) > 2 and words[2] in {"list", "show", "status"}
+        nested = words[1] in {"rules", "backfill", "selectors"} and len(words) > 2 and words[2] in {"list", "show", "status", "impact"}
         key = " ".join(words[1:3]) if nested else words[1]
         entries[key] = entries.get(key, "") + "\n" + entry
     return entries
@@ -162,14 +162,21 @@ def test_the_synopsis_lists_every_command() -> None:
     rules = listed(run("rules", "--help").stdout)
     assert rules == ["list", "show"]
     entries = synopsis()
-    expected = [c for c in commands if c != "rules"] + [f"rules {r}" for r in rules] + ["backfill status", "--version"]
+    selectors = listed(run("selectors", "--help").stdout)
+    assert selectors == ["impact"]
+    expected = (
+        [c for c in commands if c not in ("rules", "selectors")]
+        + [f"rules {r}" for r in rules]
+        + [f"selectors {s}" for s in selectors]
+        + ["backfill status", "--version"]
+    )
     assert sorted(set(expected) - set(entries)) == []
     assert run("--version").returncode == 0
 
 
 @pytest.mark.parametrize(
     "command",
-    ["replay", "validate", "explain", "rules list", "rules show", "query", "local", "backfill", "redrive"],
+    ["replay", "validate", "explain", "rules list", "rules show", "selectors impact", "query", "local", "backfill", "redrive"],
 )
 def test_the_synopsis_names_every_option(command: str) -> None:
     entries = synopsis()
