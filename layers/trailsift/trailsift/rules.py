@@ -57,7 +57,12 @@ class Destination(str, Enum):
 RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _RULE_KEYS = (
     "name", "description", "severity", "destinations", "selectors", "id", "author", "references", "license", "tests",
+    "group_by",
 )
+GROUP_BY_FIELDS = ("principal", "account", "region", "eventName", "eventSource", "sourceIPAddress", "errorCode")
+"""The fields a rule's ``group_by`` may name (:mod:`trailsift.grouping` reads each off a record)."""
+DEFAULT_GROUP_BY = ("principal",)
+"""A rule's ``group_by`` when its file leaves it out: an alert per rule and principal for each log file."""
 _METADATA_MAX = 2048
 """The longest ``id``, ``author``, reference or ``license`` accepted (they are shown, never matched on)."""
 DEFAULT_PACK = "default.json"
@@ -133,6 +138,9 @@ class Rule:
     license: str | None = None
     tests: tuple[RuleCase, ...] = ()
     """The rule's own test cases (``trailsift test`` runs them); never read by the engine."""
+    group_by: tuple[str, ...] = DEFAULT_GROUP_BY
+    """What the alerts of one log file are grouped by, besides the rule (:mod:`trailsift.grouping`);
+    ``()`` (``[]`` or ``false`` in the file): one alert per event."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -149,6 +157,8 @@ class Rule:
             out["references"] = list(self.references)
         if self.tests:
             out["tests"] = [case.to_json() for case in self.tests]
+        if self.group_by != DEFAULT_GROUP_BY:
+            out["group_by"] = list(self.group_by)
         return out
 
 
@@ -304,7 +314,23 @@ def parse_rule(raw: Any, index: int, *, base: Path | None = None) -> Rule:
         id=_metadata_text(raw, "id", where), author=_metadata_text(raw, "author", where),
         references=_references(raw, where), license=_metadata_text(raw, "license", where),
         tests=_cases(raw.get("tests"), where, base) if "tests" in raw else (),
+        group_by=_group_by(raw.get("group_by", list(DEFAULT_GROUP_BY)), where),
     )
+
+
+def _group_by(raw: Any, where: str) -> tuple[str, ...]:
+    """A rule's ``group_by``: a list of :data:`GROUP_BY_FIELDS` names, each once; ``[]`` or ``false``: none."""
+    if raw is False:
+        return ()
+    choices = ", ".join(GROUP_BY_FIELDS)
+    if not isinstance(raw, list):
+        raise RulesError(f"{where}: 'group_by' must be a list of {choices} (or false: one alert per event)")
+    for name in raw:
+        if name not in GROUP_BY_FIELDS:
+            raise RulesError(f"{where}: 'group_by': unknown field {name!r}; expected {choices}")
+    if len(set(raw)) != len(raw):
+        raise RulesError(f"{where}: 'group_by': a field is listed twice")
+    return tuple(raw)
 
 
 def parse_rules(document: Any, *, source: str = "<memory>", base: Path | None = None) -> RuleSet:
@@ -501,6 +527,45 @@ def combine_rules(sets: Sequence[RuleSet]) -> RuleSet:
                 )
             seen[rule.name] = ruleset.source
     return RuleSet(tuple(rule for ruleset in sets for rule in ruleset), " + ".join(s.source for s in sets))
+
+
+@dataclass(frozen=True)
+class RulesSetting:
+    """What the function's rules setting (``TRAILSIFT_RULES``) names: built-in packs, and at most one rules
+    document stored in SSM (``ssm:<parameter name>``) or S3 (``s3://bucket/key``).
+
+    Empty: the default pack. A document alone: that document alone (it replaces the default pack).
+    Packs, with or without a document: those packs, then the document, combined (names unique).
+    """
+
+    packs: tuple[str, ...] = ()
+    location: str | None = None
+
+
+def parse_rules_setting(spec: str) -> RulesSetting:
+    """Read ``default,ssm``, ``ssm:/trailsift/rules``, ``default,s3://bucket/key``...: comma-separated items,
+    each a pack's name (:data:`PACKS`; note ``ssm`` is a pack, ``ssm:NAME`` a parameter), ``ssm:<parameter
+    name>`` or ``s3://bucket/key`` (one document at most; a key holding a comma cannot be named here).
+    A :class:`RulesError` naming the item at fault."""
+    packs: list[str] = []
+    locations: list[str] = []
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        if item.startswith("ssm:") and len(item) > 4 or item.startswith("s3://") and "/" in item[5:].strip("/"):
+            locations.append(item)
+        elif item in PACKS:
+            if item in packs:
+                raise RulesError(f"pack {item!r} is named twice")
+            packs.append(item)
+        else:
+            raise RulesError(
+                f"unknown rules source {item!r}: expected a built-in pack ({', '.join(PACKS)}), "
+                "'ssm:<parameter name>' or 's3://bucket/key', comma-separated"
+            )
+    if len(locations) > 1:
+        raise RulesError(f"one rules document at most, got {len(locations)}: {', '.join(locations)}")
+    return RulesSetting(tuple(packs), locations[0] if locations else None)
 
 
 def default_rules() -> RuleSet:
