@@ -169,7 +169,42 @@ def test_parameter_cache_keeps_the_old_rules_until_it_expires(ssm: Any, monkeypa
     assert source.get()[0].names == ("trail-stops", "bucket-deletes")
 
 
-@pytest.mark.parametrize("spec", ["/trailsift/rules", "https://example.com/rules.json", "s3:/bucket/key", "SSM:/x"])
+@pytest.mark.parametrize("spec", ["/trailsift/rules", "https://example.com/rules.json", "s3:/bucket/key", "SSM:/x", "cis"])
 def test_unknown_spec_is_refused(spec: str) -> None:
-    with pytest.raises(ValueError, match="unknown rules location"):
+    with pytest.raises(ValueError, match="unknown rules source .*expected a built-in pack .*default, ssm"):
         ConfiguredRules(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("ssm:/a,s3://bucket/key", "one rules document at most"), ("ssm,ssm", "named twice")],
+)
+def test_two_documents_or_a_pack_twice_are_refused(spec: str, message: str) -> None:
+    with pytest.raises(RulesError, match=message):
+        ConfiguredRules(spec)
+
+
+def test_packs_by_name_combined_in_order() -> None:
+    ssm_only, _ = ConfiguredRules("ssm").get()
+    assert ssm_only.names and all(name.startswith("ssm-") for name in ssm_only.names)
+    rules, engine = ConfiguredRules(" default , ssm ,").get()  # as the template joins it: spaces and empties ignored
+    assert rules.names == default_rules().names + ssm_only.names
+    assert engine.match(STOP_LOGGING) == ("cloudtrail-changes",)
+    assert engine.match({"eventSource": "ssm.amazonaws.com", "eventName": "ModifyDocumentPermission"}) == ("ssm-document-shared",)
+    assert ConfiguredRules(",").get()[0].names == default_rules().names  # the template's join of two empties
+
+
+def test_packs_and_a_document_combined(ssm: Any) -> None:
+    _put(ssm, json.dumps(RULES_DOCUMENT))
+    rules, engine = ConfiguredRules(f"ssm,ssm:{PARAMETER}", ssm_client=ssm).get()
+    assert rules.names[-1] == "trail-stopped" and rules.names[0].startswith("ssm-")
+    assert engine.match(STOP_LOGGING) == ("trail-stopped",)
+    # A document alone still replaces the default pack, as it did before packs could be named.
+    assert ConfiguredRules(f",ssm:{PARAMETER}", ssm_client=ssm).get()[0].names == ("trail-stopped",)
+
+
+def test_a_document_reusing_a_pack_rule_name_is_refused_naming_both(ssm: Any) -> None:
+    clash = {"rules": [{**RULES_DOCUMENT["rules"][0], "name": "cloudtrail-changes"}]}  # type: ignore[dict-item]
+    _put(ssm, json.dumps(clash))
+    with pytest.raises(RulesError, match=f"'cloudtrail-changes' is in both trailsift:rules/default.json and ssm:{PARAMETER}"):
+        ConfiguredRules(f"default,ssm:{PARAMETER}", ssm_client=ssm).get()

@@ -151,7 +151,12 @@ def test_bad_bucket_names(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["ssm:/trailsift/rules", "ssm:trailsift-rules", "s3://rules-bucket/rules.json", "s3://rules.bucket/a/b.yaml"]
+    "spec",
+    [
+        "ssm:/trailsift/rules", "ssm:trailsift-rules", "s3://rules-bucket/rules.json", "s3://rules.bucket/a/b.yaml",
+        # built-in packs by name, combined, and packs beside one document (as the template joins them)
+        "default", "ssm", "default,ssm", "ssm,s3://rules-bucket/rules.json", ",ssm:/trailsift/rules", ",",
+    ],
 )
 def test_rules_specs_accepted(spec: str) -> None:
     assert Settings.from_env({mod.RULES: spec}).rules == spec
@@ -161,7 +166,7 @@ def test_rules_specs_accepted(spec: str) -> None:
     "spec",
     [
         "ssm:",
-        "ssm",
+        "ssm;default",
         "s3://rules-bucket",
         "s3://rules-bucket/",
         "s3://Rules_Bucket/rules.json",
@@ -170,7 +175,10 @@ def test_rules_specs_accepted(spec: str) -> None:
         "https://example.com/rules.json",
         "rules.json",
         "/etc/trailsift/rules.json",
-        "default",
+        "cis",
+        "default,default",
+        "ssm:/a,ssm:/b",
+        "default,s3://Rules_Bucket/rules.json",
     ],
 )
 def test_bad_rules_specs(spec: str) -> None:

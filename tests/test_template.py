@@ -315,6 +315,18 @@ def is_tls_only_deny(statement: dict[str, Any]) -> bool:
     )
 
 
+def test_rule_packs_parameter_takes_the_built_in_packs_only(sam_template: dict[str, Any]) -> None:
+    """RulePacks names packs the function knows (trailsift.rules.PACKS): another name is refused at deploy."""
+    from trailsift.rules import PACKS, parse_rules_setting
+
+    for value in ("", *PACKS, ",".join(PACKS), ",".join(reversed(PACKS))):
+        assert accepts(sam_template, "RulePacks", value), value
+        parse_rules_setting(value)  # and the function reads it
+    for value in ("cis", "default,", ",ssm", "default ssm", "Default", "ssm:/trailsift/rules"):
+        assert not accepts(sam_template, "RulePacks", value), value
+    assert sam_template["Parameters"]["RulePacks"]["Default"] == ""
+
+
 # ------------------------------------------------------------------------------- linting
 
 
@@ -844,7 +856,11 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
         "POWERTOOLS_LOG_LEVEL",
         "POWERTOOLS_PARAMETERS_MAX_AGE",
     }
-    assert render(variables["TRAILSIFT_RULES"]) == {"ssm:${RulesParameterName}", "${RulesObjectUri}"}
+    # The packs, then the document: settings.parse_rules_setting reads "<packs>,<document>", empty items ignored.
+    assert variables["TRAILSIFT_RULES"]["Fn::Join"][0] == ","
+    packs, document = variables["TRAILSIFT_RULES"]["Fn::Join"][1]
+    assert packs == {"Ref": "RulePacks"}
+    assert render(document) == {"ssm:${RulesParameterName}", "${RulesObjectUri}"}
     invoke_config = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")["Properties"]
     assert invoke_config["MaximumRetryAttempts"] == 2 and invoke_config["MaximumEventAgeInSeconds"] == 21600
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from trailsift.errors import TrailsiftError
 from trailsift.reader import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORD_BYTES
+from trailsift.rules import RulesError, parse_rules_setting
 
 ALERT_TOPIC_ARN = "TRAILSIFT_ALERT_TOPIC_ARN"
 INDEX_TABLE = "TRAILSIFT_INDEX_TABLE"
@@ -29,6 +30,7 @@ FETCH_CONCURRENCY = "TRAILSIFT_FETCH_CONCURRENCY"
 FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
 ACCOUNTS = "TRAILSIFT_ACCOUNTS"
 DEADLINE_MARGIN_SECONDS = "TRAILSIFT_DEADLINE_MARGIN_SECONDS"
+ALERT_CHATBOT = "TRAILSIFT_ALERT_CHATBOT"
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 # An event bus name ("default" included) or its ARN, as PutEvents takes either in EventBusName.
@@ -53,7 +55,7 @@ class Settings:
     buckets: frozenset[str] = frozenset()  # empty: any bucket (local runs); the template always sets it
     key_prefix: str = ""
     accounts: frozenset[str] = frozenset()  # empty: any account; else only log files of these accounts
-    rules: str = ""  # "" (the default pack), "ssm:<parameter name>" or "s3://bucket/key"
+    rules: str = ""  # packs and/or one document: "" (the default pack), "default,ssm", "ssm:<parameter name>", "s3://bucket/key"
     retention_days: int = 90
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
@@ -63,6 +65,8 @@ class Settings:
     failure_queue_url: str | None = None  # permanent failures are dead-lettered here instead of retried
     # Time kept in reserve before the function's timeout: no object starts, and no retry sleep begins, inside it.
     deadline_margin_ms: int = 10_000
+    # The alert topic's https subscribers get the AWS Chatbot custom notification instead of the JSON document.
+    alert_chatbot: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -81,8 +85,12 @@ class Settings:
             if not _BUCKET.fullmatch(name):
                 raise SettingsError(f"{BUCKETS}: not an S3 bucket name: {name!r}")
         rules = env.get(RULES, "").strip()
-        if rules and not (rules.startswith("ssm:") and len(rules) > 4) and not _is_s3_uri(rules):
-            raise SettingsError(f"{RULES}: expected empty, 'ssm:<parameter name>' or 's3://bucket/key', got {rules!r}")
+        try:
+            location = parse_rules_setting(rules).location
+        except RulesError as exc:
+            raise SettingsError(f"{RULES}: {exc}") from None
+        if location is not None and location.startswith("s3://") and not _is_s3_uri(location):
+            raise SettingsError(f"{RULES}: not an s3://bucket/key location: {location!r}")
         accounts = frozenset(a.strip() for a in env.get(ACCOUNTS, "").split(",") if a.strip())
         for account in accounts:
             if not re.fullmatch(r"[0-9]{12}", account):
@@ -105,12 +113,21 @@ class Settings:
             max_object_bytes=_positive(env, MAX_OBJECT_MIB, DEFAULT_MAX_OBJECT_BYTES >> 20) << 20,
             fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 16), 64),
             deadline_margin_ms=_positive(env, DEADLINE_MARGIN_SECONDS, 10) * 1000,
+            alert_chatbot=_flag(env, ALERT_CHATBOT),
         )
 
 
 def _is_s3_uri(text: str) -> bool:
     bucket, _, key = text.removeprefix("s3://").partition("/")
     return text.startswith("s3://") and bool(_BUCKET.fullmatch(bucket)) and bool(key)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """``true`` or ``false`` (any case; empty or unset: false), as the template's parameters say them."""
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    return raw == "true"
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -1,4 +1,9 @@
-"""Where the function's rules come from: the default pack, an SSM parameter or an S3 object.
+"""Where the function's rules come from: built-in packs, an SSM parameter or an S3 object, or packs and one of those.
+
+The setting (``TRAILSIFT_RULES``, :func:`trailsift.rules.parse_rules_setting`) is empty (the default
+pack), ``default,ssm`` (packs), ``ssm:<parameter name>`` or ``s3://bucket/key`` (that document alone, as
+before packs could be named), or packs and one document (``ssm,s3://bucket/key``: combined, names
+unique). Packs load once; a document is fetched as below.
 
 Users replace the rules without redeploying code. The text is fetched through Powertools Parameters
 providers, which cache it for ``POWERTOOLS_PARAMETERS_MAX_AGE`` seconds (default 5): a changed
@@ -11,7 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from trailsift.engine import RuleEngine
-from trailsift.rules import RuleSet, decode_document, default_rules, rules_from_document
+from trailsift.rules import (
+    RuleSet,
+    combine_rules,
+    decode_document,
+    default_rules,
+    pack_rules,
+    parse_rules_setting,
+    rules_from_document,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import BaseProvider
@@ -26,9 +39,10 @@ class ConfiguredRules:
     """
 
     def __init__(self, spec: str, *, ssm_client: SSMClient | None = None, s3_client: S3Client | None = None) -> None:
-        if spec and not spec.startswith(("ssm:", "s3://")):
-            raise ValueError(f"unknown rules location {spec!r}: expected '', 'ssm:<name>' or 's3://bucket/key'")
+        setting = parse_rules_setting(spec)  # a RulesError (a ValueError) naming the item at fault
         self.spec = spec
+        self.packs = setting.packs
+        self.location = setting.location
         self._ssm_client = ssm_client
         self._s3_client = s3_client
         self._provider: BaseProvider | None = None
@@ -37,14 +51,15 @@ class ConfiguredRules:
 
     def get(self) -> tuple[RuleSet, RuleEngine]:
         """The current rules and their engine; raises ``RulesError`` for an invalid document."""
-        if not self.spec:
+        if self.location is None:
             if self._current is None:
-                rules = default_rules()
+                rules = combine_rules([pack_rules(name) for name in self.packs]) if self.packs else default_rules()
                 self._current = (rules, RuleEngine(rules))
             return self._current
         text = self._fetch()
         if self._current is None or text != self._text:
-            rules = rules_from_document(decode_document(text, self.spec), source=self.spec)
+            document = rules_from_document(decode_document(text, self.location), source=self.location)
+            rules = combine_rules([*(pack_rules(name) for name in self.packs), document])
             self._current, self._text = (rules, RuleEngine(rules)), text
         return self._current
 
@@ -52,7 +67,7 @@ class ConfiguredRules:
         if self._provider is None:  # imported here: the default pack needs neither Powertools Parameters nor boto3
             from trailsift.aws.clients import new_client
 
-            if self.spec.startswith("ssm:"):
+            if self.location is not None and self.location.startswith("ssm:"):
                 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
                 ssm = self._ssm_client if self._ssm_client is not None else new_client("ssm")
@@ -62,7 +77,8 @@ class ConfiguredRules:
 
                 s3 = self._s3_client if self._s3_client is not None else new_client("s3")
                 self._provider = S3ObjectProvider(s3)
-        name = self.spec[4:] if self.spec.startswith("ssm:") else self.spec[5:]
+        assert self.location is not None
+        name = self.location[4:] if self.location.startswith("ssm:") else self.location[5:]
         value = self._provider.get(name)
         assert isinstance(value, (str, bytes))
         return value
