@@ -78,7 +78,7 @@ def test_an_event_of_several_rules_is_in_one_group_under_its_primary_rule() -> N
     assert [(g.rule.name, [i.match.index for i in g.items]) for g in groups] == [
         ("security-group-changes", [0, 2]), ("root-account-use", [1]),
     ]
-    assert [r.name for r in groups[1].rules] == ["root-account-use", "security-group-changes"]
+    assert [r.name for r in groups[1].rules] == ["root-account-use", "security-group-changes"]  # as given
     both = group_matches([item(0, SG), item(1, SG, VPC)])
     assert [r.name for r in both[0].rules] == ["security-group-changes", "vpc-changes"]
 

@@ -94,8 +94,8 @@ def _key(item: Matched) -> tuple[str, tuple[tuple[str, str], ...]]:
 class AlertGroup:
     """Matches that make one alert: the same primary rule and the same values of its ``group_by`` fields.
 
-    ``items`` are in file order; ``rules`` are the primary rule then every other alert rule a member
-    matched (in the order met). What the alert's text and JSON document need is read from here.
+    ``items`` are in file order; ``rules`` are every alert rule a member matched, in the order met (a group
+    of one: its rules as given, in rule order). What the alert's text and JSON document need is read here.
     """
 
     rule: Rule
@@ -113,7 +113,7 @@ class AlertGroup:
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        seen = {self.rule.name: self.rule}
+        seen: dict[str, Rule] = {}
         for item in self.items:
             for rule in item.rules:
                 seen.setdefault(rule.name, rule)

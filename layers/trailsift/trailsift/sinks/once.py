@@ -8,18 +8,25 @@ once. Messages another invocation holds are reported as :class:`~trailsift.sinks
 (retryable). The one window left: a batch the service accepted but whose ``mark_sent`` never happened
 (the environment died in between) is sent again once its claim's lease runs out; it is one batch at
 most, and every message carries its event ID so subscribers can drop the copy.
+
+A message may be about several events (a grouped alert: :func:`send_covering`). Then the ledger still
+claims each *event*, the messages are formed from the events this call claimed, and a message sent
+marks every event it covers (:class:`Covering`), so each event is in exactly one sent message; a
+refused message releases every event it covers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from trailsift.lazy import Lazy
 from trailsift.sinks.base import Delivered, DeliveryPending, SinkContext
 
-__all__ = ["Claim", "Keyed", "Ledger", "Publisher", "ledger_for", "send_once"]
+__all__ = [
+    "Claim", "Covering", "EventKey", "Formed", "Keyed", "Ledger", "Publisher", "ledger_for", "send_covering", "send_once",
+]
 
 
 class Keyed(Protocol):
@@ -30,6 +37,33 @@ class Keyed(Protocol):
 
 
 K = TypeVar("K", bound=Keyed)
+
+
+class Covering(Keyed, Protocol):
+    """A message about one or more events: named by ``event_key`` (the first event's, or its own), it settles
+    the ledger items ``event_keys`` when it is sent."""
+
+    @property
+    def event_keys(self) -> tuple[str, ...]: ...
+
+
+C = TypeVar("C", bound=Covering)
+
+
+@dataclass(frozen=True)
+class EventKey:
+    """A ledger item named by its key alone (what :func:`send_covering` marks and releases)."""
+
+    event_key: str
+
+
+@dataclass
+class Formed(Generic[C]):
+    """The messages formed from the events one call claimed, and what becomes of the claims no message covers."""
+
+    messages: list[C] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)  # claimed keys a message sent earlier covers: marked sent
+    deferred: list[str] = field(default_factory=list)  # claimed keys handed back: released, the call ends pending
 
 
 @dataclass
@@ -102,3 +136,54 @@ def ledger_for(context: SinkContext, kind: str) -> Lazy | None:
         )
 
     return Lazy(build)
+
+
+def send_covering(
+    items: Sequence[K],
+    form: Callable[[list[K]], Formed[C]],
+    publisher: Publisher[C],
+    ledger: Ledger[Any] | None,
+    *,
+    noun: str,
+) -> Delivered:
+    """Claim each of ``items`` (one per event), ``form`` the messages from those this call claimed, send them,
+    and mark every event a sent message covers; answer how many messages went out and how many events an
+    earlier attempt had already sent.
+
+    Every claimed event must be covered by exactly one formed message or listed in ``settled`` or
+    ``deferred`` (checked: a ValueError otherwise, before anything is sent). A message a
+    :class:`~trailsift.aws.errors.PublishFailed` names releases every event it covers; events claimed
+    elsewhere, or ``deferred``, end the call in :class:`~trailsift.sinks.base.DeliveryPending` once the
+    rest is sent. Without a ledger every item is formed and sent (at-least-once).
+    """
+    from trailsift.aws.errors import PublishFailed  # here: a cold start imports nothing of trailsift.aws
+
+    if ledger is None:
+        formed = form(list(items))
+        return Delivered(sent=publisher.publish(formed.messages) if formed.messages else 0)
+    claim = ledger.claim(items)
+    formed = form(claim.to_send)
+    claimed = [item.event_key for item in claim.to_send]
+    covered = [key for message in formed.messages for key in message.event_keys]
+    accounted = [key for key in covered + formed.settled + formed.deferred if key in set(claimed)]
+    if sorted(accounted) != sorted(set(claimed)):
+        raise ValueError(f"send_covering: the {noun}s formed do not cover each claimed event exactly once")
+    if formed.settled:
+        ledger.mark_sent([EventKey(key) for key in formed.settled])
+    if formed.deferred:
+        ledger.release([EventKey(key) for key in formed.deferred])
+
+    def mark(messages: list[C]) -> None:
+        ledger.mark_sent([EventKey(key) for message in messages for key in message.event_keys])
+
+    try:
+        sent = publisher.publish(formed.messages, on_sent=mark) if formed.messages else 0
+    except PublishFailed as failed:
+        failed_keys = {entry.event_key for entry in failed.failed}
+        refused = [message for message in formed.messages if message.event_key in failed_keys]
+        ledger.release([EventKey(key) for message in refused for key in message.event_keys])
+        raise
+    if claim.held_elsewhere or formed.deferred:
+        waiting = len(claim.held_elsewhere) + len(formed.deferred)
+        raise DeliveryPending(f"{waiting} event(s) of {noun}s claimed by another invocation and not yet sent; retry later")
+    return Delivered(sent=sent, already_sent=len(claim.already_sent))
