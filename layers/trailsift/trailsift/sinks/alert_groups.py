@@ -1,0 +1,127 @@
+"""How the alert sink turns the events one call claimed into alerts: groups, the rate bound, one summary per window.
+
+:func:`trailsift.sinks.once.send_covering` claims each matched event in the ledger and hands the events
+it claimed to :meth:`AlertForming.form`, which
+
+1. groups them (:func:`trailsift.grouping.group_matches`: primary rule and the rule's ``group_by``);
+2. asks the rate bound (:mod:`trailsift.ratebound`) to admit each group, by rule and event-time window;
+   each admitted group is one alert, covering its events;
+3. folds the groups the bound held back into one summary per rule and window (:class:`HeldBack`), sent
+   at most once per rule and window: with a ledger, the summary is itself claimed
+   (``ALERT#summary:<rule>:<window start>``); the events of a later call in a window whose summary was
+   sent are *settled* (marked sent: the summary's query lists them); those of a window whose summary
+   another invocation is sending are *deferred* (released; the call is retried). Without a ledger, one
+   summary per rule and window per invocation.
+
+So every claimed event is in exactly one alert, or in none because the summary of its rule and window
+went out and points at it in the index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from trailsift import record as rec
+from trailsift.grouping import MAX_GROUP_EVENTS, AlertGroup, group_matches
+from trailsift.ratebound import RateBound, Window, window_of
+from trailsift.rules import Rule
+from trailsift.sinks.base import Routed
+from trailsift.sinks.once import Covering, EventKey, Formed, Ledger
+
+__all__ = ["AlertForming", "Claimable", "HeldBack", "SUMMARY_PREFIX", "claimables"]
+
+SUMMARY_PREFIX = "summary:"  # a summary's ledger key: summary:<rule>:<window start>
+C = TypeVar("C", bound=Covering)
+
+
+@dataclass(frozen=True)
+class Claimable:
+    """One matched event on its way to the alert topic, named for the ledger by its event key."""
+
+    event_key: str
+    item: Routed
+
+
+def claimables(routed: Sequence[Routed]) -> list[Claimable]:
+    """Each routed match with its event key (a match repeated in a file counts once: the ledger keeps the first)."""
+    return [Claimable(rec.event_key(item.match.record), item) for item in routed]
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """The groups of one rule the rate bound held back in one window, for its summary alert."""
+
+    rule: Rule
+    window: Window
+    groups: tuple[AlertGroup, ...]
+    limit: int
+
+    @property
+    def key(self) -> str:
+        """The summary's ledger key: one summary per rule and window."""
+        return f"{SUMMARY_PREFIX}{self.rule.name}:{self.window.start}"
+
+    @property
+    def event_keys(self) -> tuple[str, ...]:
+        return tuple(key for group in self.groups for key in group.event_keys)
+
+    @property
+    def events(self) -> int:
+        return sum(len(group) for group in self.groups)
+
+    def query(self, table: str | None = None) -> str:
+        """The ``trailsift query`` command that lists every match of the rule in the window."""
+        where = f" --table {table}" if table else ""
+        return f"trailsift query --rule {self.rule.name} --since {self.window.since} --until {self.window.until}{where}"
+
+
+@dataclass
+class AlertForming(Generic[C]):
+    """Forms one invocation's alerts (see the module docstring); one instance per invocation.
+
+    ``format_group`` and ``format_summary`` build the messages (:func:`trailsift.alerts.format_group`,
+    :func:`trailsift.alerts.format_summary`); ``bound`` is ``None`` when the deployment sets no rate limit.
+    """
+
+    format_group: Callable[[AlertGroup, str], C]
+    format_summary: Callable[[HeldBack, str], C]
+    bound: RateBound | None = None
+    ledger: Ledger[Any] | None = None
+    window_seconds: int = 3600
+    max_events: int = MAX_GROUP_EVENTS
+    clock: Callable[[], float] = time.time
+    summarized: set[tuple[str, Window]] = field(default_factory=set)  # summaries this invocation formed
+
+    def form(self, claimed: list[Claimable], log_location: str) -> Formed[C]:
+        """The alerts of the events ``claimed`` (one log file's), in file order of their first event."""
+        groups = group_matches([c.item for c in claimed], max_events=self.max_events)
+        formed: Formed[C] = Formed()
+        held: dict[tuple[str, Window], list[AlertGroup]] = {}
+        for group in groups:
+            if self.bound is not None:
+                window = window_of(group, self.window_seconds, self.clock)
+                if not self.bound.admit(group.rule.name, window, group.event_keys[0]):
+                    held.setdefault((group.rule.name, window), []).append(group)
+                    continue
+            formed.messages.append(self.format_group(group, log_location))
+        for (name, window), kept in held.items():
+            assert self.bound is not None
+            summary = HeldBack(kept[0].rule, window, tuple(kept), self.bound.limit)
+            keys = list(summary.event_keys)
+            if (name, window) in self.summarized and self.ledger is None:
+                formed.settled += keys  # this invocation sent the window's summary already
+                continue
+            if self.ledger is not None:
+                claim = self.ledger.claim([EventKey(summary.key)])
+                if claim.already_sent:
+                    formed.settled += keys
+                    continue
+                if claim.held_elsewhere:
+                    formed.deferred += keys
+                    continue
+            self.summarized.add((name, window))
+            formed.messages.append(self.format_summary(summary, log_location))
+        return formed
