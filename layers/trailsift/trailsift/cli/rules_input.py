@@ -22,6 +22,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Literal
 
 from trailsift.cli.command import CommandError, ExitCode
@@ -127,7 +128,7 @@ def load_one(spec: str) -> LoadedRules:
         loaded = load_rules_file(spec)
     except RulesError as exc:
         message = str(exc)
-        if not message.startswith(f"{spec}:"):
+        if not message.startswith((f"{spec}:", f"{Path(spec)}:")):  # Path drops a leading ./
             message = f"{spec}: {message}"
         raise CommandError(message, ExitCode.USAGE) from None
     return LoadedRules(loaded.rules, loaded.kind)

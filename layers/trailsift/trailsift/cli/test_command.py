@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,11 +115,20 @@ def run_cases(rules: RuleSet, *, names: Sequence[str] | None = None, records: _R
 
 
 def failure_lines(result: CaseResult, width: int = 80) -> Iterator[str]:
-    """A failing case: what was expected and what happened, then the record and explain's account of the rule."""
+    """A failing case, in lines safe for a terminal and at most ``width`` columns: what was expected and what
+    happened, then the record and explain's account of the rule (or, whole and folded, why it could not run)."""
+    for line in _failure_lines(result, width):
+        yield for_terminal(line, width)
+
+
+def _failure_lines(result: CaseResult, width: int) -> Iterator[str]:
     yield f"FAILED  {result.rule.name}: {result.case.name}"
     yield "  in " + left_cut(result.source, width - len("  in "))
     if result.error is not None:
-        yield f"  cannot run: {result.error}"
+        yield from textwrap.wrap(
+            for_terminal(f"cannot run: {result.error}"), width, initial_indent="  ", subsequent_indent="    ",
+            break_on_hyphens=False, break_long_words=False,
+        )
         return
     got = "a match" if result.matched else "no match"
     expected = "a match" if result.case.expects_match else "no match"
@@ -171,7 +181,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     for result in results:
         if not result.passed:
             for line in failure_lines(result, width):
-                print(for_terminal(line, width))
+                print(line)
             print()
         elif args.verbose:
             print(for_terminal(f"ok      {result.rule.name}: {result.case.name}", width))
