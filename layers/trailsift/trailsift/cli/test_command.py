@@ -117,12 +117,7 @@ def run_cases(rules: RuleSet, *, names: Sequence[str] | None = None, records: _R
 def failure_lines(result: CaseResult, width: int = 80) -> Iterator[str]:
     """A failing case, in lines safe for a terminal and at most ``width`` columns: what was expected and what
     happened, then the record and explain's account of the rule (or, whole and folded, why it could not run)."""
-    for line in _failure_lines(result, width):
-        yield for_terminal(line, width)
-
-
-def _failure_lines(result: CaseResult, width: int) -> Iterator[str]:
-    yield f"FAILED  {result.rule.name}: {result.case.name}"
+    yield for_terminal(f"FAILED  {result.rule.name}: {result.case.name}", width)
     yield "  in " + left_cut(result.source, width - len("  in "))
     if result.error is not None:
         yield from textwrap.wrap(
@@ -130,6 +125,11 @@ def _failure_lines(result: CaseResult, width: int) -> Iterator[str]:
             break_on_hyphens=False, break_long_words=False,
         )
         return
+    for line in _explained(result, width):
+        yield for_terminal(line, width)
+
+
+def _explained(result: CaseResult, width: int) -> Iterator[str]:
     got = "a match" if result.matched else "no match"
     expected = "a match" if result.case.expects_match else "no match"
     yield f"  expected {expected}, got {got}"
