@@ -448,3 +448,159 @@ def test_invalid_utf8_json_is_a_rules_error(tmp_path):
     path.write_bytes(b'{"rules": [{"name": "caf\xe9"}]}')
     with pytest.raises(RulesError, match="not valid JSON"):
         load_rules(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests a rule carries (`tests`): strict, one-line errors naming the rule and the case
+
+ROOT = {"eventName": "GetCallerIdentity", "userIdentity": {"type": "Root"}}
+
+
+def test_tests_parse_inline_and_file_cases_and_round_trip():
+    from trailsift.rules import RuleCase
+
+    tests = [
+        {"name": "root call", "expect": "match", "record": ROOT},
+        {"name": "a user", "expect": "no-match", "file": "cases/x.json.gz", "index": 3,
+         "origin": "invictus/a.json.gz#3", "edited": "userIdentity.type Root -> IAMUser"},
+        {"name": "one-record file", "expect": "no-match", "file": "one.json"},
+    ]
+    parsed = parse_rules({"rules": [rule(tests=tests)]}, base=Path("/rules"))
+    inline, in_file, whole = parsed.rules[0].tests
+    assert inline == RuleCase("root call", "match", ROOT)
+    assert inline.expects_match and inline.path is None
+    assert (in_file.file, in_file.index, in_file.origin, in_file.path) == ("cases/x.json.gz", 3, "invictus/a.json.gz#3", Path("/rules/cases/x.json.gz"))
+    assert not in_file.expects_match and whole.index is None
+    assert parsed.rules[0].to_json()["tests"] == tests
+    assert parse_rules({"rules": [parsed.rules[0].to_json()]}).rules[0] == parsed.rules[0]  # base is not identity
+    assert hash(parsed.rules[0])  # a rule with an inline record stays hashable
+    assert "tests" not in parse_rule(rule(), 0).to_json()  # none: no key
+
+
+def test_file_cases_are_relative_to_the_rules_file(tmp_path):
+    path = tmp_path / "sub" / "rules.yaml"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"rules": [rule(tests=[{"name": "n", "expect": "match", "file": "r.json", "index": 0}])]}))
+    from trailsift.rules import load_rules_file
+
+    (case,) = load_rules_file(path).rules.rules[0].tests
+    assert case.path == tmp_path / "sub" / "r.json"
+    assert not (tmp_path / "sub" / "r.json").exists()  # loading reads no case file
+
+
+@pytest.mark.parametrize(
+    ("tests", "message"),
+    [
+        ([], "rule 0 ('x'): 'tests' must be a non-empty list of cases"),
+        ({"name": "n"}, "rule 0 ('x'): 'tests' must be a non-empty list of cases"),
+        (["n"], "rule 0 ('x'): test 0: must be an object, got str"),
+        ([{"name": "n", "expect": "match", "record": ROOT, "why": "w"}],
+         "rule 0 ('x'): test 0 ('n'): unknown key 'why'; test keys are name, expect, record, file, index, origin, edited"),
+        ([{"expect": "match", "record": ROOT}], "rule 0 ('x'): test 0: 'name' must be a non-empty string"),
+        ([{"name": " ", "expect": "match", "record": ROOT}], "rule 0 ('x'): test 0 (' '): 'name' must be a non-empty string"),
+        ([{"name": "n", "expect": "matches", "record": ROOT}],
+         "rule 0 ('x'): test 0 ('n'): 'expect' must be 'match' or 'no-match', got 'matches'"),
+        ([{"name": "n", "record": ROOT}], "rule 0 ('x'): test 0 ('n'): 'expect' must be 'match' or 'no-match', got None"),
+        ([{"name": "n", "expect": "match"}],
+         "rule 0 ('x'): test 0 ('n'): give the record inline ('record') or in a file ('file' and 'index'), not neither"),
+        ([{"name": "n", "expect": "match", "record": ROOT, "file": "f.json"}],
+         "rule 0 ('x'): test 0 ('n'): give the record inline ('record') or in a file ('file' and 'index'), not both"),
+        ([{"name": "n", "expect": "match", "record": {}}],
+         "rule 0 ('x'): test 0 ('n'): 'record' must be a non-empty object (one CloudTrail record)"),
+        ([{"name": "n", "expect": "match", "record": [ROOT]}],
+         "rule 0 ('x'): test 0 ('n'): 'record' must be a non-empty object (one CloudTrail record)"),
+        ([{"name": "n", "expect": "match", "record": ROOT, "index": 0}],
+         "rule 0 ('x'): test 0 ('n'): 'index' goes with 'file', not with an inline 'record'"),
+        ([{"name": "n", "expect": "match", "file": ""}], "rule 0 ('x'): test 0 ('n'): 'file' must be a non-empty string"),
+        ([{"name": "n", "expect": "match", "file": "f.json", "index": -1}],
+         "rule 0 ('x'): test 0 ('n'): 'index' must be a whole number from 0 (the record's place in the file's Records)"),
+        ([{"name": "n", "expect": "match", "file": "f.json", "index": True}],
+         "rule 0 ('x'): test 0 ('n'): 'index' must be a whole number from 0 (the record's place in the file's Records)"),
+        ([{"name": "n", "expect": "match", "file": "f.json", "index": "0"}],
+         "rule 0 ('x'): test 0 ('n'): 'index' must be a whole number from 0 (the record's place in the file's Records)"),
+        ([{"name": "n", "expect": "match", "record": ROOT, "origin": 3}], "rule 0 ('x'): test 0 ('n'): 'origin' must be a non-empty string"),
+        ([{"name": "n", "expect": "match", "record": ROOT}, {"name": "n", "expect": "no-match", "record": ROOT}],
+         "rule 0 ('x'): test 1 ('n'): name already used by another test of this rule"),
+    ],
+)
+def test_bad_tests_are_refused_in_one_line_naming_rule_and_case(tests, message):
+    with pytest.raises(RulesError) as info:
+        parse_rules({"rules": [rule(tests=tests)]})
+    assert str(info.value) == message
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Packs by name, combined rule sets, the function's rules setting
+
+
+def test_pack_names_are_bare_words_and_paths_are_files():
+    from trailsift.rules import is_pack_name
+
+    assert all(is_pack_name(name) for name in ("default", "ssm", "my-pack", "x_1"))
+    for spec in ("./ssm", "ssm.json", "rules/ssm", "C:\\ssm", "..", "", "s3://b/k", "ssm:/x"):
+        assert not is_pack_name(spec), spec
+
+
+def test_packs_load_by_name_and_an_unknown_name_lists_them():
+    from trailsift.rules import PACKS, default_rules, pack_rules, pack_source
+
+    assert tuple(PACKS) == ("default", "ssm")
+    assert pack_rules("default") == default_rules()
+    assert pack_rules("ssm").source == pack_source("ssm") == "trailsift:rules/ssm.json"
+    with pytest.raises(RulesError) as info:
+        pack_rules("cis")
+    assert str(info.value) == "no built-in pack 'cis'; the packs are default, ssm (a file: give its path, as ./cis)"
+
+
+def test_combined_rule_sets_keep_order_and_refuse_a_name_twice():
+    from trailsift.rules import combine_rules
+
+    a = parse_rules({"rules": [rule(name="a"), rule(name="b")]}, source="a.json")
+    b = parse_rules({"rules": [rule(name="c")]}, source="b.json")
+    both = combine_rules([a, b])
+    assert both.names == ("a", "b", "c") and both.source == "a.json + b.json"
+    assert combine_rules([a]) is a
+    clash = parse_rules({"rules": [rule(name="b")]}, source="c.json")
+    with pytest.raises(RulesError, match=r"^rule 'b' is in both a\.json and c\.json; rule names must be unique"):
+        combine_rules([a, b, clash])
+    with pytest.raises(RulesError, match=r"^a\.json is given twice"):
+        combine_rules([a, a])
+    with pytest.raises(RulesError, match="no rules given"):
+        combine_rules([])
+
+
+@pytest.mark.parametrize(
+    ("spec", "packs", "location"),
+    [
+        ("", (), None),
+        (",", (), None),
+        ("ssm", ("ssm",), None),
+        (" ssm , default ", ("ssm", "default"), None),
+        ("ssm:/trailsift/rules", (), "ssm:/trailsift/rules"),
+        ("default,ssm,s3://bucket/key.yaml", ("default", "ssm"), "s3://bucket/key.yaml"),
+        (",s3://bucket/a/b.json", (), "s3://bucket/a/b.json"),
+    ],
+)
+def test_rules_setting(spec, packs, location):
+    from trailsift.rules import RulesSetting, parse_rules_setting
+
+    assert parse_rules_setting(spec) == RulesSetting(packs, location)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("cis", "unknown rules source 'cis': expected a built-in pack (default, ssm), 'ssm:<parameter name>' or 's3://bucket/key', comma-separated"),
+        ("ssm:", "unknown rules source 'ssm:'"),
+        ("s3://bucket", "unknown rules source 's3://bucket'"),
+        ("ssm,ssm", "pack 'ssm' is named twice"),
+        ("ssm:/a,s3://b/k", "one rules document at most, got 2: ssm:/a, s3://b/k"),
+    ],
+)
+def test_bad_rules_setting(spec, message):
+    from trailsift.rules import parse_rules_setting
+
+    with pytest.raises(RulesError) as info:
+        parse_rules_setting(spec)
+    assert str(info.value).startswith(message)
