@@ -108,6 +108,14 @@ def naive_matcher(rules: RuleSet) -> Callable[[dict], list[str]]:
     return match
 
 
+def decompress_all(files: list[Path]) -> int:
+    """F, the floor every path is measured against: read each file and decompress it (isal, one call); the bytes out."""
+    total = 0
+    for path in files:
+        total += len(isal_zlib.decompress(path.read_bytes(), 31))
+    return total
+
+
 def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
     times, result = [], 0
     for _ in range(repeat):
@@ -173,10 +181,7 @@ def main() -> None:
     naive = naive_matcher(rules)
 
     def floor() -> int:
-        total = 0
-        for path in files:
-            total += len(isal_zlib.decompress(path.read_bytes(), 31))
-        return total
+        return decompress_all(files)
 
     def floor_igzip() -> int:
         total = 0

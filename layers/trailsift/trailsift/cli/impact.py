@@ -1,9 +1,9 @@
 """What a set of advanced event selectors keeps and drops of logged events, and what that costs: the counting
 behind ``trailsift selectors impact``, free of files, options and output.
 
-An event is kept when ANY selector matches it, as CloudTrail logs it: the selectors are evaluated exactly
-by :class:`trailsift.engine.RuleEngine` (one rule per selector, so the engine also says which selectors
-kept it). Three things are decided here, and said in the report:
+An event is kept when ANY selector matches it, as CloudTrail logs it: each selector is evaluated exactly
+(:func:`trailsift.selectors.compile_selector`, what the engine runs), so the report also says which
+selectors kept it. Three things are decided here, and said in the report:
 
 - **eventCategory.** A selector names the category it selects (``eventCategory Equals Management``,
   ``Data`` with a ``resources.type``, ``NetworkActivity``, ``Insight``). Records written before
@@ -33,9 +33,8 @@ from typing import Any, Literal
 
 import orjson
 
-from trailsift.engine import RuleEngine
 from trailsift.rules import rules_from_selectors
-from trailsift.selectors import EventSelector
+from trailsift.selectors import EventSelector, compile_selector
 
 __all__ = [
     "DATA_CATEGORIES",
@@ -130,11 +129,13 @@ def store_of(document: object) -> tuple[Store | None, LakePricing | None]:
 
 
 class Keeper:
-    """Whether a selector set keeps a record, CloudTrail's way: any selector matching it (exactly, by the engine)."""
+    """Whether a selector set keeps a record, CloudTrail's way: any selector matching it, each evaluated exactly
+    (:func:`trailsift.selectors.compile_selector`, as the engine compiles them; a trail has a few selectors, so the
+    engine's index would cost more than it saves). Its selectors are named as :func:`rules_from_selectors` names them."""
 
     def __init__(self, selectors: Sequence[EventSelector], source: str = "<memory>") -> None:
         self.rules = rules_from_selectors(selectors, source=source)
-        self.engine = RuleEngine(self.rules)
+        self.tests = tuple((rule.name, compile_selector(rule.selectors[0])) for rule in self.rules)
         self.governs_insights = any(
             fs.field == "eventCategory" and "Insight" in fs.values("Equals")
             for selector in selectors
@@ -142,11 +143,13 @@ class Keeper:
         )
 
     def matched(self, record: dict[str, Any], category: str, inferred: bool) -> tuple[str, ...] | None:
-        """The names of the selectors (rules) that keep ``record``; None when these selectors do not govern it
+        """The names of the selectors that keep ``record``; None when these selectors do not govern it
         (an Insights event, unless a selector names the Insight category): it is kept whatever they say."""
         if category == "Insight" and not self.governs_insights:
             return None
-        return self.engine.match({**record, "eventCategory": category} if inferred else record)
+        if inferred:
+            record = {**record, "eventCategory": category}
+        return tuple([name for name, test in self.tests if test(record)])
 
 
 @dataclass
@@ -217,23 +220,26 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) and value else NONE
 
 
+Outcome = tuple[str, str, str, str | None, tuple[str, ...], bool, bool]
+"""What a record is, as counted: eventCategory, eventSource, eventName, resources.type (data events only), the
+names of the proposal's selectors that keep it, whether the proposal keeps it, whether the current selectors do."""
+
+
 @dataclass
 class Impact:
-    """Every record's outcome under a proposal (and ``against`` the current selectors), in totals and by group."""
+    """Every record's outcome under a proposal (and ``against`` the current selectors), in totals and by group.
+
+    Each record adds to one cell, keyed by its :data:`Outcome` (a few thousand cells for any number of records):
+    the totals and groups are folded from the cells when asked for, so a record costs one dictionary update.
+    """
 
     against: bool = False
     examples: int = 3
-    total: Group = field(default_factory=Group)
-    groups: dict[str, dict[str, Group]] = field(default_factory=lambda: {name: {} for name in DIMENSIONS})
-    by_category: dict[str, Group] = field(default_factory=dict)
-    kept_by_selector: dict[str, Tally] = field(default_factory=dict)
+    cells: dict[Outcome, list[Any]] = field(default_factory=dict)  # outcome -> [events, bytes, example eventIDs]
     inferred: int = 0
     ungoverned: Tally = field(default_factory=Tally)
     first: str | None = None
     last: str | None = None
-
-    def __post_init__(self) -> None:
-        self.by_category = self.groups["eventCategory"]
 
     def add(
         self,
@@ -245,59 +251,97 @@ class Impact:
         """Count one record; whether the proposal keeps it."""
         size = record_bytes(record) if size is None else size
         category, inferred = event_category(record)
-        self.inferred += inferred
+        if inferred:
+            self.inferred += 1
         matched = proposal.matched(record, category, inferred)
         if matched is None:
             self.ungoverned.add(size)
-            kept = True
+            kept, matched = True, ()
         else:
             kept = bool(matched)
-            for name in matched:
-                self.kept_by_selector.setdefault(name, Tally()).add(size)
         was_kept = kept
         if current is not None:
             before = current.matched(record, category, inferred)
             was_kept = before is None or bool(before)
         stamp = record.get("eventTime")
-        if isinstance(stamp, str) and len(stamp) >= 19:
+        if type(stamp) is str and len(stamp) >= 19:
             if self.first is None or stamp < self.first:
                 self.first = stamp
             if self.last is None or stamp > self.last:
                 self.last = stamp
-        event_id = record.get("eventID")
-        keys = [
-            ("eventCategory", category),
-            ("eventSource", _text(record.get("eventSource"))),
-            ("eventName", _text(record.get("eventName"))),
-        ]
-        if category in DATA_CATEGORIES:
-            keys.append(("resources.type", _first_resource_type(record)))
-        groups = [self.total] + [self._group(dimension, key) for dimension, key in keys]
-        for group in groups:
-            if kept:
-                group.kept.add(size)
-            else:
-                group.dropped.add(size)
-                if len(group.dropped_examples) < self.examples and isinstance(event_id, str):
-                    group.dropped_examples.append(event_id)
-            if was_kept and not kept:
-                group.newly_dropped.add(size)
-                if len(group.newly_dropped_examples) < self.examples and isinstance(event_id, str):
-                    group.newly_dropped_examples.append(event_id)
-            elif kept and not was_kept:
-                group.newly_kept.add(size)
+        key: Outcome = (
+            category,
+            _text(record.get("eventSource")),
+            _text(record.get("eventName")),
+            _first_resource_type(record) if category in DATA_CATEGORIES else None,
+            matched,
+            kept,
+            was_kept,
+        )
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0, 0, []]
+        cell[0] += 1
+        cell[1] += size
+        if not kept and len(cell[2]) < self.examples:
+            event_id = record.get("eventID")
+            if type(event_id) is str:
+                cell[2].append(event_id)
         return kept
-
-    def _group(self, dimension: str, key: str) -> Group:
-        table = self.groups[dimension]
-        group = table.get(key)
-        if group is None:
-            group = table[key] = Group()
-        return group
 
     def add_all(self, records: Iterable[dict[str, Any]], proposal: Keeper, current: Keeper | None = None) -> None:
         for record in records:
             self.add(record, proposal, current)
+
+    def _fold(self, group: Group, key: Outcome, cell: list[Any]) -> None:
+        events, size, examples = cell
+        kept, was_kept = key[5], key[6]
+        tally = Tally(events, size)
+        (group.kept if kept else group.dropped).merge(tally)
+        if not kept:
+            group.dropped_examples.extend(examples[: self.examples - len(group.dropped_examples)])
+            if was_kept:
+                group.newly_dropped.merge(tally)
+                group.newly_dropped_examples.extend(examples[: self.examples - len(group.newly_dropped_examples)])
+        elif not was_kept:
+            group.newly_kept.merge(tally)
+
+    @property
+    def total(self) -> Group:
+        """Every record's counts."""
+        total = Group()
+        for key, cell in self.cells.items():
+            self._fold(total, key, cell)
+        return total
+
+    @property
+    def groups(self) -> dict[str, dict[str, Group]]:
+        """The counts by dimension (:data:`DIMENSIONS`) and group, ``resources.type`` for data events only."""
+        out: dict[str, dict[str, Group]] = {name: {} for name in DIMENSIONS}
+        for key, cell in self.cells.items():
+            category, source, name, kind = key[0], key[1], key[2], key[3]
+            for dimension, value in (("eventCategory", category), ("eventSource", source), ("eventName", name),
+                                     ("resources.type", kind)):
+                if value is not None:
+                    table = out[dimension]
+                    group = table.get(value)
+                    if group is None:
+                        group = table[value] = Group()
+                    self._fold(group, key, cell)
+        return out
+
+    @property
+    def by_category(self) -> dict[str, Group]:
+        return self.groups["eventCategory"]
+
+    @property
+    def kept_by_selector(self) -> dict[str, Tally]:
+        """Events and bytes each of the proposal's selectors keeps (an event may be kept by several)."""
+        out: dict[str, Tally] = {}
+        for key, (events, size, _) in self.cells.items():
+            for name in key[4]:
+                out.setdefault(name, Tally()).merge(Tally(events, size))
+        return out
 
     @property
     def span(self) -> timedelta | None:
@@ -314,10 +358,13 @@ class Impact:
         assert self.first is not None and self.last is not None
         return _time(self.first).isoformat() + "Z", _time(self.last).isoformat() + "Z"
 
-    def top(self, dimension: str, count: int | None) -> tuple[list[tuple[str, Group]], tuple[int, Group] | None]:
+    def top(
+        self, dimension: str, count: int | None, groups: dict[str, dict[str, Group]] | None = None
+    ) -> tuple[list[tuple[str, Group]], tuple[int, Group] | None]:
         """The groups of ``dimension``, most events first (then most dropped, then by name), the first ``count`` of them;
-        and the others merged (how many groups, their counts), None when none is left out."""
-        ordered = sorted(self.groups[dimension].items(), key=lambda item: (-item[1].events, -item[1].dropped.events, item[0]))
+        and the others merged (how many groups, their counts), None when none is left out. ``groups``: :attr:`groups`,
+        when the caller has it already."""
+        ordered = sorted((self.groups if groups is None else groups)[dimension].items(), key=lambda item: (-item[1].events, -item[1].dropped.events, item[0]))
         if count is None or len(ordered) <= count:
             return ordered, None
         rest = Group()

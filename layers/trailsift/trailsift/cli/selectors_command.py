@@ -352,7 +352,7 @@ def run_impact(args: argparse.Namespace) -> ExitCode:
         add(record, keep, before)
     for location, reason in reading.failed:
         _say(f"failed: {location}: {reason}")
-    if not impact.total.events:
+    if not impact.cells:
         where = " ".join(args.paths)
         read = f"{reading.files_read} file{'s' if reading.files_read != 1 else ''} read"
         raise CommandError(f"no records found in {where} ({read}, {len(reading.skipped)} skipped, {len(reading.failed)} failed)")
@@ -411,13 +411,19 @@ class Report:
     pricing: Pricing
     reading: Reading
     top: int
+    total: Group = field(init=False)
+    groups: dict[str, dict[str, Group]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.total = self.impact.total  # folded once from the impact's cells
+        self.groups = self.impact.groups
 
     # -- figures shared by both formats
 
     def kept_by_category(self, which: str) -> dict[str, Tally]:
         """Kept events and bytes by eventCategory: ``logged`` (everything read), ``current`` or ``proposal``."""
         out: dict[str, Tally] = {}
-        for category, group in self.impact.by_category.items():
+        for category, group in self.groups["eventCategory"].items():
             tally = Tally()
             if which == "logged":
                 tally.merge(group.kept)
@@ -465,9 +471,9 @@ class Report:
         span = impact.span
         baseline, before, after, factor = self.costs()
         groups: dict[str, Any] = {}
-        for dimension in impact.groups:
+        for dimension in self.groups:
             limit = self.top if dimension in ("eventSource", "eventName") else None
-            shown, rest = impact.top(dimension, limit)
+            shown, rest = impact.top(dimension, limit, self.groups)
             groups[dimension] = [{"name": name, **group.to_json(against=against)} for name, group in shown]
             if rest is not None:
                 groups[dimension].append({"name": None, "others": rest[0], **rest[1].to_json(against=against)})
@@ -475,21 +481,21 @@ class Report:
             "selectors": {"file": self.proposal.path, "count": len(self.proposal.selectors)},
             "against": None if self.current is None else {"file": self.current.path, "count": len(self.current.selectors)},
             "files": {"read": self.reading.files_read, "skipped": len(self.reading.skipped), "failed": len(self.reading.failed)},
-            "events": impact.total.events,
-            "bytes": impact.total.kept.bytes + impact.total.dropped.bytes,
+            "events": self.total.events,
+            "bytes": self.total.kept.bytes + self.total.dropped.bytes,
             "bytes_are": "each record's compact JSON, UTF-8",
             "span": {
                 "first": impact.first,
                 "last": impact.last,
                 "seconds": None if span is None else span.total_seconds(),
             },
-            "kept": impact.total.kept.to_json(),
-            "dropped": impact.total.dropped.to_json(),
+            "kept": self.total.kept.to_json(),
+            "dropped": self.total.dropped.to_json(),
         }
         if against:
-            out["newly_dropped"] = impact.total.newly_dropped.to_json()
-            out["newly_kept"] = impact.total.newly_kept.to_json()
-        out["dropped_examples"] = list(impact.total.dropped_examples)
+            out["newly_dropped"] = self.total.newly_dropped.to_json()
+            out["newly_kept"] = self.total.newly_kept.to_json()
+        out["dropped_examples"] = list(self.total.dropped_examples)
         out["groups"] = groups
         out["kept_by_selector"] = {name: tally.to_json() for name, tally in sorted(impact.kept_by_selector.items())}
         out["inferred_category"] = impact.inferred
@@ -521,7 +527,7 @@ class Report:
         lines = fold(f"selectors impact: {self.proposal.label}", width, indent="  ", greedy=True)
         if self.current is not None:
             lines += fold(f"against: {self.current.label}", width, indent="  ", greedy=True)
-        total = impact.total
+        total = self.total
         all_bytes = total.kept.bytes + total.dropped.bytes
         read = self.reading.files_read
         lines.append(
@@ -542,19 +548,20 @@ class Report:
             "eventName": "by eventName",
         }
         for dimension, label in labels.items():
-            if not impact.groups[dimension]:
+            if not self.groups[dimension]:
                 continue
             limit = self.top if dimension in ("eventSource", "eventName") else None
-            shown, rest = impact.top(dimension, limit)
-            count = len(impact.groups[dimension])
+            shown, rest = impact.top(dimension, limit, self.groups)
+            count = len(self.groups[dimension])
             if rest is not None:
                 label += f" (top {len(shown)} of {count})"
             lines += ["", label]
             lines += self._group_table(shown, rest, width, against=against)
         lines += ["", "kept by selector (an event may match several)"]
         rows: list[Row] = []
+        kept_by_selector = impact.kept_by_selector
         for rule in rules_from_selectors(self.proposal.selectors):
-            tally = impact.kept_by_selector.get(rule.name, Tally())
+            tally = kept_by_selector.get(rule.name, Tally())
             rows.append({"name": rule.name, "events": _count(tally.events), "bytes": human_size(tally.bytes)})
         lines += self._table(rows, (("name", "selector"), ("events", "events"), ("bytes", "bytes")), width)
         lines += self._examples(width, against=against)
@@ -578,7 +585,7 @@ class Report:
         return out
 
     def _totals(self, width: int) -> list[str]:
-        total = self.impact.total
+        total = self.total
         everything = total.kept.bytes + total.dropped.bytes
 
         def share(part: int, whole: int) -> str:
@@ -625,7 +632,7 @@ class Report:
 
     def _examples(self, width: int, *, against: bool) -> list[str]:
         """A few event IDs of each eventName group shown that the proposal drops (newly drops, ``--against``)."""
-        shown, _ = self.impact.top("eventName", self.top)
+        shown, _ = self.impact.top("eventName", self.top, self.groups)
         lines: list[str] = []
         for name, group in shown:
             examples = group.newly_dropped_examples if against else group.dropped_examples
