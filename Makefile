@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/shapes_bench.py
 	$(BIN)/python bench/function_bench.py
 	$(BIN)/python bench/backfill_bench.py
+	$(BIN)/python bench/impact_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache
