@@ -61,7 +61,7 @@ def test_output_file_is_yaml_or_json_by_extension(capsys, tmp_path: Path, suffix
     path = tmp_path / f"sigma{suffix}"
     code, out, err = run(capsys, "rules", "import-sigma", str(SIGMAHQ / "aws_enum_buckets.yml"), "-o", str(path))
     assert (code, out) == (0, "")
-    assert err.splitlines()[-1] == f"wrote 1 rules to {path}"
+    assert err.splitlines()[-1] == f"wrote 1 rule to {path}"
     text = path.read_text()
     document = yaml.safe_load(text) if suffix != ".json" else json.loads(text)
     assert (text.lstrip().startswith("{")) == (suffix == ".json")

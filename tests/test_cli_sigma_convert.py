@@ -75,7 +75,7 @@ def test_sigmahq_metadata_is_kept():
     assert rule.description == "AWS Root Credentials (Sigma rule by vitaliy0x1)"
     assert rule.severity is Severity.MEDIUM
     assert rule.references == ("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html",)
-    assert rule.license == DRL_NOTE and "Detection Rule License (DRL) 1.1" in DRL_NOTE
+    assert rule.license == DRL_NOTE == "DRL-1.1 (https://github.com/SigmaHQ/Detection-Rule-License)"
     assert rule.to_json()["selectors"] == [{
         "Name": "AWS Root Credentials",
         "FieldSelectors": [

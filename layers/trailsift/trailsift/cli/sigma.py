@@ -122,4 +122,5 @@ def write_document(document: dict[str, Any], output: str | None) -> None:
         path.write_bytes(text)
     except OSError as exc:
         raise CommandError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    print(f"wrote {len(document['rules'])} rules to {for_terminal(str(path))}", file=sys.stderr)
+    count = len(document["rules"])
+    print(f"wrote {count} {_rules(count)} to {for_terminal(str(path))}", file=sys.stderr)

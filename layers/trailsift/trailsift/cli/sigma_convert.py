@@ -84,12 +84,10 @@ __all__ = [
     "sigma_files",
 ]
 
-DRL_NOTE = (
-    "Detection Rule License (DRL) 1.1, https://github.com/SigmaHQ/Detection-Rule-License "
-    "(SigmaHQ's community rules): keep the author in copies and in messages about matches"
-)
+DRL_NOTE = "DRL-1.1 (https://github.com/SigmaHQ/Detection-Rule-License)"
 """The ``license`` of a converted rule whose Sigma file names none (SigmaHQ's rules name none: their
-repository's licence covers them)."""
+repository's licence, the Detection Rule License 1.1, covers them; it asks that copies and messages
+about matches name the rule's author, which the rule's ``author`` and ``description`` do)."""
 
 MAX_SELECTORS = 50
 """A condition that expands to more selectors than this is refused rather than emitted."""
