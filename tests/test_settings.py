@@ -277,3 +277,23 @@ def test_accounts_are_parsed_and_checked() -> None:
     assert Settings.from_env({}).accounts == frozenset()
     with pytest.raises(SettingsError, match="TRAILSIFT_ACCOUNTS"):
         Settings.from_env({"TRAILSIFT_ACCOUNTS": "1234"})
+
+
+def test_alert_rate_bound_and_group_size() -> None:
+    assert (Settings().alert_rate_limit, Settings().alert_rate_window_seconds, Settings().alert_group_max_events) == (
+        20, 3600, 500,
+    )
+    config = Settings.from_env({
+        mod.ALERT_RATE_LIMIT: " 5 ", mod.ALERT_RATE_WINDOW_MINUTES: "15", mod.ALERT_GROUP_MAX_EVENTS: "1",
+    })
+    assert (config.alert_rate_limit, config.alert_rate_window_seconds, config.alert_group_max_events) == (5, 900, 1)
+    assert Settings.from_env({mod.ALERT_RATE_LIMIT: "0"}).alert_rate_limit == 0  # no bound
+    for name, raw, said in [
+        (mod.ALERT_RATE_LIMIT, "-1", "positive integer"),
+        (mod.ALERT_RATE_WINDOW_MINUTES, "0", "positive integer"),
+        (mod.ALERT_RATE_WINDOW_MINUTES, "1441", "at most 1440"),
+        (mod.ALERT_GROUP_MAX_EVENTS, "501", "at most 500"),
+        (mod.ALERT_GROUP_MAX_EVENTS, "0", "positive integer"),
+    ]:
+        with pytest.raises(SettingsError, match=f"{name}: .*{said}"):
+            Settings.from_env({name: raw})

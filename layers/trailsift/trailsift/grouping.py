@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from trailsift import record as rec
+from trailsift import settings
 from trailsift.rules import DEFAULT_GROUP_BY, GROUP_BY_FIELDS, Rule, Severity
 from trailsift.scan import Match
 from trailsift.text import one_line
@@ -52,9 +53,10 @@ GROUP_FIELDS: Mapping[str, Callable[[dict[str, Any]], str | None]] = {
 }
 """The fields a rule's ``group_by`` may name, and how each is read off a record (``None``: absent)."""
 assert tuple(GROUP_FIELDS) == GROUP_BY_FIELDS, "rules.GROUP_BY_FIELDS and GROUP_FIELDS name the same fields"
-MAX_GROUP_EVENTS = 500
-"""Events in one alert at most: a larger burst in one file makes several alerts of this many. Every event
-ID of a group is listed in its alert (text and JSON document); 500 keeps that well inside SNS's 256 KB."""
+MAX_GROUP_EVENTS = settings.MAX_GROUP_EVENTS
+"""Events in one alert at most (``TRAILSIFT_ALERT_GROUP_MAX_EVENTS`` may lower it): a larger burst in one
+file makes several alerts of this many. Every event ID of a group is listed in its alert (text and JSON
+document); 500 keeps that inside SNS's 256 KB (tests/test_alerts.py checks it)."""
 MAX_RESOURCES_SHOWN = 20
 MAX_NAMES_SHOWN = 20
 _RANK = {severity: rank for rank, severity in enumerate(Severity)}

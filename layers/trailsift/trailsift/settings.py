@@ -31,6 +31,10 @@ FAILURE_QUEUE_URL = "TRAILSIFT_FAILURE_QUEUE_URL"
 ACCOUNTS = "TRAILSIFT_ACCOUNTS"
 DEADLINE_MARGIN_SECONDS = "TRAILSIFT_DEADLINE_MARGIN_SECONDS"
 ALERT_CHATBOT = "TRAILSIFT_ALERT_CHATBOT"
+ALERT_RATE_LIMIT = "TRAILSIFT_ALERT_RATE_LIMIT"
+ALERT_RATE_WINDOW_MINUTES = "TRAILSIFT_ALERT_RATE_WINDOW_MINUTES"
+ALERT_GROUP_MAX_EVENTS = "TRAILSIFT_ALERT_GROUP_MAX_EVENTS"
+MAX_GROUP_EVENTS = 500  # trailsift.grouping.MAX_GROUP_EVENTS: every event ID of a group fits its alert
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 # An event bus name ("default" included) or its ARN, as PutEvents takes either in EventBusName.
@@ -67,6 +71,11 @@ class Settings:
     deadline_margin_ms: int = 10_000
     # The alert topic's https subscribers get the AWS Chatbot custom notification instead of the JSON document.
     alert_chatbot: bool = False
+    # At most this many alerts per rule per window of event time (0: no bound); the rest fold into one summary.
+    alert_rate_limit: int = 20
+    alert_rate_window_seconds: int = 3600
+    # Events in one grouped alert at most (1: one alert per event, whatever the rules' group_by).
+    alert_group_max_events: int = MAX_GROUP_EVENTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -114,6 +123,9 @@ class Settings:
             fetch_concurrency=min(_positive(env, FETCH_CONCURRENCY, 16), 64),
             deadline_margin_ms=_positive(env, DEADLINE_MARGIN_SECONDS, 10) * 1000,
             alert_chatbot=_flag(env, ALERT_CHATBOT),
+            alert_rate_limit=_count(env, ALERT_RATE_LIMIT, 20),
+            alert_rate_window_seconds=_bounded(env, ALERT_RATE_WINDOW_MINUTES, 60, 1440) * 60,
+            alert_group_max_events=_bounded(env, ALERT_GROUP_MAX_EVENTS, MAX_GROUP_EVENTS, MAX_GROUP_EVENTS),
         )
 
 
@@ -128,6 +140,19 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if raw not in ("", "true", "false"):
         raise SettingsError(f"{name}: expected true or false, got {raw!r}")
     return raw == "true"
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A count where 0 means "none" (no bound); else as :func:`_positive`."""
+    return 0 if env.get(name, "").strip() == "0" else _positive(env, name, default)
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, most: int) -> int:
+    """A positive integer of at most ``most``; more is refused, naming the limit."""
+    value = _positive(env, name, default)
+    if value > most:
+        raise SettingsError(f"{name}: at most {most}, got {value}")
+    return value
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
