@@ -11,6 +11,7 @@ with its reasons, before anything is read.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from trailsift.cli.impact import (
     DEFAULT_PRICES,
     LAKE_GB_PRICES,
     MIN_SPAN,
+    MONTH,
     PRICES_READ,
     PRICES_SOURCE,
     Cost,
@@ -373,11 +375,14 @@ def _count(value: int) -> str:
 
 
 def _money(value: float) -> str:
-    return f"${value:,.2f}" if value >= 0 else f"-${-value:,.2f}"
+    """Dollars to the cent; an amount under a cent to two significant digits (``$0.000013``), never ``$0.00`` for it."""
+    size = abs(value)
+    digits = 2 if size == 0 or size >= 0.005 else min(10, 1 - math.floor(math.log10(size)))
+    return f"${size:,.{digits}f}" if value >= 0 else f"-${size:,.{digits}f}"
 
 
 def _change(value: float) -> str:
-    return "$0.00" if round(value, 2) == 0 else ("+" if value > 0 else "") + _money(value)
+    return "$0.00" if value == 0 else ("+" if value > 0 else "") + _money(value)
 
 
 def _duration(seconds: float) -> str:
@@ -389,7 +394,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} minutes"
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 86400:.1f} days"
+    return f"{seconds / 86400:,.1f} days"
 
 
 LIMITS = (
@@ -458,6 +463,12 @@ class Report:
             found.append(
                 f"{_count(impact.ungoverned.events)} Insights events are counted as kept: Insights selectors log them, "
                 "not event selectors (none of these names eventCategory Insight), and they are not priced here."
+            )
+        span = impact.span
+        if span is not None and span > MONTH:
+            found.append(
+                f"The logs span {_duration(span.total_seconds())}: the monthly figures are their average month, "
+                "as if the events were spread evenly over that time."
             )
         if self.reading.problems:
             found.append(f"{_count(self.reading.problems)} entries of Records were not objects and were not counted.")
