@@ -15,11 +15,11 @@ from trailsift.aws.ledger import DeliveryLedger
 from trailsift.aws.ratebound import RateCounter
 from trailsift.grouping import AlertGroup
 from trailsift.index import TABLE_DEFINITION
-from trailsift.ratebound import InvocationBound, Window, window_of
+from trailsift.ratebound import HeldBack, InvocationBound, Window, window_of
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
 from trailsift.selectors import parse_selectors
-from trailsift.sinks.alert_groups import AlertForming, Claimable, HeldBack, claimables
+from trailsift.sinks.alert_groups import AlertForming, Claimable, claimables
 from trailsift.sinks.base import DeliveryPending, Routed
 from trailsift.sinks.once import Formed, send_covering
 

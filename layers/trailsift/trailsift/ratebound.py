@@ -30,11 +30,14 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from trailsift.grouping import AlertGroup
+from trailsift.rules import Rule
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_RATE_WINDOW_SECONDS",
+    "HeldBack",
     "InvocationBound",
+    "SUMMARY_PREFIX",
     "RateBound",
     "Window",
     "window_of",
@@ -44,6 +47,7 @@ DEFAULT_RATE_LIMIT = 20
 """Alerts per rule per window by default: a person reads 20 alerts of one kind in an hour; the 21st of
 the same rule is noise that hides the next rule's first, and the index holds them all anyway."""
 DEFAULT_RATE_WINDOW_SECONDS = 3600
+SUMMARY_PREFIX = "summary:"  # a summary's ledger key: summary:<rule>:<window start>
 
 
 @dataclass(frozen=True, order=True)
@@ -113,3 +117,31 @@ class InvocationBound:
             ids.add(group_id)
             return True
         return False
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """The groups of one rule the rate bound held back in one window, for its summary alert."""
+
+    rule: Rule
+    window: Window
+    groups: tuple[AlertGroup, ...]
+    limit: int
+
+    @property
+    def key(self) -> str:
+        """The summary's ledger key: one summary per rule and window."""
+        return f"{SUMMARY_PREFIX}{self.rule.name}:{self.window.start}"
+
+    @property
+    def event_keys(self) -> tuple[str, ...]:
+        return tuple(key for group in self.groups for key in group.event_keys)
+
+    @property
+    def events(self) -> int:
+        return sum(len(group) for group in self.groups)
+
+    def query(self, table: str | None = None) -> str:
+        """The ``trailsift query`` command that lists every match of the rule in the window."""
+        where = f" --table {table}" if table else ""
+        return f"trailsift query --rule {self.rule.name} --since {self.window.since} --until {self.window.until}{where}"

@@ -6,7 +6,8 @@ it claimed to :meth:`AlertForming.form`, which
 1. groups them (:func:`trailsift.grouping.group_matches`: primary rule and the rule's ``group_by``);
 2. asks the rate bound (:mod:`trailsift.ratebound`) to admit each group, by rule and event-time window;
    each admitted group is one alert, covering its events;
-3. folds the groups the bound held back into one summary per rule and window (:class:`HeldBack`), sent
+3. folds the groups the bound held back into one summary per rule and window
+   (:class:`~trailsift.ratebound.HeldBack`), sent
    at most once per rule and window: with a ledger, the summary is itself claimed
    (``ALERT#summary:<rule>:<window start>``); the events of a later call in a window whose summary was
    sent are *settled* (marked sent: the summary's query lists them); those of a window whose summary
@@ -26,14 +27,12 @@ from typing import Any, Generic, TypeVar
 
 from trailsift import record as rec
 from trailsift.grouping import MAX_GROUP_EVENTS, AlertGroup, group_matches
-from trailsift.ratebound import RateBound, Window, window_of
-from trailsift.rules import Rule
+from trailsift.ratebound import HeldBack, RateBound, Window, window_of
 from trailsift.sinks.base import Routed
 from trailsift.sinks.once import Covering, EventKey, Formed, Ledger
 
-__all__ = ["AlertForming", "Claimable", "HeldBack", "SUMMARY_PREFIX", "claimables"]
+__all__ = ["AlertForming", "Claimable", "claimables"]
 
-SUMMARY_PREFIX = "summary:"  # a summary's ledger key: summary:<rule>:<window start>
 C = TypeVar("C", bound=Covering)
 
 
@@ -48,34 +47,6 @@ class Claimable:
 def claimables(routed: Sequence[Routed]) -> list[Claimable]:
     """Each routed match with its event key (a match repeated in a file counts once: the ledger keeps the first)."""
     return [Claimable(rec.event_key(item.match.record), item) for item in routed]
-
-
-@dataclass(frozen=True)
-class HeldBack:
-    """The groups of one rule the rate bound held back in one window, for its summary alert."""
-
-    rule: Rule
-    window: Window
-    groups: tuple[AlertGroup, ...]
-    limit: int
-
-    @property
-    def key(self) -> str:
-        """The summary's ledger key: one summary per rule and window."""
-        return f"{SUMMARY_PREFIX}{self.rule.name}:{self.window.start}"
-
-    @property
-    def event_keys(self) -> tuple[str, ...]:
-        return tuple(key for group in self.groups for key in group.event_keys)
-
-    @property
-    def events(self) -> int:
-        return sum(len(group) for group in self.groups)
-
-    def query(self, table: str | None = None) -> str:
-        """The ``trailsift query`` command that lists every match of the rule in the window."""
-        where = f" --table {table}" if table else ""
-        return f"trailsift query --rule {self.rule.name} --since {self.window.since} --until {self.window.until}{where}"
 
 
 @dataclass
