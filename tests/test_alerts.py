@@ -116,7 +116,7 @@ def assert_valid_subject(subject: str) -> None:
 
 def test_subject_names_severity_event_principal_and_region():
     alert = alert_for(STOP_LOGGING)
-    assert alert.subject == f"[high] StopLogging by {ARN} in us-east-1"
+    assert alert.subject == "[high] StopLogging by user/alice in us-east-1"
     assert alert.event_key == STOP_LOGGING["eventID"]
 
 
@@ -128,22 +128,40 @@ def test_severity_is_the_highest_of_the_matched_rules():
 
 def test_subject_says_when_the_call_failed():
     record = {**STOP_LOGGING, "errorCode": "AccessDenied", "errorMessage": "not allowed"}
-    assert alert_for(record).subject == f"[high] StopLogging by {ARN} in us-east-1 (failed: AccessDenied)"
+    assert alert_for(record).subject == "[high] StopLogging by user/alice in us-east-1 (failed: AccessDenied)"
 
 
-def test_subject_shortens_a_long_principal_to_its_resource_part():
+def test_subject_keeps_the_role_name_whole_and_gives_up_the_hint_and_region_first():
     arn = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice"
     record = {**STOP_LOGGING, "userIdentity": {"type": "AssumedRole", "arn": arn}, "errorCode": "AccessDenied"}
     subject = alert_for(record).subject
     assert_valid_subject(subject)
-    assert subject == (
-        "[high] StopLogging by assumed-role/AWSReservedSSO_AdministratorAccess_0123456.../alice in us-east-1"
-    )
-    assert len(subject) == 99
+    assert subject == "[high] StopLogging by assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice"
+
+
+def test_subject_cuts_the_session_then_leaves_it_out_then_cuts_the_event_name():
+    role = "R" * 30
+    session = "alice.smith@example.com"
+    arn = f"arn:aws:sts::111122223333:assumed-role/{role}/{session}"
+    record = {**STOP_LOGGING, "userIdentity": {"type": "AssumedRole", "arn": arn}}
+    subject = alert_for(record).subject  # 22 + 13 + 30 + 1 + 23 + 13 (@account) = 102: the session is cut
+    assert subject == f"[high] StopLogging by assumed-role/{role}/alice.smi...@111122223333"
+    role = "R" * 50
+    arn = f"arn:aws:sts::111122223333:assumed-role/{role}/{session}"
+    subject = alert_for({**record, "userIdentity": {"type": "AssumedRole", "arn": arn}}).subject
+    assert subject == f"[high] StopLogging by assumed-role/{role}@111122223333"
+    name = "PutBucketPublicAccessBlockConfiguration"
+    subject = alert_for({**record, "eventName": name, "userIdentity": {"type": "AssumedRole", "arn": arn}}).subject
+    assert subject == f"[high] PutBucket... by assumed-role/{role}@111122223333"
+    # 64 characters (IAM's longest role name) from another account cannot fit whole: cut at the end, still valid
+    arn = f"arn:aws:sts::111122223333:assumed-role/{'R' * 64}/{session}"
+    subject = alert_for({**record, "userIdentity": {"type": "AssumedRole", "arn": arn}}).subject
+    assert_valid_subject(subject)
+    assert subject.startswith("[high] StopLogging by assumed-role/RRRR") and subject.endswith("...")
     very_long = "arn:aws:iam::123456789012:user/" + "x" * 300
     subject = alert_for({**STOP_LOGGING, "userIdentity": {"arn": very_long}}).subject
     assert_valid_subject(subject)
-    assert subject.startswith("[high] StopLogging by user/xxx") and subject.endswith("... in us-east-1")
+    assert subject.startswith("[high] StopLogging by user/xxx") and subject.endswith("...")
 
 
 def test_subject_without_event_name_principal_or_region():
@@ -158,7 +176,7 @@ def test_subject_neutralizes_non_ascii_and_line_breaks():
               "userIdentity": {"arn": "arn:aws:iam::1:user/bob\x00"}}
     subject = alert_for(record).subject
     assert_valid_subject(subject)
-    assert subject == "[high] Stop??Logging?? by arn:aws:iam::1:user/bob? in us-east-1"
+    assert subject == "[high] Stop??Logging?? by user/bob?@1 in us-east-1"
 
 
 # No lone surrogates: records come from orjson, which rejects them (record.py's helpers assume so too).
@@ -201,7 +219,8 @@ def test_body_reads_like_an_email():
         "trailsift alert (high)",
         "  - cloudtrail-tampering [high]: Someone stopped, deleted or changed a trail.",
         "  - api-calls [low]",
-        f"principal:      {ARN}",
+        "principal:      user/alice",
+        f"ARN:            {ARN}",
         "identity type:  IAMUser",
         "access key:     AKIAIOSFODNN7EXAMPLE",
         "MFA:            yes",
@@ -347,7 +366,7 @@ def test_a_megabyte_of_request_parameters_is_trimmed_with_a_marker():
     trimmed = orjson.loads(alert.message.partition("\nEvent JSON:\n")[2].rpartition("\n[trimmed:")[0])
     assert trimmed["requestParameters"].startswith("[trimmed: ") and trimmed["requestParameters"].endswith(" bytes]")
     assert trimmed["eventName"] == "StopLogging" and trimmed["userIdentity"] == STOP_LOGGING["userIdentity"]
-    assert alert.subject == f"[high] StopLogging by {ARN} in us-east-1"
+    assert alert.subject == "[high] StopLogging by user/alice in us-east-1"
 
 
 def test_an_event_too_big_even_without_its_bulky_fields_is_cut():

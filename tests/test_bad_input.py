@@ -571,7 +571,9 @@ def _check_trimmed(run: Run, bad: Bad) -> None:
     size += sum(len(k) + len(v["DataType"]) + len(v["StringValue"].encode()) for k, v in entry["MessageAttributes"].items())
     assert size <= MAX_MESSAGE_BYTES
     assert "[trimmed: event was" in entry["Message"] and bad.location in entry["Message"]
-    assert any(envelope["Message"] == entry["Message"] for envelope in run.alerts)  # ... and it was delivered
+    sqs_copy = json.loads(entry["Message"])["sqs"]  # MessageStructure json: an SQS subscriber gets the document
+    assert any(envelope["Message"] == sqs_copy for envelope in run.alerts)  # ... and it was delivered
+    assert json.loads(sqs_copy).keys() & {"recordsTrimmed", "recordsOmitted"}
 
 
 def _check_no_partial_alerts(run: Run, bad: Bad) -> None:

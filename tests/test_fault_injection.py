@@ -160,7 +160,7 @@ def _expected() -> Expected:
             chosen = [alerting[name] for name in match.rules if name in alerting]
             if chosen:
                 alert = format_alert(match, chosen, location)
-                alerts[alert.message] = ALERT + alert.event_key
+                alerts[alert.per_protocol["sqs"]] = ALERT + alert.event_key  # what an SQS subscriber receives
             chosen = [putting[name] for name in match.rules if name in putting]
             if chosen:
                 event = bus_event(match, chosen, location)
@@ -644,7 +644,7 @@ class FaultyClient:
                 if kind == PUBLISH:
                     accepted = {entry["Id"] for entry in answer.get("Successful", [])}
                     keys = [
-                        EXPECTED.alerts.get(entry["Message"], "?")
+                        EXPECTED.alerts.get(json.loads(entry["Message"])["sqs"], "?")  # MessageStructure json
                         for entry in params["PublishBatchRequestEntries"]
                         if entry["Id"] in accepted
                     ]

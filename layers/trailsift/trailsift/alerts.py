@@ -15,8 +15,12 @@ from typing import Any
 import orjson
 
 from trailsift import record as rec
+from trailsift.alert_document import AlertEvent, RecordMode, alert_document
+from trailsift.chatbot import chatbot_notification
+from trailsift.console import console_link
 from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
 from trailsift.masking import mask_secrets
+from trailsift.principals import principal_of
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
 from trailsift.text import ascii_subject, one_line
@@ -45,6 +49,14 @@ class Alert:
     message: str
     attributes: dict[str, dict[str, str]]
     per_protocol: dict[str, str] = field(default_factory=dict)
+    event_keys: tuple[str, ...] = ()
+    """Every event the alert is about (a group: :func:`format_group`; a summary: its ledger key, then the
+    events it holds back); left empty, the one event ``event_key``. Sending the alert settles each in the
+    delivery ledger (:func:`trailsift.sinks.once.send_covering`)."""
+
+    def __post_init__(self) -> None:
+        if not self.event_keys:
+            object.__setattr__(self, "event_keys", (self.event_key,))
 
     @property
     def message_structure(self) -> str | None:
@@ -79,44 +91,39 @@ def _clean(value: Any, limit: int = MAX_FIELD_CHARS) -> str:
     return one_line(value if isinstance(value, str) else str(value), limit)
 
 
-def _short_principal(arn: str) -> str:
-    """The resource part of an ARN (``user/alice`` of ``arn:aws:iam::1:user/alice``), else the text itself."""
-    parts = arn.split(":", 5)
-    if len(parts) == 6 and parts[0] == "arn" and parts[5]:
-        return parts[5]
-    return arn
-
-
-def _fit(principal: str, room: int) -> str:
-    """Shorten a principal to ``room`` characters, keeping its last path part (the user or session name)."""
-    if len(principal) <= room:
-        return principal
-    path, slash, name = principal.rpartition("/")
-    if slash and len(name) + 8 <= room:
-        return path[: room - len(name) - 4] + ".../" + name
-    return ascii_subject(principal, room)
+MIN_EVENT_CHARS = 12  # an event name is cut no shorter than this to make room in a subject
 
 
 def _subject(severity: Severity, record: dict[str, Any]) -> str:
-    """``[high] StopLogging by arn:... in us-east-1 (failed: AccessDenied)``, always a valid SNS subject."""
+    """``[high] StopLogging by role/Admin in us-east-1 (failed: AccessDenied)``, always a valid SNS subject.
+
+    The principal is shown by the one rule (:mod:`trailsift.principals`). When the line would pass 99
+    characters, the error hint goes first, then the region, then the session name is cut to 12
+    characters, then left out, then the event name is cut; the role name and the account marker stay.
+    """
+    prefix = f"[{severity.value}] "
     event = ascii_subject(rec.field_text(record, "eventName") or "unknown event", 40)
-    head = f"[{severity.value}] {event}"
     region = rec.field_text(record, "awsRegion")
     tail = f" in {ascii_subject(region, 24)}" if region else ""
     error = rec.field_text(record, "errorCode")
     hint = f" (failed: {ascii_subject(error, 30)})" if error else ""
-    who = rec.principal(record)
-    if who is None:
-        candidates = [head + tail + hint, head + tail]
+    principal = principal_of(record)
+    if principal is None:
+        candidates = [prefix + event + tail + hint, prefix + event + tail]
+        who = ""
     else:
-        full = ascii_subject(who)
-        short = ascii_subject(_short_principal(who))
-        candidates = [f"{head} by {full}{tail}{hint}", f"{head} by {short}{tail}{hint}", f"{head} by {short}{tail}"]
+        shown = ascii_subject(principal.shown)
+        candidates = [f"{prefix}{event} by {shown}{tail}{hint}", f"{prefix}{event} by {shown}{tail}",
+                      f"{prefix}{event} by {shown}", f"{prefix}{event} by {ascii_subject(principal.form(12))}"]
+        who = f" by {ascii_subject(principal.form(0))}"
     for subject in candidates:
         if len(subject) <= MAX_SUBJECT_CHARS:
             return subject
-    room = MAX_SUBJECT_CHARS - len(head) - len(" by ") - len(tail)
-    return f"{head} by {_fit(ascii_subject(_short_principal(who or '')), room)}{tail}"
+    room = MAX_SUBJECT_CHARS - len(prefix) - len(who)
+    if room < MIN_EVENT_CHARS:  # only a principal of extraordinary length: cut it too, from its end
+        who = ascii_subject(who, MAX_SUBJECT_CHARS - len(prefix) - MIN_EVENT_CHARS)
+        room = MIN_EVENT_CHARS
+    return prefix + ascii_subject(event, room) + who
 
 
 def _yes_no(value: Any) -> str | None:
@@ -155,13 +162,15 @@ def _human(match: Match, rules: Sequence[Rule], severity: Severity, record: dict
         lines.append(f"  ... and {len(rules) - MAX_RULES_LISTED} more")
 
     identity = record.get("userIdentity")
+    principal = principal_of(record)
     mfa = _yes_no(_get(identity, "sessionContext", "attributes", "mfaAuthenticated"))
     if mfa is None:
         mfa = _yes_no(_get(record, "additionalEventData", "MFAUsed"))
     source, name = _scalar(record.get("eventSource")), _scalar(record.get("eventName"))
     sections: list[tuple[str, list[tuple[str, str | None]]]] = [
         ("Who", [
-            ("principal", _scalar(rec.principal(record))),
+            ("principal", _scalar(principal.shown) if principal else None),
+            ("ARN", _scalar(principal.arn) if principal and principal.arn != principal.shown else None),
             ("identity type", _scalar(_get(identity, "type"))),
             ("access key", _scalar(_get(identity, "accessKeyId"))),
             ("MFA", mfa),
@@ -186,6 +195,7 @@ def _human(match: Match, rules: Sequence[Rule], severity: Severity, record: dict
             ("event ID", _scalar(record.get("eventID")) or _clean(key)),
             ("log file", _clean(log_location, 1024)),
             ("index", str(match.index)),
+            ("console", console_link(record)),
         ]),
     ]
     for title, fields in sections:
@@ -219,13 +229,110 @@ def _attributes(rules: Sequence[Rule], severity: Severity, record: dict[str, Any
     return attributes
 
 
-def format_alert(match: Match, rules: Sequence[Rule], log_location: str) -> Alert:
+@dataclass(frozen=True)
+class AlertOptions:
+    """How a deployment formats its alerts (from its settings).
+
+    ``chatbot``: the ``https`` protocol's message is the AWS Chatbot custom notification
+    (:mod:`trailsift.chatbot`) instead of the JSON document, so a Chatbot subscription shows the alert;
+    every other HTTPS subscriber then receives that notification too (see the README's "Alerts").
+    ``index_table``: named in the Chatbot's next steps (the ``trailsift query`` command).
+    ``label``: ``[label] `` starts every subject (a backfill's ``[backfill]``), the document's included.
+    """
+
+    chatbot: bool = False
+    index_table: str | None = None
+    label: str = ""
+
+
+JSON_PROTOCOLS = ("sqs", "lambda", "http", "https")  # the protocols that receive the JSON document
+
+
+def per_protocol(document: dict[str, Any], options: AlertOptions) -> dict[str, str]:
+    """The message of each protocol other than ``default``: the document as JSON text (the Chatbot
+    notification for ``https`` with ``options.chatbot``)."""
+    text = render_json(document, option=0).decode()
+    out = dict.fromkeys(JSON_PROTOCOLS, text)
+    if options.chatbot:
+        out["https"] = render_json(chatbot_notification(document, index_table=options.index_table), option=0).decode()
+    return out
+
+
+def _escaped_size(text: str) -> int:
+    """Bytes ``text`` takes as a JSON string inside the message structure (quotes left out)."""
+    return len(orjson.dumps(text)) - 2
+
+
+def fit_alert(key: str, subject: str, attributes: dict[str, dict[str, str]], human: str, events: Sequence[AlertEvent],
+              rules: Sequence[Rule], options: AlertOptions) -> Alert:
+    """The alert with the text ``human`` followed by each event's JSON, and the JSON document of
+    ``events``, fitted into SNS's 256 KB counting every protocol's copy.
+
+    In order, until it fits: everything; the bulky fields of each record trimmed (in the text and in
+    the document); the document without records and the text's event JSON cut, with a marker line
+    saying where the full record is; then (groups) the document lists fewer event summaries, and at
+    last fewer event IDs. Raises ValueError when ``events`` is empty.
+    """
+    if not events:
+        raise ValueError("fit_alert: an alert is about at least one event")
+
+    def alert(text: str, records: RecordMode, max_events: int | None = None, max_ids: int | None = None) -> Alert:
+        document = alert_document(events, rules, subject, records=records, max_events=max_events,
+                                  max_event_ids=max_ids)
+        return Alert(key, subject, text, attributes, per_protocol(document, options))
+
+    full_json = "\n\n".join(render_json(event.record).decode() for event in events)
+    whole = alert(human + full_json, "full")
+    if whole.size() <= MAX_MESSAGE_BYTES:
+        return whole
+    first = events[0]
+    marker = (f"\n[trimmed: event was {len(full_json.encode())} bytes; full record in "
+              f"{_clean(first.match.source, 1024)} at index {first.match.index}, eventID {_clean(first.key)}]")
+    trimmed_json = "\n\n".join(render_json(_without_bulk(event.record)).decode() for event in events)
+    trimmed = alert(human + trimmed_json + marker, "trimmed")
+    if trimmed.size() <= MAX_MESSAGE_BYTES:
+        return trimmed
+    max_events: int | None = None
+    max_ids: int | None = None
+    bare = alert(human + marker, "none")
+    while bare.size() > MAX_MESSAGE_BYTES:  # a group too large to list: fewer summaries, then fewer IDs
+        over = bare.size() - MAX_MESSAGE_BYTES
+        if max_events is None or max_events > 0:
+            listed = len(events) if max_events is None else max_events
+            max_events = max(0, listed - max(1, listed // 4))
+        else:
+            named = len(events) if max_ids is None else max_ids
+            if named <= 1:
+                raise ValueError(f"fit_alert: {key}: the alert passes {MAX_MESSAGE_BYTES} bytes by {over} without records")
+            max_ids = max(1, named - max(1, named // 4))
+        bare = alert(human + marker, "none", max_events, max_ids)
+    room = MAX_MESSAGE_BYTES - bare.size() - _escaped_size("\n...")
+    if room <= 0:
+        return bare
+    cut = utf8_prefix(trimmed_json.encode(), room)
+    while cut and _escaped_size(cut) > room:
+        cut = utf8_prefix(cut.encode(), len(cut.encode()) - (_escaped_size(cut) - room) - 16)
+    return alert(human + cut + "\n..." + marker, "none", max_events, max_ids)
+
+
+def _without_bulk(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with each bulky field (request, response, additional data) replaced by its size."""
+    trimmed = dict(record)
+    for name in BULKY_FIELDS:
+        if name in trimmed:
+            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name]))} bytes]"
+    return trimmed
+
+
+def format_alert(match: Match, rules: Sequence[Rule], log_location: str,
+                 options: AlertOptions = AlertOptions()) -> Alert:
     """Build the alert for ``match``; ``rules`` are the alert rules it matched, in rule order.
 
-    The severity is the highest of the rules'. When the alert would pass SNS's 256 KB limit, the event
-    JSON is trimmed (``requestParameters``, ``responseElements``, ``additionalEventData`` and
-    ``serviceEventDetails`` become ``"[trimmed: N bytes]"``, then the text is cut) and a marker line
-    says where the full record is. Raises ValueError when ``rules`` is empty.
+    The severity is the highest of the rules'. The text (SNS's ``default``: e-mail) is the readable
+    body then the event JSON; SQS, Lambda and HTTP(S) subscribers receive the ``trailsift.alert/1``
+    document (:mod:`trailsift.alert_document`), or with ``options.chatbot`` HTTPS the Chatbot
+    notification. What would pass SNS's 256 KB is trimmed as :func:`fit_alert` says, with a marker
+    line saying where the full record is. Raises ValueError when ``rules`` is empty.
     """
     if not rules:
         raise ValueError(f"format_alert: no rules given for the match at {match.source}:{match.index}")
@@ -234,20 +341,8 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str) -> Aler
     masked = mask_secrets(match.record).value
     record = masked if isinstance(masked, dict) else {}
     subject = _subject(severity, record)
+    if options.label:
+        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
     attributes = _attributes(rules, severity, record)
     human = _human(match, rules, severity, record, key, log_location) + "\n\nEvent JSON:\n"
-    event_json = render_json(masked)
-    alert = Alert(key, subject, human + event_json.decode(), attributes)
-    if alert.size() <= MAX_MESSAGE_BYTES:
-        return alert
-
-    marker = (f"\n[trimmed: event was {len(event_json)} bytes; full record in {_clean(log_location, 1024)}"
-              f" at index {match.index}, eventID {_clean(key)}]")
-    budget = MAX_MESSAGE_BYTES - (alert.size() - len(event_json)) - len(marker.encode())
-    trimmed = dict(record)
-    for name in BULKY_FIELDS:
-        if name in trimmed:
-            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name]))} bytes]"
-    trimmed_json = render_json(trimmed)
-    body = trimmed_json.decode() if len(trimmed_json) <= budget else utf8_prefix(trimmed_json, budget - 4) + "\n..."
-    return Alert(key, subject, human + body + marker, attributes)
+    return fit_alert(key, subject, attributes, human, [AlertEvent(match, record)], rules, options)

@@ -3,7 +3,7 @@
 Formatting is :func:`trailsift.alerts.format_alert`; sending is :class:`trailsift.aws.sns.AlertPublisher`
 (PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_once` with the ledger
 kept in the index table (without an index table alerts are at-least-once). A backfill that sends alerts
-(``SinkContext.backfill``) marks each one's subject ``[backfill]`` (:func:`labelled`).
+(``SinkContext.backfill``) marks each one's subject ``[backfill]`` (``AlertOptions.label``; :func:`labelled` for a built alert).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
-from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, format_alert
+from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_alert
 from trailsift.lazy import Lazy
 from trailsift.rules import Destination
 from trailsift.sinks.base import Delivered, Routed, SinkContext, register
@@ -32,10 +32,12 @@ class AlertSink:
     metric: ClassVar[str] = "AlertsPublished"
     notifies: ClassVar[bool] = True
 
-    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "") -> None:
+    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "",
+                 options: AlertOptions = AlertOptions()) -> None:
         self.publisher = publisher
         self.ledger = ledger
         self.label = label  # "backfill": each subject starts with "[backfill] "
+        self.options = options  # per-protocol formats (the Chatbot notification for https)
 
     @classmethod
     def from_context(cls, context: SinkContext) -> AlertSink | None:
@@ -51,12 +53,12 @@ class AlertSink:
             return AlertPublisher(context.client("sns"), topic, deadline=context.deadline)
 
         label = "backfill" if context.backfill is not None else ""
-        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label)
+        options = AlertOptions(chatbot=settings.alert_chatbot, index_table=settings.index_table, label=label)
+        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label, options=options)
 
     def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
-        alerts = [format_alert(item.match, item.rules, log_location) for item in routed]
-        if self.label:
-            alerts = [labelled(alert, self.label) for alert in alerts]
+        options = replace(self.options, label=self.label) if self.label else self.options
+        alerts = [format_alert(item.match, item.rules, log_location, options) for item in routed]
         return send_once(alerts, self.publisher, self.ledger, noun="alert")
 
 
