@@ -13,7 +13,9 @@ A rules file (JSON, or YAML for comments) looks like::
 
 ``destinations`` names where matches go (``alert``, ``index``, ``eventbus``: :class:`Destination`); left out,
 a rule's matches go to every destination the deployment configures. The selectors are in CloudTrail's own
-shape, so they can be pasted from ``put-event-selectors``.
+shape, so they can be pasted from ``put-event-selectors``. Optional ``id``, ``author``, ``references`` and
+``license`` say where a rule comes from (``trailsift rules import-sigma`` keeps a Sigma rule's); they are
+kept and shown, never matched on.
 A rule may carry ``tests`` (:class:`RuleCase`): named records it must match or must not, inline or by
 ``file`` and ``index``; ``trailsift test`` runs them. Built-in packs are chosen by name (:data:`PACKS`,
 :func:`pack_rules`): ``default`` (``rules/default.json``) covers the CIS AWS Foundations monitoring
