@@ -187,7 +187,8 @@ def _parse_selector(raw: object, index: int, context: str) -> EventSelector:
 
 def parse_selectors(document: object, *, context: str = "") -> tuple[EventSelector, ...]:
     """Validate and parse a selector set: a JSON list of advanced event selectors, or the object
-    ``aws cloudtrail get-event-selectors`` prints (its ``AdvancedEventSelectors``).
+    ``aws cloudtrail get-event-selectors`` or ``get-event-data-store`` prints (its ``AdvancedEventSelectors``;
+    the other keys, ``TrailARN``, ``EventDataStoreArn``, ``BillingMode``..., are not read here).
 
     ``context`` prefixes every message (``"rule 'x': "``). Raises :class:`SelectorError`.
     """
