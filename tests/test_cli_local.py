@@ -302,6 +302,25 @@ def test_a_rules_file_runs_end_to_end_through_the_s3_override(tmp_path: Path) ->
     assert {a["MessageAttributes"]["rule"]["Value"] for a in result.alerts} == {'["trail-stopped"]'}
 
 
+def test_packs_by_name_run_end_to_end_beside_a_rules_file(tmp_path: Path) -> None:
+    """`trailsift local --rules ssm --rules FILE`: TRAILSIFT_RULES names the pack, then the uploaded file."""
+    import json
+
+    rules = tmp_path / "trail-stops.json"
+    rules.write_text(json.dumps({"rules": [{
+        "name": "trail-stopped", "destinations": ["index"],
+        "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}],
+    }]}))
+    with local_run([EVENTS_LOGS], handler=REPO / "functions" / "processor" / "app.py", rules=rules, packs=["ssm"]) as result:
+        indexed = Counter(sk.removeprefix("RULE#") for _, sk in index_rows(result.stack.client("dynamodb"), result.stack.table))
+    # The AWS page's four examples, the sample's parameter deletions, and the file's rule: nothing of the default pack.
+    assert {"ssm-document-changes", "ssm-session-started", "ssm-control-channel-opened", "ssm-managed-node-role-token",
+            "ssm-parameter-deleted", "trail-stopped"} == set(indexed)
+    assert indexed["ssm-control-channel-opened"] == indexed["ssm-document-changes"] == 1
+    subjects = [alert["Subject"] for alert in result.alerts]
+    assert any("DeleteDocument" in s for s in subjects) and not any("CreateControlChannel" in s for s in subjects)
+
+
 def test_a_bad_rules_file_fails_before_anything_runs(tmp_path: Path) -> None:
     rules = tmp_path / "bad.json"
     rules.write_text('{"rules": [{"name": "x", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Sort": ["A"]}]}]}]}')

@@ -112,3 +112,96 @@ def test_rules_needs_a_subcommand(capsys) -> None:
         main(["rules"])
     assert info.value.code == 2
     assert capsys.readouterr().err.count("\n") >= 1
+
+
+# --- packs by name, combined ------------------------------------------------------------------------
+
+
+def test_list_a_pack_by_name(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trailsift.rules import pack_rules
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "rules", "list", "--rules", "ssm")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "SEVERITY", "DESTINATIONS", "DESCRIPTION"]  # one source: no FROM column
+    assert [line.split()[0] for line in lines[1:12]] == list(pack_rules("ssm").names)
+    assert lines[-1] == "11 rules in trailsift:rules/ssm.json; `trailsift rules show NAME` shows one"
+
+
+def test_list_packs_and_a_file_combined_shows_where_each_rule_comes_from(capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"rules": [{"name": "mine", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["X"]}]}]}]}))
+    code, out, err = run(capsys, "rules", "list", "--rules", "default", "--rules", "ssm", "--rules", str(mine))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "FROM", "SEVERITY", "DESTINATIONS"]  # the description gives way
+    assert lines[1].split()[:2] == ["root-account-use", "default"]
+    assert lines[16].split()[:2] == ["ssm-session-started", "ssm"]
+    assert lines[27].split()[:3] == ["mine", "mine.json", "medium"]
+    assert max(len(line) for line in lines) <= 80
+    assert lines[-1] == "27 rules in default, ssm, mine.json; `trailsift rules show NAME` shows one"
+
+
+def test_show_finds_a_rule_in_combined_packs(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "show", "ssm-document-shared", "--rules", "default", "--rules", "ssm", "--format", "json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["name"] == "ssm-document-shared" and shown["tests"][0]["file"] == "cases/ssm-document-shared.json"
+
+
+def test_packs_subcommand(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trailsift.rules import pack_rules
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "rules", "packs")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["PACK", "RULES", "TESTS", "WATCHES"]
+    cases = {name: sum(len(r.tests) for r in pack_rules(name)) for name in ("default", "ssm")}
+    assert lines[1].split()[:3] == ["default", "15", str(cases["default"])]
+    assert lines[2].split()[:3] == ["ssm", "11", str(cases["ssm"])]
+    assert max(len(line) for line in lines) <= 80
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rules", "list", "--rules", "cis"], "cis: no built-in pack 'cis'; the packs are default, ssm (a file: give its path, as ./cis)"),
+        (["rules", "list", "--rules", "ssm", "--rules", "ssm"], "trailsift:rules/ssm.json is given twice; rule names must be unique across the rules combined"),
+        (["validate", "cis"], "cis: no built-in pack 'cis'"),
+        (["replay", "--rules", "cis", "events/logs"], "cis: no built-in pack 'cis'"),
+    ],
+)
+def test_unknown_or_repeated_packs_are_usage_errors(capsys, argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"trailsift: error: {message}")
+
+
+def test_a_file_reusing_a_pack_rule_name_is_refused_naming_both(capsys, tmp_path: Path) -> None:
+    clash = tmp_path / "clash.json"
+    clash.write_text(json.dumps({"rules": [{"name": "ssm-command-run", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["X"]}]}]}]}))
+    code, _, err = run(capsys, "rules", "list", "--rules", "ssm", "--rules", str(clash))
+    assert code == 2
+    assert err == f"trailsift: error: rule 'ssm-command-run' is in both trailsift:rules/ssm.json and {clash}; rule names must be unique across the rules combined\n"
+
+
+def test_a_path_is_a_file_even_where_a_pack_has_that_name(capsys, tmp_path: Path, monkeypatch) -> None:
+    """`./ssm` is the file ssm here, `ssm` the pack, whatever is on the disk."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ssm").write_text(json.dumps({"rules": [{"name": "local", "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["X"]}]}]}]}))
+    assert run(capsys, "rules", "list", "--rules", "./ssm")[1].splitlines()[1].split()[0] == "local"
+    assert run(capsys, "rules", "list", "--rules", "ssm")[1].splitlines()[1].split()[0] == "ssm-session-started"
+
+
+def test_validate_and_replay_take_packs(capsys, events_logs: Path) -> None:
+    code, out, _ = run(capsys, "validate", "ssm")
+    assert (code, out) == (0, "valid: trailsift:rules/ssm.json: 11 rules, 13 selectors\n")
+    code, out, _ = run(capsys, "validate", "--rules", "default", "--rules", "ssm")
+    assert code == 0 and out.startswith("valid: trailsift:rules/default.json + trailsift:rules/ssm.json: 26 rules")
+    code, out, _ = run(capsys, "replay", str(events_logs), "--rules", "ssm", "--rules", "default", "--summary")
+    assert code == 0
+    assert "  ssm-document-changes                    1  [medium]" in out
+    assert "  cloudtrail-changes                      5  [critical]" in out

@@ -68,7 +68,7 @@ from trailsift.cli.rules_input import load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.index import TABLE_DEFINITION
 from trailsift.logfile import LogFileKey, LogFileKind
-from trailsift.rules import RulesError
+from trailsift.rules import RulesError, is_pack_name
 from trailsift.text import escape, for_terminal, one_line
 from trailsift.triggers import ObjectRef, s3_notification
 
@@ -491,13 +491,15 @@ class BackfillResult:
 
 @contextmanager
 def local_run(
-    paths: Sequence[str | Path], *, handler: Path | None = None, rules: Path | None = None, backfill: Backfill | None = None
+    paths: Sequence[str | Path], *, handler: Path | None = None, rules: Path | None = None, backfill: Backfill | None = None,
+    packs: Sequence[str] = (),
 ) -> Iterator[LocalRunResult]:
     """Upload the log files under ``paths`` into a fresh emulated stack, run the function on each one,
     and yield what happened while the stack is still up (so the index can be queried).
 
     ``rules`` (a rules or selectors file) is put in S3 and named in ``TRAILSIFT_RULES``, the way a
-    deployment overrides the default pack, so a rules file is tried end to end before it is deployed.
+    deployment overrides the default pack, so a rules file is tried end to end before it is deployed;
+    ``packs`` (built-in packs by name) are named there too, before it, as the template's ``RulePacks`` does.
     With ``backfill`` the files are uploaded without notifications and a backfill of its window runs
     on the state machine instead (:func:`run_backfill`).
     """
@@ -510,8 +512,9 @@ def local_run(
         stack = create_stack(url)
         function_env = {**stack.function_environment(), **_QUIET_FUNCTION}
         function_env["POWERTOOLS_SERVICE_NAME"] = f"trailsift-local-{uuid.uuid4().hex[:8]}"  # a logger of its own
-        if rules is not None:
-            function_env["TRAILSIFT_RULES"] = upload_rules(stack, rules)
+        if rules is not None or packs:
+            uploaded = [upload_rules(stack, rules)] if rules is not None else []
+            function_env["TRAILSIFT_RULES"] = ",".join([*packs, *uploaded])
         captured = io.StringIO()
         backfilled: BackfillResult | None = None
         with environment({name: os.environ.get(name) or value for name, value in function_env.items()}):
@@ -1045,8 +1048,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the local stack up until Ctrl-C, and print the trailsift query command that reads it")
     parser.add_argument(
-        "--rules", "--selectors", type=Path, metavar="FILE", dest="rules",
-        help="a rules file or a selectors file (told apart by content) to run instead of the default pack",
+        "--rules", "--selectors", action="append", metavar="FILE|PACK", dest="rules",
+        help="a rules file or a selectors file (told apart by content), or a built-in pack by name, to run instead "
+        "of the default pack; repeat for several packs and at most one file (the function reads one document)",
     )
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="jsonl: one JSON object per alert and per index row (kind, eventID, rule, ...) on stdout, "
@@ -1100,14 +1104,21 @@ def run(args: argparse.Namespace) -> ExitCode:
     elif args.since is not None or args.until is not None:
         raise CommandError("--since and --until go with --backfill", ExitCode.USAGE)
     paths = local_paths(args.paths)
-    if args.rules is not None and str(args.rules)[:4].lower() == "s3:/":  # Path("s3://b/k") is "s3:/b/k"
+    specs = [str(spec) for spec in args.rules or ()]
+    if any(spec[:4].lower() == "s3:/" for spec in specs):
         raise CommandError("--rules: give a file on this machine, not an S3 location (local puts it in S3 itself)",
+                           ExitCode.USAGE)
+    packs = [spec for spec in specs if is_pack_name(spec)]
+    files = [Path(spec) for spec in specs if not is_pack_name(spec)]
+    if len(files) > 1:
+        raise CommandError("--rules: one file at most (the function reads one rules document), beside any packs",
                            ExitCode.USAGE)
     load_and_warn(args)  # the one loader: a bad rules file stops here, and its warnings come before the run
     jsonl = args.format == "jsonl"
     human = sys.stderr if jsonl else sys.stdout
     try:
-        with local_run(paths, handler=args.handler, rules=args.rules, backfill=backfill) as result:
+        with local_run(paths, handler=args.handler, rules=files[0] if files else None, backfill=backfill,
+                       packs=packs) as result:
             index_rules = list(_index_rules(result.stack))
             if not args.quiet:
                 if result.backfill is not None:

@@ -67,7 +67,7 @@ from trailsift.cli.report import (
     summary_text,
 )
 from trailsift.cli.terminal import COLOR_CHOICES, MIN_WIDTH, terminal_width, use_colour
-from trailsift.cli.rules_input import RULES_HELP, load_and_warn
+from trailsift.cli.rules_input import add_rules_option, load_and_warn
 from trailsift.cli.sources import LocalFile, discover
 from trailsift.engine import RuleEngine
 from trailsift.logfile import LogFileKey, classify_key
@@ -735,9 +735,7 @@ def _read_bytes(location: str) -> bytes:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``replay`` command's options."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--rules", metavar="FILE", help=RULES_HELP)
-    source.add_argument("--selectors", metavar="FILE", help="the same as --rules (its older name)")
+    add_rules_option(parser)
     parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default: text)")
     parser.add_argument("--with-record", action="store_true", help="jsonl: include the whole record of each match")
     _add_output_arguments(parser)
