@@ -81,6 +81,21 @@ def test_files_and_folders_together(capsys, tmp_path: Path) -> None:
     assert err.splitlines()[-1] == "converted 2 of 2 Sigma rules"
 
 
+def test_rules_of_other_logsources_are_counted_not_listed(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for index in range(3):
+        (tmp_path / f"win{index}.yml").write_text(yaml.safe_dump({
+            "title": "w", "logsource": {"product": "windows"}, "detection": {"s": {"EventID": 1}, "condition": "s"},
+        }))
+    code, out, err = run(capsys, "rules", "import-sigma", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "converted 0 of 0 Sigma rules",
+        "skipped 3 rules of other logsources (only product: aws, service: cloudtrail is",
+        "  converted)",
+    ]
+
+
 def test_nothing_converted_exits_1_with_nothing_on_stdout(capsys) -> None:
     code, out, err = run(capsys, "rules", "import-sigma", str(SIGMAHQ / "aws_update_login_profile.yml"))
     assert (code, out) == (1, "")

@@ -157,9 +157,17 @@ def test_a_condition_past_the_selector_limit_is_refused():
     assert refused.kind == "too many selectors" and str(MAX_SELECTORS) in refused.reason
 
 
-def test_other_logsources_are_refused():
+def test_other_logsources_are_refused_by_the_converter_and_skipped_by_the_import(tmp_path):
     refused = refusal({"sel": {"EventID": 1}, "condition": "sel"}, logsource={"product": "windows", "category": "process_creation"})
     assert refused.kind == "not CloudTrail" and "'windows'" in refused.reason
+    (tmp_path / "win.yml").write_text(yaml.safe_dump({
+        "title": "w", "logsource": {"product": "windows"}, "detection": {"s": {"EventID": 1}, "condition": "s"},
+    }))
+    (tmp_path / "aws.yml").write_text((SIGMAHQ / "aws_enum_buckets.yml").read_text())
+    result = import_paths([tmp_path])
+    assert [item.rule.name for item in result.converted] == ["aws"]
+    assert result.refused == ()
+    assert [item.path.name for item in result.skipped] == ["win.yml"]
 
 
 def test_correlations_and_unreadable_files_are_refused_by_file(tmp_path):

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         if not path.exists():
             raise CommandError(f"{path}: no such file or folder", ExitCode.USAGE)
     result = import_paths(paths)
-    if not result.converted and not result.refused:
+    if not result.converted and not result.refused and not result.skipped:
         raise CommandError(f"no Sigma rule files (*.yml, *.yaml) in {', '.join(map(str, paths))}", ExitCode.USAGE)
     width = terminal_width(sys.stderr)
     for line in report_lines(result, paths, width) + summary_lines(result, width):
@@ -91,6 +91,11 @@ def summary_lines(result: ImportResult, width: int = 80) -> list[str]:
         by_kind = ", ".join(f"{count} {kind}" for kind, count in result.refused_by_kind().items())
         line += f"; refused {len(result.refused)}: {by_kind}"
     lines = [line]
+    if result.skipped:
+        lines.append(
+            f"skipped {len(result.skipped)} {_rules(len(result.skipped))} of other logsources "
+            "(only product: aws, service: cloudtrail is converted)"
+        )
     never = sum(1 for item in result.converted if any(note.never for note in item.case_notes))
     other = sum(1 for item in result.converted if item.case_notes) - never
     if never or other:

@@ -208,10 +208,12 @@ class Refused:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import gives: the rules converted and those refused, in file order."""
+    """What an import gives: the rules converted and those refused, in file order, and the rules of other
+    logsources, left out (a folder of every kind of Sigma rule holds many)."""
 
     converted: tuple[Converted, ...]
     refused: tuple[Refused, ...]
+    skipped: tuple[Refused, ...] = ()
 
     def document(self) -> dict[str, Any]:
         """The trailsift rules document of the converted rules."""
@@ -635,10 +637,11 @@ def import_paths(paths: Sequence[Path]) -> ImportResult:
     """Read every Sigma file ``paths`` name and convert each rule, or refuse it with the reason.
 
     A file that cannot be read or parsed is one refusal; a file of several rules gives several rules
-    (named ``<file>``, ``<file>-2``, ...). Raises :class:`OSError` only for a path that does not exist.
+    (named ``<file>``, ``<file>-2``, ...); a rule of another logsource is skipped, not refused. Raises :class:`OSError` only for a path that does not exist.
     """
     converted: list[Converted] = []
     refused: list[Refused] = []
+    skipped: list[Refused] = []
     taken: set[str] = set()
     for path in sigma_files(paths):
         try:
@@ -666,7 +669,8 @@ def import_paths(paths: Sequence[Path]) -> ImportResult:
                 item = convert_rule(sigma, name)
             except Refusal as refusal:
                 taken.discard(name)
-                refused.append(Refused(path, title, refusal.kind, refusal.reason))
+                kept = skipped if refusal.kind == "not CloudTrail" else refused
+                kept.append(Refused(path, title, refusal.kind, refusal.reason))
                 continue
             converted.append(Converted(path, item.rule, item.case_notes))
-    return ImportResult(tuple(converted), tuple(refused))
+    return ImportResult(tuple(converted), tuple(refused), tuple(skipped))
