@@ -178,7 +178,8 @@ def expected_groups(records: list[dict[str, Any]], keep: Callable[[dict[str, Any
         out["eventSource"][(r.get("eventSource") or "(none)", outcome)] += 1
         out["eventName"][(r.get("eventName") or "(none)", outcome)] += 1
         if category_of(r) in ("Data", "NetworkActivity"):
-            out["resources.type"][((types_of(r) or ["(none)"])[0], outcome)] += 1
+            named = [t for t in types_of(r) if t != "AWS::S3::Bucket"] or types_of(r) or ["(none)"]
+            out["resources.type"][(named[0], outcome)] += 1
     return out
 
 
@@ -527,3 +528,21 @@ def test_s3_locations_are_read_with_replays_filters(aws: Any, tmp_path: Path, ca
     assert document["events"] == len(records) and document["files"]["read"] == 2
     document = run_json(capsys, "--selectors", path, "s3://trail-bucket", "--since", "2026-11-20T08:00Z")
     assert document["events"] == len(records) - 100 and document["files"]["read"] == 1
+
+
+# --- the README's example ------------------------------------------------------------------------------------------
+
+
+def test_the_readmes_example_is_the_real_output(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = ("$ trailsift selectors impact --selectors events/selectors/writes-to-two-buckets.json \\\n"
+               "      --against events/selectors/trail-all-s3-data.json events/selectors/logs\n")
+    shown = readme.split(command, 1)[1].split("\n```", 1)[0] + "\n"
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "selectors", "impact", "--selectors", "events/selectors/writes-to-two-buckets.json",
+                         "--against", "events/selectors/trail-all-s3-data.json", "events/selectors/logs")
+    assert (code, err) == (0, "")
+    assert out == shown
+    assert "newly dropped" in out and "-$0.12" in out

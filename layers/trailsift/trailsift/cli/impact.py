@@ -206,14 +206,20 @@ class Group:
         return out
 
 
-def _first_resource_type(record: Mapping[str, Any]) -> str:
-    """The type of the record's first resource: the data event's own (an S3 object event lists the object, then its bucket)."""
+def _data_type(record: Mapping[str, Any]) -> str:
+    """The data event's resource type, as the report groups it: its first resource's type other than an S3 bucket
+    (an S3 object event names its bucket too, before or after the object), else its first resource's."""
     resources = record.get("resources")
-    if isinstance(resources, list) and resources and isinstance(resources[0], dict):
-        kind = resources[0].get("type")
-        if isinstance(kind, str):
-            return kind
-    return NONE
+    first = NONE
+    if isinstance(resources, list):
+        for resource in resources:
+            kind = resource.get("type") if isinstance(resource, dict) else None
+            if isinstance(kind, str):
+                if kind != "AWS::S3::Bucket":
+                    return kind
+                if first is NONE:
+                    first = kind
+    return first
 
 
 def _text(value: object) -> str:
@@ -273,7 +279,7 @@ class Impact:
             category,
             _text(record.get("eventSource")),
             _text(record.get("eventName")),
-            _first_resource_type(record) if category in DATA_CATEGORIES else None,
+            _data_type(record) if category in DATA_CATEGORIES else None,
             matched,
             kept,
             was_kept,

@@ -464,6 +464,13 @@ class Report:
                 f"{_count(impact.ungoverned.events)} Insights events are counted as kept: Insights selectors log them, "
                 "not event selectors (none of these names eventCategory Insight), and they are not priced here."
             )
+        bucket_only = self.groups["resources.type"].get("AWS::S3::Bucket")
+        if bucket_only is not None and bucket_only.events:
+            found.append(
+                f"{_count(bucket_only.events)} data events name an S3 bucket and no object (ListBucket and other "
+                "bucket-level calls). CloudTrail's data event type AWS::S3::Object covers such calls, but they are "
+                "evaluated as written: a selector on resources.type AWS::S3::Object does not keep them here."
+            )
         span = impact.span
         if span is not None and span > MONTH:
             found.append(
@@ -555,7 +562,7 @@ class Report:
         labels = {
             "eventCategory": "by eventCategory",
             "eventSource": "by eventSource",
-            "resources.type": "by resources.type (data events: their first resource)",
+            "resources.type": "by resources.type (data events)",
             "eventName": "by eventName",
         }
         for dimension, label in labels.items():
