@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     from trailsift.cli.rules_command import short_source
 
     sets = ", ".join(short_source(part.source) for part in loaded)
-    cases = f"{len(failed)} of {len(results)} cases failed" if failed else f"{len(results)} of {len(results)} cases passed"
+    plural = "s" if len(results) != 1 else ""
+    cases = f"{len(failed)} of {len(results)} case{plural} failed" if failed else f"{len(results)} case{plural} passed"
     rules = f"{len(chosen)} rule{'s' if len(chosen) != 1 else ''}"
-    print(for_terminal(f"{'FAILED' if code else 'passed'}: {cases}; {rules} in {sets}, {len(untested)} without tests"))
+    print(for_terminal(f"{'FAILED' if code else 'ok'}: {cases}; {rules} in {sets}, {len(untested)} without tests"))
     return code
