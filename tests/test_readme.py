@@ -176,7 +176,7 @@ def test_the_synopsis_lists_every_command() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["replay", "validate", "explain", "rules list", "rules show", "rules import-sigma", "selectors impact", "query", "local", "backfill", "redrive"],
+    ["replay", "validate", "explain", "rules list", "rules show", "rules import-sigma", "rules packs", "test", "selectors impact", "query", "local", "backfill", "redrive"],
 )
 def test_the_synopsis_names_every_option(command: str) -> None:
     entries = synopsis()
