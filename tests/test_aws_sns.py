@@ -286,3 +286,87 @@ def test_on_sent_hears_each_accepted_batch_as_soon_as_sns_answers(topic: Any) ->
     assert published == 23
     assert [len(batch) for batch in heard] == [10, 10, 3]
     assert [key for batch in heard for key in batch] == [a.event_key for a in alerts]
+
+
+# --- a message per kind of subscriber (MessageStructure json) ------------------------------------
+
+
+def _formatted(severity_rule: Any, event_id: str, options: Any = None) -> Alert:
+    from trailsift.alerts import AlertOptions, format_alert
+    from trailsift.scan import Match
+
+    from tests.test_alerts import LOCATION, STOP_LOGGING
+
+    record = {**STOP_LOGGING, "eventID": event_id}
+    return format_alert(Match(LOCATION, 0, record, (severity_rule.name,)), (severity_rule,), LOCATION,
+                        options or AlertOptions())
+
+
+def _queue(topic: Topic, name: str, **attributes: str) -> str:
+    url = topic.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = topic.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic.sns.subscribe(TopicArn=topic.arn, Protocol="sqs", Endpoint=arn, Attributes=attributes,
+                        ReturnSubscriptionArn=True)
+    return url
+
+
+def _bodies(topic: Topic, url: str) -> list[str]:
+    messages = topic.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [message["Body"] for message in messages]
+
+
+def test_an_sqs_subscriber_receives_the_json_document_not_the_text(topic: Topic):
+    from tests.test_alerts import ROOT, TAMPERING
+
+    sent: list[dict[str, Any]] = []
+    topic.sns.meta.events.register("before-parameter-build.sns.PublishBatch",
+                                   lambda params, **_: sent.extend(params["PublishBatchRequestEntries"]))
+    raw = _queue(topic, "raw", RawMessageDelivery="true")
+    critical_only = _queue(topic, "critical", FilterPolicy=json.dumps({"severity": ["critical"]}))
+    high, critical = _formatted(TAMPERING, "e-high"), _formatted(ROOT, "e-critical")
+    assert AlertPublisher(topic.sns, topic.arn).publish([high, critical]) == 2
+
+    # the entry: MessageStructure json, the text as default (e-mail), the document for sqs/lambda/http/https
+    assert [entry["MessageStructure"] for entry in sent] == ["json", "json"]
+    structure = json.loads(sent[0]["Message"])
+    assert set(structure) == {"default", "sqs", "lambda", "http", "https"}
+    assert structure["default"] == high.message and structure["default"].startswith("trailsift alert (high)")
+    assert structure["sqs"] == structure["lambda"] == structure["http"] == structure["https"]
+
+    envelopes = topic.received()  # the plain SQS subscriber: an SNS envelope whose Message is the document
+    documents = sorted((json.loads(envelope["Message"]) for envelope in envelopes), key=lambda d: d["eventID"])
+    assert [d["schema"] for d in documents] == ["trailsift.alert/1"] * 2
+    assert [d["eventID"] for d in documents] == ["e-critical", "e-high"]
+    assert {envelope["Subject"] for envelope in envelopes} == {high.subject, critical.subject}
+    # raw delivery: the document itself; the filter policy on the attributes works as before
+    assert sorted(json.loads(body)["eventID"] for body in _bodies(topic, raw)) == ["e-critical", "e-high"]
+    assert [json.loads(json.loads(body)["Message"])["eventID"] for body in _bodies(topic, critical_only)] == [
+        "e-critical"]
+
+
+def test_the_chatbot_option_changes_only_https(topic: Topic):
+    from trailsift.alerts import AlertOptions
+
+    from tests.test_alerts import TAMPERING
+
+    alert = _formatted(TAMPERING, "e-1", AlertOptions(chatbot=True))
+    assert AlertPublisher(topic.sns, topic.arn).publish([alert]) == 1
+    [envelope] = topic.received()
+    assert json.loads(envelope["Message"])["schema"] == "trailsift.alert/1"  # SQS: still the document
+    assert json.loads(alert.per_protocol["https"])["source"] == "custom"
+
+
+def test_an_alert_without_protocol_messages_is_published_as_plain_text(topic: Topic):
+    sent: list[dict[str, Any]] = []
+    topic.sns.meta.events.register("before-parameter-build.sns.PublishBatch",
+                                   lambda params, **_: sent.extend(params["PublishBatchRequestEntries"]))
+    alert = make_alert("digest")  # e.g. the backfill digest: text for everyone
+    assert AlertPublisher(topic.sns, topic.arn).publish([alert]) == 1
+    assert "MessageStructure" not in sent[0] and sent[0]["Message"] == alert.message
+    assert topic.received()[0]["Message"] == alert.message
+
+
+def test_size_counts_every_protocol_copy():
+    alert = Alert("k", "s", "text", {}, {"sqs": "d" * 1000, "lambda": "d" * 1000})
+    assert alert.size() == len(alert.sns_message().encode()) + 1 > 2000
+    assert json.loads(alert.sns_message()) == {"default": "text", "sqs": "d" * 1000, "lambda": "d" * 1000}

@@ -41,16 +41,16 @@ _EMOJI = {"critical": ":rotating_light:", "high": ":warning:", "medium": ":large
 
 def _code(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """``value`` as inline code: one escaped line without backticks, so markdown cannot read it as markup."""
-    text = one_line(str(value).replace("`", "'"), limit)
+    text = one_line(str(value).replace("`", "'").replace("<", "\u2039").replace(">", "\u203a"), limit)
     return f"`{text}`"
 
 
 def _plain(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """Text written by trailsift or by a rules file (rule names, descriptions): one escaped line, no markup."""
     text = one_line(str(value), limit)
-    for char in "`*_~<>[]|":
+    for char in "`*_~<>|":
         text = text.replace(char, " ")
-    return text
+    return text.replace("](", "] (")  # no markdown link
 
 
 def chatbot_notification(document: Mapping[str, Any], *, index_table: str | None = None) -> dict[str, Any]:
@@ -63,22 +63,14 @@ def chatbot_notification(document: Mapping[str, Any], *, index_table: str | None
     principal = document.get("principal") or {}
     names = [str(name) for name in document.get("eventNames", [])]
     count = int(document.get("eventCount", 1))
-    event = ", ".join(names[:MAX_LISTED]) or "an event"
-    if len(names) > MAX_LISTED:
-        event += f" and {len(names) - MAX_LISTED} more"
     title = f"{_EMOJI.get(severity, '')} {_plain(document.get('subject', ''), MAX_TITLE_CHARS - 30)}".strip()
 
-    lines = []
-    rules = document.get("rules", [])
-    for rule in rules[:MAX_LISTED]:
-        description = f": {_plain(rule.get('description'), 300)}" if rule.get("description") else ""
-        lines.append(f"*{_plain(rule.get('name'))}* [{_plain(rule.get('severity'))}]{description}")
-    if len(rules) > MAX_LISTED:
-        lines.append(f"and {len(rules) - MAX_LISTED} more rules")
+    lines: list[str] = []
     who = principal.get("shown")
     lines.append(f"*Who:* {_code(who) if who else 'unknown'}"
                  + (f" ({_code(principal['arn'])})" if principal.get("arn") and principal.get("arn") != who else ""))
-    lines.append(f"*What:* {', '.join(_code(name) for name in names[:MAX_LISTED]) or 'unknown'}"
+    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    lines.append(f"*What:* {', '.join(_code(name) for name in names[:MAX_LISTED]) or 'unknown'}{more}"
                  + (f" ({count} events)" if count > 1 else ""))
     where = [f"account {_code(document['account'])}" if document.get("account") else "",
              f"region {_code(document['region'])}" if document.get("region") else ""]
@@ -91,6 +83,12 @@ def chatbot_notification(document: Mapping[str, Any], *, index_table: str | None
     if errors:
         lines.append(f"*Error:* {_code(errors[0])}")
     lines.append(f"*Event ID:* {_code(document.get('eventID', ''))}")
+    rules = document.get("rules", [])
+    for rule in rules[:MAX_LISTED]:
+        description = f": {_plain(rule.get('description'), 150)}" if rule.get("description") else ""
+        lines.append(f"*{_plain(rule.get('name'))}* [{_plain(rule.get('severity'))}]{description}")
+    if len(rules) > MAX_LISTED:
+        lines.append(f"and {len(rules) - MAX_LISTED} more rules")
     description = "\n".join(lines)
     if len(description) > MAX_DESCRIPTION_CHARS:
         description = description[: MAX_DESCRIPTION_CHARS - 3] + "..."

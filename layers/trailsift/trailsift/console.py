@@ -33,7 +33,7 @@ def console_link(record: dict[str, Any]) -> str | None:
     event unless ``eventType`` says Insight or the record names ``insightDetails``.
     """
     category = record.get("eventCategory")
-    if category is not None and category not in LINKED_CATEGORIES:
+    if category is not None and not (isinstance(category, str) and category in LINKED_CATEGORIES):
         return None
     if record.get("eventType") == "AwsCloudTrailInsight" or "insightDetails" in record:
         return None
