@@ -208,3 +208,11 @@ def test_a_document_reusing_a_pack_rule_name_is_refused_naming_both(ssm: Any) ->
     _put(ssm, json.dumps(clash))
     with pytest.raises(RulesError, match=f"'cloudtrail-changes' is in both trailsift:rules/default.json and ssm:{PARAMETER}"):
         ConfiguredRules(f"default,ssm:{PARAMETER}", ssm_client=ssm).get()
+
+
+def test_the_function_loads_packs_without_their_test_cases() -> None:
+    """Cases are for `trailsift test`; the function's cold start parses none of them."""
+    rules, _ = ConfiguredRules("default,ssm").get()
+    assert all(rule.tests == () for rule in rules)
+    assert default_rules().rules[0].tests  # the pack does carry them
+    assert [r.selectors for r in ConfiguredRules("").get()[0]] == [r.selectors for r in default_rules()]

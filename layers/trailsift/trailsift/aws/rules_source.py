@@ -3,7 +3,8 @@
 The setting (``TRAILSIFT_RULES``, :func:`trailsift.rules.parse_rules_setting`) is empty (the default
 pack), ``default,ssm`` (packs), ``ssm:<parameter name>`` or ``s3://bucket/key`` (that document alone, as
 before packs could be named), or packs and one document (``ssm,s3://bucket/key``: combined, names
-unique). Packs load once; a document is fetched as below.
+unique). Packs load once, without their test cases (the function runs no test); a document is
+fetched as below.
 
 Users replace the rules without redeploying code. The text is fetched through Powertools Parameters
 providers, which cache it for ``POWERTOOLS_PARAMETERS_MAX_AGE`` seconds (default 5): a changed
@@ -20,7 +21,6 @@ from trailsift.rules import (
     RuleSet,
     combine_rules,
     decode_document,
-    default_rules,
     pack_rules,
     parse_rules_setting,
     rules_from_document,
@@ -53,13 +53,13 @@ class ConfiguredRules:
         """The current rules and their engine; raises ``RulesError`` for an invalid document."""
         if self.location is None:
             if self._current is None:
-                rules = combine_rules([pack_rules(name) for name in self.packs]) if self.packs else default_rules()
+                rules = combine_rules([pack_rules(name, with_tests=False) for name in self.packs or ("default",)])
                 self._current = (rules, RuleEngine(rules))
             return self._current
         text = self._fetch()
         if self._current is None or text != self._text:
             document = rules_from_document(decode_document(text, self.location), source=self.location)
-            rules = combine_rules([*(pack_rules(name) for name in self.packs), document])
+            rules = combine_rules([*(pack_rules(name, with_tests=False) for name in self.packs), document])
             self._current, self._text = (rules, RuleEngine(rules)), text
         return self._current
 
