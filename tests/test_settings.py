@@ -297,3 +297,12 @@ def test_alert_rate_bound_and_group_size() -> None:
     ]:
         with pytest.raises(SettingsError, match=f"{name}: .*{said}"):
             Settings.from_env({name: raw})
+
+
+def test_alert_chatbot_flag() -> None:
+    assert Settings().alert_chatbot is False
+    assert Settings.from_env({mod.ALERT_CHATBOT: "true"}).alert_chatbot is True
+    assert Settings.from_env({mod.ALERT_CHATBOT: " False "}).alert_chatbot is False
+    assert Settings.from_env({mod.ALERT_CHATBOT: ""}).alert_chatbot is False
+    with pytest.raises(SettingsError, match=f"{mod.ALERT_CHATBOT}: expected true or false, got 'yes'"):
+        Settings.from_env({mod.ALERT_CHATBOT: "yes"})

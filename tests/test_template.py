@@ -852,6 +852,7 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
         "TRAILSIFT_ALERT_RATE_LIMIT",
         "TRAILSIFT_ALERT_RATE_WINDOW_MINUTES",
         "TRAILSIFT_ALERT_GROUP_MAX_EVENTS",
+        "TRAILSIFT_ALERT_CHATBOT",
         "TRAILSIFT_FAILURE_QUEUE_URL",
         "TRAILSIFT_ACCOUNTS",
         "POWERTOOLS_SERVICE_NAME",
@@ -864,6 +865,7 @@ def test_function_environment_and_runtime(resources: dict[str, Any]) -> None:
     packs, document = variables["TRAILSIFT_RULES"]["Fn::Join"][1]
     assert packs == {"Ref": "RulePacks"}
     assert render(document) == {"ssm:${RulesParameterName}", "${RulesObjectUri}"}
+    assert variables["TRAILSIFT_ALERT_CHATBOT"] == {"Ref": "AlertChatbotFormat"}  # settings reads "true"/"false"
     invoke_config = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")["Properties"]
     assert invoke_config["MaximumRetryAttempts"] == 2 and invoke_config["MaximumEventAgeInSeconds"] == 21600
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
