@@ -6,7 +6,8 @@ a list: any of them), each item (any of its values, ``all``: every one; ``neq``:
 value against every value the record holds for the field (a dotted path, walking objects and
 fanning out over arrays). Strings are Sigma strings with ``*`` and ``?`` wildcards; they compare
 case-sensitively: the ``cased`` semantics, which a conversion to CloudTrail's case-sensitive
-selectors promises to be exact for (``ignore_case=True`` gives Sigma's default instead).
+selectors promises to be exact for (``ignore_case=True`` gives Sigma's default instead: case-insensitive
+but for ``cased`` values).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from sigma.conditions import ConditionAND, ConditionIdentifier, ConditionNOT, ConditionOR, ConditionSelector
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
-from sigma.types import SigmaBool, SigmaNull, SigmaNumber, SigmaString, SpecialChars
+from sigma.types import SigmaBool, SigmaCasedString, SigmaNull, SigmaNumber, SigmaString, SpecialChars
 
 __all__ = ["matches", "record_values", "set_path", "sigma_values"]
 
@@ -66,7 +67,7 @@ def _value_matches(value: Any, held: list[str], ignore_case: bool) -> bool:
     if isinstance(value, SigmaNumber):
         return str(value.number) in held
     if isinstance(value, SigmaString):
-        pattern = _pattern(value, ignore_case)
+        pattern = _pattern(value, ignore_case and not isinstance(value, SigmaCasedString))
         return any(pattern.fullmatch(text) for text in held)
     raise AssertionError(f"the reference evaluator does not know {type(value).__name__}")
 

@@ -409,3 +409,77 @@ def test_converted_rules_match_exactly_what_the_sigma_rule_matches_cased():
     check()
     assert seen["converted"] >= 60, seen
     assert seen["matched"] >= 100 and seen["missed"] >= 100, seen
+
+
+SPELT = {  # what a Sigma rule may test, and what CloudTrail writes, for a free-form and two one-spelling fields
+    "userAgent": (("ab", "Ab", "abc", "B", "cab"), ("ab", "Ab", "AB", "abc", "b")),
+    "userIdentity.type": (("Root", "root", "ROOT", "IAMUser", "iamuser", "Assumed", "assumed", "Role", "role"),
+                          ("Root", "IAMUser", "AssumedRole")),
+    "eventSource": (("iam.amazonaws.com", "IAM.amazonaws.com", "iam", "IAM", ".com"),
+                    ("iam.amazonaws.com", "s3.amazonaws.com")),
+}
+
+
+@st.composite
+def case_detections(draw: st.DrawFn) -> dict[str, Any]:
+    def item() -> tuple[str, Any]:
+        field = draw(st.sampled_from(sorted(SPELT)))
+        modifier = draw(st.sampled_from(["", "|startswith", "|endswith", "|cased"]))
+        values = draw(st.lists(st.sampled_from(SPELT[field][0]), min_size=1, max_size=2, unique=True))
+        return field + modifier, values if len(values) > 1 else values[0]
+
+    selection = dict(item() for _ in range(draw(st.integers(1, 2))))
+    detection: dict[str, Any] = {"sel": selection, "condition": "sel"}
+    if draw(st.booleans()):
+        detection["filter"] = dict([item()])
+        detection["condition"] = "sel and not filter"
+    return detection
+
+
+def test_a_rule_without_case_notes_matches_what_sigma_matches_ignoring_case():
+    """The case notes are complete: a converted rule with none matches, on records spelt as CloudTrail writes
+    them, exactly the records the Sigma rule matches with Sigma's own case-insensitive comparison."""
+    seen = {"quiet": 0, "noted": 0, "differed": 0}
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(detection=case_detections())
+    def check(detection: dict[str, Any]) -> None:
+        rule = sigma(detection)
+        try:
+            converted = convert_rule(rule, "r")
+        except Refusal:
+            return
+        engine = RuleEngine(RuleSet((converted.rule,)))
+        records = []
+        for agent in (None, *SPELT["userAgent"][1]):
+            for kind in (None, *SPELT["userIdentity.type"][1]):
+                for source in (None, *SPELT["eventSource"][1]):
+                    record: dict[str, Any] = {}
+                    for field, value in (("userAgent", agent), ("userIdentity.type", kind), ("eventSource", source)):
+                        if value is not None:
+                            set_path(record, field, value)
+                    records.append(record)
+        differs = [r for r in records if (engine.match(r) == ("r",)) != matches(rule, r, ignore_case=True)]
+        if converted.case_notes:
+            seen["noted"] += 1
+            seen["differed"] += bool(differs)
+        else:
+            seen["quiet"] += 1
+            assert differs == [], (detection, converted.rule.to_json(), differs[:3])
+
+    check()
+    assert seen["quiet"] >= 20 and seen["noted"] >= 20 and seen["differed"] >= 20, seen
+
+
+def test_case_notes_on_prefixes_and_suffixes_of_one_spelling_fields():
+    assert notes({"s": {"userIdentity.type|startswith": "assumed"}, "condition": "s"}) == [
+        "userIdentity.type starting with 'assumed' never matches: CloudTrail writes 'AssumedRole'"
+    ]
+    assert notes({"s": {"userIdentity.type|endswith": "user"}, "condition": "s"}) == [
+        "userIdentity.type ending with 'user' never matches: CloudTrail writes 'IAMUser'"
+    ]
+    assert notes({"s": {"eventName": "X"}, "f": {"eventSource|startswith": "IAM."}, "condition": "s and not f"}) == [
+        "eventSource starting with 'IAM.' never excludes anything: CloudTrail writes 'iam.'"
+    ]
+    assert notes({"s": {"userIdentity.type|startswith": "Assumed", "eventSource|endswith": ".com"}, "condition": "s"}) == []

@@ -165,9 +165,10 @@ class Refusal(Exception):
 class CaseNote:
     """A value of a converted rule that may match differently from Sigma, which ignores case.
 
-    ``never``: CloudTrail writes this field's values in a spelling the value does not have
-    (``canonical`` is the spelling when known), so it can never be satisfied; otherwise the value is
-    matched in this case only, where Sigma would accept any case.
+    With ``canonical`` (a spelling CloudTrail writes that Sigma's comparison accepts and this test no
+    longer does): ``never``, the test accepts no spelling CloudTrail writes any more, so it is never
+    satisfied; else it misses that one. Without: a free-form field, matched in this case only, where
+    Sigma would accept any case.
     """
 
     field: str
@@ -175,14 +176,18 @@ class CaseNote:
     negated: bool
     never: bool
     canonical: str | None = None
+    operator: Operator = "Equals"
 
     @property
     def text(self) -> str:
-        what = f"{self.field} {self.value!r}"
-        if self.never:
-            spelt = f"CloudTrail writes {self.canonical!r}" if self.canonical else "CloudTrail writes it in lower case"
-            effect = "never excludes anything" if self.negated else "never matches"
-            return f"{what} {effect}: {spelt}"
+        how = {"Equals": "", "StartsWith": "starting with ", "EndsWith": "ending with "}[self.operator]
+        what = f"{self.field} {how}{self.value!r}"
+        if self.canonical is not None:
+            if self.never:
+                effect = "never excludes anything" if self.negated else "never matches"
+                return f"{what} {effect}: CloudTrail writes {self.canonical!r}"
+            effect = "no longer excludes" if self.negated else "no longer matches"
+            return f"{what} {effect} {self.canonical!r}, which CloudTrail writes"
         effect = "excludes" if self.negated else "matches"
         return f"{what} {effect} only in this case"
 
@@ -256,7 +261,7 @@ _Node = _Lit | _And | _Or
 class _Seen:
     """What the leaves of one rule held: every value, whether cased, for the case notes."""
 
-    values: list[tuple[str, str, bool, bool]] = field(default_factory=list)  # field, value, cased, negated
+    values: list[tuple[str, Operator, str, bool, bool]] = field(default_factory=list)  # field, op, value, cased, negated
 
 
 def _refuse_modifiers(rule: SigmaRule) -> None:
@@ -396,7 +401,7 @@ def _nnf(node: Any, negate: bool, seen: _Seen) -> _Node:
     if isinstance(node, (ConditionFieldEqualsValueExpression, ConditionValueExpression)):
         lit, cased = _leaf(node)
         if cased is not None:
-            seen.values.extend((lit.field, value, cased, negate) for _, value in lit.tests)
+            seen.values.extend((lit.field, op, value, cased, negate) for op, value in lit.tests)
         return _Lit(lit.field, lit.tests, negate)
     if node is None:
         raise Refusal("empty", "the condition is empty")
@@ -531,32 +536,42 @@ def _field_selector(name: str, tests: _FieldTests) -> dict[str, Any]:
 # --- case -------------------------------------------------------------------------------------
 
 
-def case_notes(values: Iterable[tuple[str, str, bool, bool]]) -> tuple[CaseNote, ...]:
+def _satisfies(operator: str, text: str, value: str) -> bool:
+    if operator == "Equals":
+        return text == value
+    return text.startswith(value) if operator == "StartsWith" else text.endswith(value)
+
+
+def case_notes(values: Iterable[tuple[str, Operator, str, bool, bool]]) -> tuple[CaseNote, ...]:
     """Where comparing case-sensitively (selectors) differs from Sigma's case-insensitive default.
 
-    Cased values and values without letters are compared the same way either way. For a field
-    CloudTrail spells one way (:data:`CLOUDTRAIL_SPELLINGS`, lower-case fields, an API's names), a
-    value spelt as CloudTrail writes it matches the same records Sigma's comparison would; one in
-    another case never matches. Any other field is free-form (a user agent, a name, a message):
-    records may hold the value in any case, and only this case matches now.
+    ``values`` are (field, operator, value, cased, negated). Cased values and values without
+    letters compare the same either way. For a field CloudTrail spells one way
+    (:data:`CLOUDTRAIL_SPELLINGS`, the lower-case fields), the test is put to every spelling
+    CloudTrail writes, case-sensitively and not: when both accept the same spellings the value matches
+    exactly the records Sigma's comparison would, and no note is made; otherwise the note names a
+    spelling now missed (``never`` when none is accepted any more). An API's names (``eventName``,
+    ``errorCode``, ``resources.type``) are taken as spelt by the rule's author. Any other field is
+    free-form (a user agent, a name, a message): records may hold the value in any case, and only this
+    case matches now.
     """
     notes: list[CaseNote] = []
-    for name, value, cased, negated in dict.fromkeys(values):
+    for name, operator, value, cased, negated in dict.fromkeys(values):
         if cased or value.lower() == value.upper():
             continue
         known = CLOUDTRAIL_SPELLINGS.get(name)
+        if known is None and name in _LOWERCASE_FIELDS:
+            known = (value.lower(),)  # the one spelling, of those Sigma's comparison accepts, CloudTrail can write
         if known is not None:
-            canonical = next((k for k in known if k.lower() == value.lower()), None)
-            if canonical is None or canonical != value:
-                notes.append(CaseNote(name, value, negated, canonical is not None, canonical))
-            continue
-        if name in _LOWERCASE_FIELDS:
-            if value != value.lower():
-                notes.append(CaseNote(name, value, negated, True, value.lower()))
+            loose = [k for k in known if _satisfies(operator, k.lower(), value.lower())]
+            strict = [k for k in known if _satisfies(operator, k, value)]
+            if loose != strict:
+                missed = [k for k in loose if k not in strict]
+                notes.append(CaseNote(name, value, negated, not strict, missed[0], operator))
             continue
         if name in _FIXED_BY_API or value in ("true", "false"):
             continue  # spelt as the API (or JSON) writes it, by the rule author's word: nothing to compare with
-        notes.append(CaseNote(name, value, negated, False))
+        notes.append(CaseNote(name, value, negated, False, None, operator))
     return tuple(notes)
 
 
