@@ -102,6 +102,13 @@ def test_nothing_converted_exits_1_with_nothing_on_stdout(capsys) -> None:
     assert err.splitlines()[-1] == "converted 0 of 1 Sigma rules; refused 1: 1 fieldref"
 
 
+def test_an_output_file_that_cannot_be_written_is_one_line(capsys, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "sigma.json"
+    code, out, err = run(capsys, "rules", "import-sigma", str(SIGMAHQ / "aws_enum_buckets.yml"), "-o", str(target))
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == f"trailsift: error: {target}: cannot write: No such file or directory"
+
+
 def test_usage_errors_exit_2(capsys, tmp_path: Path) -> None:
     code, out, err = run(capsys, "rules", "import-sigma", str(tmp_path / "nope"))
     assert (code, out, err) == (2, "", f"trailsift: error: {tmp_path / 'nope'}: no such file or folder\n")
