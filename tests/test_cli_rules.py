@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -66,19 +67,27 @@ def test_list_a_file_with_long_names_and_hostile_text(capsys, tmp_path: Path, mo
 def test_show_is_yaml_that_pastes_into_a_rules_file(capsys) -> None:
     code, out, err = run(capsys, "rules", "show", "console-login-without-mfa")
     assert (code, err) == (0, "")
-    assert out.startswith("# from trailsift:rules/default.json\n- name: console-login-without-mfa\n")
+    assert out.startswith(
+        "# from trailsift:rules/default.json\n# and 8 test cases, left out (--tests shows them)\n"
+        "- name: console-login-without-mfa\n"
+    )
     assert "  severity: high\n" in out
     assert "  destinations: [alert, index, eventbus]\n" in out
     assert "    - Field: additionalEventData.MFAUsed\n      NotEquals: ['Yes']\n" in out
     shown = yaml.safe_load(out)
     again = parse_rules({"rules": shown})
-    assert again.rules == (default_rules().get("console-login-without-mfa"),)
+    without_tests = dataclasses.replace(default_rules().get("console-login-without-mfa"), tests=())
+    assert again.rules == (without_tests,)
 
 
 def test_show_json(capsys) -> None:
     code, out, _ = run(capsys, "rules", "show", "cloudtrail-changes", "--format", "json")
     assert code == 0
-    assert json.loads(out) == default_rules().get("cloudtrail-changes").to_json()
+    expected = default_rules().get("cloudtrail-changes").to_json()
+    del expected["tests"]  # shown with --tests only
+    assert json.loads(out) == expected
+    with_tests = run(capsys, "rules", "show", "cloudtrail-changes", "--format", "json", "--tests")[1]
+    assert json.loads(with_tests) == default_rules().get("cloudtrail-changes").to_json()
 
 
 def test_show_a_selectors_file_rule(capsys, tmp_path: Path) -> None:
@@ -148,7 +157,19 @@ def test_show_finds_a_rule_in_combined_packs(capsys) -> None:
     code, out, _ = run(capsys, "rules", "show", "ssm-document-shared", "--rules", "default", "--rules", "ssm", "--format", "json")
     assert code == 0
     shown = json.loads(out)
-    assert shown["name"] == "ssm-document-shared" and shown["tests"][0]["file"] == "cases/ssm-document-shared.json"
+    assert shown["name"] == "ssm-document-shared" and "tests" not in shown  # pastes into a file of your own
+    code, out, _ = run(capsys, "rules", "show", "ssm-document-shared", "--rules", "ssm", "--format", "json", "--tests")
+    assert json.loads(out)["tests"][0]["file"] == "cases/ssm-document-shared.json"
+
+
+def test_show_says_it_left_the_tests_out(capsys) -> None:
+    code, out, _ = run(capsys, "rules", "show", "ssm-document-shared", "--rules", "ssm")
+    lines = out.splitlines()
+    assert code == 0 and lines[:2] == ["# from trailsift:rules/ssm.json", "# and 3 test cases, left out (--tests shows them)"]
+    assert "tests:" not in out
+    with_tests = run(capsys, "rules", "show", "ssm-document-shared", "--rules", "ssm", "--tests")[1]
+    assert "tests:" in with_tests and "# and" not in with_tests
+    assert yaml.safe_load(with_tests)[0]["tests"][1]["expect"] == "no-match"
 
 
 def test_packs_subcommand(capsys, monkeypatch: pytest.MonkeyPatch) -> None:

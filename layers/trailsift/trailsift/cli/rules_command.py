@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("name", metavar="NAME", help="the rule's name (see `trailsift rules list`)")
     add_rules_option(show)
     show.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)")
+    show.add_argument(
+        "--tests", action="store_true",
+        help="also show the rule's test cases (their files are relative to the rule's own file)",
+    )
     show.set_defaults(rules_run=run_show)
     importing = commands.add_parser(
         "import-sigma", help="convert Sigma rules for CloudTrail into a rules document (needs trailsift[sigma])",
@@ -144,12 +148,17 @@ def run_show(args: argparse.Namespace) -> ExitCode:
         rule = rules.get(args.name)
     except KeyError:
         raise unknown_rule(args.name, rules) from None
+    shown = rule.to_json()
+    if not args.tests:  # their files are relative to the rule's own file: pasted elsewhere they would point nowhere
+        shown.pop("tests", None)
     if args.format == "json":
-        sys.stdout.buffer.write(orjson.dumps(rule.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
         return ExitCode.OK
     print(f"# from {for_terminal(rules.source)}")
-    text = yaml.safe_dump([rule.to_json()], sort_keys=False, default_flow_style=None, allow_unicode=True, width=max(60, terminal_width() - 4))
+    if rule.tests and not args.tests:
+        print(f"# and {len(rule.tests)} test cases, left out (--tests shows them)")
+    text = yaml.safe_dump([shown], sort_keys=False, default_flow_style=None, allow_unicode=True, width=max(60, terminal_width() - 4))
     for line in text.splitlines():
         print(for_terminal(line))
     return ExitCode.OK
