@@ -111,15 +111,6 @@ def rules_specs(args: argparse.Namespace) -> list[str]:
     return [str(item) for item in given] if isinstance(given, list) else [str(given)]
 
 
-def rules_path(args: argparse.Namespace) -> str | None:
-    """The one file or pack ``--rules`` or ``--selectors`` named, or None for the default pack; a usage
-    error when several were given (for a command that takes one)."""
-    specs = rules_specs(args)
-    if len(specs) > 1:
-        raise CommandError(f"--rules: give one file or pack here, not {len(specs)}", ExitCode.USAGE)
-    return specs[0] if specs else None
-
-
 def load_one(spec: str) -> LoadedRules:
     """The rules of one file (rules or selectors, by content) or one built-in pack (:func:`is_pack_name`)."""
     try:
