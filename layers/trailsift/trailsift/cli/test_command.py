@@ -26,6 +26,7 @@ import orjson
 
 from trailsift.cli.command import CommandError, ExitCode
 from trailsift.cli.explain import left_cut, pick_record, read_document, record_lines, rule_lines, terminal_width
+from trailsift.cli.rules_command import short_source, unknown_rule
 from trailsift.cli.rules_input import LoadedRules, load_one, print_warnings
 from trailsift.engine import RuleEngine
 from trailsift.explain import explain_rule
@@ -150,8 +151,6 @@ def _chosen(loaded: list[LoadedRules], names: list[str] | None) -> None:
     known = {name for part in loaded for name in part.rules.names}
     missing = [name for name in names if name not in known]
     if missing:
-        from trailsift.cli.rules_command import unknown_rule
-
         everything = RuleSet(tuple(rule for part in loaded for rule in part.rules), ", ".join(p.source for p in loaded))
         raise unknown_rule(missing[0], everything)
 
@@ -188,8 +187,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.verbose or (args.require_tests and untested):
         for name in untested:
             print(for_terminal(f"no tests  {name}", width))
-    from trailsift.cli.rules_command import short_source
-
     sets = ", ".join(short_source(part.source) for part in loaded)
     plural = "s" if len(results) != 1 else ""
     cases = f"{len(failed)} of {len(results)} case{plural} failed" if failed else f"{len(results)} case{plural} passed"
