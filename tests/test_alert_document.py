@@ -199,3 +199,16 @@ def test_rule_descriptions_from_a_rules_file_are_kept_as_text() -> None:
                        "selectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]}, 0)
     document = document_of(alert_for(STOP_LOGGING, (rule,)))
     assert document["rules"][0]["description"] == "</script>\n`rm`"
+
+
+def test_the_readme_example_has_the_schema_shape() -> None:
+    """The README's example document: what the schema requires, with only its record shortened."""
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    found = re.search(r'```json\n(\{"schema": "trailsift\.alert/1".*?)\n```', readme, re.S)
+    assert found is not None
+    example = json.loads(found[1])
+    example["events"][0]["principal"] = example["principal"]  # shortened there with "...": "..."
+    example["events"][0]["consoleLink"] = example["consoleLink"]
+    VALIDATOR.validate(example)

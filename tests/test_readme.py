@@ -47,6 +47,8 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def is_rules_or_selectors(document: Any) -> bool:
     if isinstance(document, dict):
+        if str(document.get("schema", "")).startswith("trailsift."):
+            return False  # a message trailsift sends (an alert's document, a bus event's detail), not rules
         rules = document.get("rules")
         if isinstance(rules, list) and rules and all(isinstance(rule, dict) for rule in rules):
             return True
