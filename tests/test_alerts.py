@@ -396,3 +396,35 @@ def test_any_alert_fits_sns(fields: dict[str, Any], location: str):
     alert = format_alert(Match(location, 3, record, ("r",)), (TAMPERING,), location)
     assert alert.size() <= MAX_MESSAGE_BYTES
     assert_valid_subject(alert.subject)
+
+
+ascii_names = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=70)
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["assumed-role", "role", "user", "federated-user", "root"]),
+    name=ascii_names, session=ascii_names | texts,
+    account=st.sampled_from(["123456789012", "444455556666", "", "x" * 40]),
+    recipient=st.none() | st.sampled_from(["123456789012", "999988887777"]),
+    event=st.none() | texts, region=st.none() | st.sampled_from(["us-east-1", "ap-southeast-2"]) | texts,
+    error=st.none() | st.sampled_from(["AccessDenied", "Client.UnauthorizedOperation"]) | texts,
+)
+def test_subject_with_any_principal_form_is_valid(kind: str, name: str, session: str, account: str,
+                                                  recipient: str | None, event: str | None, region: str | None,
+                                                  error: str | None) -> None:
+    resource = {"assumed-role": f"assumed-role/{name.replace('/', '_')}/{session}", "root": "root"}.get(
+        kind, f"{kind}/{name}")
+    record: dict[str, Any] = {"eventID": "e1", "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{account}:{resource}"}}
+    for field, value in (("eventName", event), ("awsRegion", region), ("errorCode", error),
+                         ("recipientAccountId", recipient)):
+        if value is not None:
+            record[field] = value
+    subject = alert_for(record, (ROOT,)).subject
+    assert_valid_subject(subject)
+    assert subject.startswith("[critical] ")
+    role = name.replace("/", "_")
+    if kind == "assumed-role" and len(role) <= 40 and len(account) in (0, 12):
+        assert f"assumed-role/{role}" in subject  # the role name whole whenever it can fit
+    if recipient and account and account != recipient and kind == "root":
+        assert f"root@{account}" in subject or subject.endswith("...")
