@@ -751,7 +751,8 @@ def print_stack(stack: LocalStack, out: IO[str]) -> None:
 
 def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> list[str]:
     """Show the run as a user would see it: the invocations, each file as the function logged it, each alert
-    as the subscriber got it (its subject; ``full``: its whole message, event JSON included), each event the
+    as the SQS subscriber got it (its subject; ``full``: its ``trailsift.alert/1`` JSON document, masked
+    records included, indented), each event the
     bus delivered. Each list shows :data:`SHOWN` lines unless ``full``; lines fit :func:`width`.
 
     Returns the names of the rules that indexed something (the caller shows them with ``trailsift query``).
@@ -785,7 +786,7 @@ def print_run(result: LocalRunResult, out: IO[str], *, full: bool = False) -> li
             attributes = envelope.get("MessageAttributes", {})
             shown = for_terminal(", ".join(f"{name}={value.get('Value')}" for name, value in sorted(attributes.items())))
             out.write(f"\n-- alert {number}: {for_terminal(str(envelope.get('Subject', '')))}\n   attributes: {shown}\n")
-            out.write("".join(f"   {line}\n" for line in str(envelope.get("Message", "")).rstrip().splitlines()))
+            out.write("".join(f"   {line}\n" for line in _message_lines(str(envelope.get("Message", "")))))
     else:
         _listing([f"  {envelope.get('Subject', '')}" for envelope in result.alerts], out, full=False, columns=columns)
         if result.alerts:
@@ -995,19 +996,37 @@ def print_backfill(result: LocalRunResult, out: IO[str]) -> None:
         out.write(f"  {cell(envelope.get('Subject', ''), 0)}\n")
 
 
+def _message_lines(message: str) -> list[str]:
+    """An alert's message as the local SQS subscriber received it, in lines for a terminal: the
+    ``trailsift.alert/1`` document indented (one line of JSON otherwise), else the text as it is."""
+    import orjson
+
+    try:
+        document = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        document = None
+    if isinstance(document, dict):
+        message = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    return [for_terminal(line) for line in message.rstrip().splitlines()]
+
+
 def jsonl_objects(result: LocalRunResult) -> list[dict[str, Any]]:
     """One object per alert the subscriber received and per index row, each with ``kind`` (``alert`` or
-    ``index``), ``eventID`` and ``rule`` (an alert naming several rules: the first, ``rules`` lists all)."""
+    ``index``), ``eventID`` and ``rule``. An alert's ``rule`` is the one it is filed (grouped) under, ``rules``
+    every rule it names; ``eventIDs`` lists every event it is about (a group: all of them) and ``eventID``
+    is the first."""
     import orjson
 
     objects: list[dict[str, Any]] = []
     for envelope in result.alerts:
         attributes = envelope.get("MessageAttributes", {})
         rules = orjson.loads(attributes.get("rule", {}).get("Value", "[]"))
+        primary, event_ids = _alert_events(str(envelope.get("Message", "")))
         objects.append({
             "kind": "alert",
-            "eventID": _event_id(str(envelope.get("Message", ""))),
-            "rule": rules[0] if rules else None,
+            "eventID": event_ids[0] if event_ids else None,
+            "eventIDs": event_ids,
+            "rule": primary or (rules[0] if rules else None),
             "rules": rules,
             "severity": attributes.get("severity", {}).get("Value"),
             "subject": envelope.get("Subject"),
@@ -1026,12 +1045,29 @@ def jsonl_objects(result: LocalRunResult) -> list[dict[str, Any]]:
     return objects + sorted(rows, key=lambda row: (row["eventID"], row["rule"]))
 
 
-def _event_id(message: str) -> str | None:
-    """The event ID line of an alert's body."""
-    for line in message.splitlines():
-        if line.strip().startswith("event ID:"):
-            return line.split(":", 1)[1].strip()
-    return None
+def _alert_events(message: str) -> tuple[str | None, list[str]]:
+    """The rule an alert is filed under and every event ID it names: from the JSON document an SQS
+    subscriber receives (``rule``, ``eventIDs``), else from the text (its ``event IDs:`` list, or its one
+    ``event ID:`` line)."""
+    import orjson
+
+    try:
+        document = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("eventIDs"), list):
+        rule = document.get("rule")
+        return (rule if isinstance(rule, str) else None), [str(key) for key in document["eventIDs"]]
+    lines = [line.strip() for line in message.splitlines()]
+    if "event IDs:" in lines:
+        listed = []
+        for line in lines[lines.index("event IDs:") + 1:]:
+            if not line or line.endswith(":") or " " in line:
+                break
+            listed.append(line)
+        return None, listed
+    single = [line.split(":", 1)[1].strip() for line in lines if line.startswith("event ID:")]
+    return None, single[:1]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1043,7 +1079,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--handler", type=Path, metavar="FILE", help=f"the function's app.py (default: the checkout's {HANDLER})")
     parser.add_argument("--full", action="store_true",
-                        help="show every file, alert (with its message and event JSON), bus event and indexed rule")
+                        help="show every file, alert (the JSON document its SQS subscriber got), bus event and indexed rule")
     parser.add_argument("-q", "--quiet", action="store_true", help="show only the closing summary")
     parser.add_argument("--keep", action="store_true",
                         help="keep the local stack up until Ctrl-C, and print the trailsift query command that reads it")
