@@ -15,9 +15,11 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 
 from tests.conftest import FunctionStack, RecordingClient, create_function_stack, drain_queue, expect, index_rows
+from trailsift.alert_document import SCHEMA_PATH
 from trailsift.invocation import InvocationFailed
 from trailsift.cli.local import LambdaContext, load_handler
 from trailsift.rules import RulesError
@@ -248,6 +250,12 @@ def test_s3_notification_with_several_files(stack: Stack, function: Any, capsys:
         for value in SECRET_VALUES:
             assert value not in line
     assert any(value in json.dumps(alerts) for value in SECRET_VALUES)  # ... while the alert does
+    # the stack's subscriber is an SQS queue: it receives the trailsift.alert/1 document, valid against its schema
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    for envelope in alerts:
+        document = json.loads(envelope["Message"])
+        validator.validate(document)
+        assert document["subject"] == envelope["Subject"] and document["events"][0]["logFile"].startswith("s3://")
 
 
 def test_same_notification_twice_leaves_the_same_rows(stack: Stack, function: Any) -> None:
