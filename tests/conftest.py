@@ -219,12 +219,15 @@ class Expected:
 
 def expect(objects: dict[str, bytes], bucket: str, rules: Any = None) -> Expected:
     """What scan_log_file and ``rules`` (default: the default pack) say must be sent and written for
-    these objects (key -> body, all in ``bucket``): the test oracle the handler is held to."""
-    from trailsift.alerts import format_alert
+    these objects (key -> body, all in ``bucket``): the test oracle the handler is held to. Alerts are
+    grouped per file as the alert sink groups them (no rate bound: these tests stay under it)."""
+    from trailsift.alerts import format_group
     from trailsift.engine import RuleEngine
+    from trailsift.grouping import group_matches
     from trailsift.record import event_key
     from trailsift.rules import Destination, default_rules
     from trailsift.scan import scan_log_file
+    from trailsift.sinks.base import Routed
     from trailsift.triggers import ObjectRef
 
     rules = rules if rules is not None else default_rules()
@@ -236,10 +239,13 @@ def expect(objects: dict[str, bytes], bucket: str, rules: Any = None) -> Expecte
         location = ObjectRef(bucket, key).location
         scanned = scan_log_file(body, location, engine)
         out.records += scanned.records
+        routed = []
         for match in scanned.matches:
             out.matches.update(match.rules)
             chosen = [alerting[name] for name in match.rules if name in alerting]
             if chosen:
-                out.subjects[format_alert(match, chosen, location).subject] += 1
+                routed.append(Routed(match, tuple(chosen)))
             out.rows |= {(f"EVENT#{event_key(match.record)}", f"RULE#{name}") for name in match.rules if name in indexing}
+        for group in group_matches(routed):
+            out.subjects[format_group(group, location).subject] += 1
     return out

@@ -1,12 +1,14 @@
 """End to end over HTTP: moto's server on 127.0.0.1, the real handler invoked in-process, real sample files.
 
 What the subscriber receives and what the index holds must be exactly what the core predicts for
-the same files: one alert per event matching an alert rule, one row per (event, rule) for index rules.
+the same files: each event matching an alert rule in exactly one alert (grouped by rule and principal per
+file), one row per (event, rule) for index rules.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shlex
 import signal
@@ -21,7 +23,7 @@ import pytest
 from tests.conftest import EVENTS_LOGS, REPO, index_rows
 from trailsift.engine import RuleEngine
 from trailsift.cli import main
-from trailsift.cli.local import environment, local_run, print_run, print_summary, s3_key
+from trailsift.cli.local import environment, jsonl_objects, local_run, print_run, print_summary, s3_key
 from trailsift.record import event_key
 from trailsift.rules import Destination, RulesError, default_rules
 from trailsift.scan import scan_log_file
@@ -69,16 +71,33 @@ def run_output() -> tuple[list[dict], set[tuple[str, str]], dict[str, str], list
             out = io.StringIO()
             print_summary(result, out, [rule for _, rule in sorted(rows)])
             printed["summary"] = out.getvalue()
+        printed["jsonl"] = json.dumps(jsonl_objects(result))
         return result.alerts, rows, printed, [inv.error for inv in result.invocations]
 
 
-def test_subscriber_receives_one_alert_per_matching_event(run_output) -> None:
+def test_every_matching_event_is_in_exactly_one_alert(run_output) -> None:
     alerts, _, _, errors = run_output
     want, _ = expected([EVENTS_LOGS])
-    got = Counter(_event_id(a) for a in alerts)
+    got = Counter(key for a in alerts for key in json.loads(a["Message"])["eventIDs"])
     assert errors and all(error is None for error in errors)
-    assert sum(want.values()) == len(alerts) > 10
-    assert got == want
+    assert got == want and set(got.values()) == {1} and sum(want.values()) == 22
+    # Grouped by rule and principal per file: 14 alerts, the teardown file's 14 matches in 6 (one per rule).
+    assert len(alerts) == 14
+    teardown = [json.loads(a["Message"]) for a in alerts if "20230710T1215Z" in a["Message"]]
+    assert sorted(len(d["eventIDs"]) for d in teardown) == [1, 1, 2, 3, 3, 4]
+    assert len({d["rule"] for d in teardown}) == len(teardown)
+
+
+def test_jsonl_prints_a_grouped_alert_as_one_object_with_every_event_id(run_output) -> None:
+    alerts, _, printed, _ = run_output
+    objects = [o for o in json.loads(printed["jsonl"]) if o["kind"] == "alert"]
+    assert len(objects) == len(alerts)
+    for alert, envelope in zip(objects, alerts):
+        document = json.loads(envelope["Message"])
+        assert alert["eventIDs"] == document["eventIDs"] and alert["eventID"] == document["eventIDs"][0]
+        assert alert["rule"] == document["rule"]
+    group = next(o for o in objects if o["rule"] == "security-group-changes" and len(o["eventIDs"]) == 4)
+    assert group["subject"] == "[medium] 4 security-group-changes events by user/bert-jan in us-east-1"
 
 
 def test_index_holds_exactly_the_predicted_rows(run_output) -> None:
@@ -96,8 +115,11 @@ def test_alerts_arrive_with_subject_attributes_and_masked_body(run_output) -> No
         attributes = envelope["MessageAttributes"]
         assert {"rule", "severity", "eventName", "eventSource"} <= set(attributes)
         assert attributes["rule"]["Type"] == "String.Array"
-        assert "Event JSON:" in envelope["Message"]
-        assert "log file:       s3://trailsift-local-" in envelope["Message"]
+        # an SQS subscriber gets the trailsift.alert/1 document (MessageStructure json), not the e-mail text
+        document = json.loads(envelope["Message"])
+        assert document["schema"] == "trailsift.alert/1" and document["subject"] == subject
+        assert all(event["logFile"].startswith("s3://trailsift-local-") for event in document["events"])
+        assert all("record" in event for event in document["events"])
 
 
 def test_printed_report_shows_alerts_and_returns_the_indexed_rules(run_output) -> None:
@@ -106,10 +128,11 @@ def test_printed_report_shows_alerts_and_returns_the_indexed_rules(run_output) -
     for text in (default, full):
         assert f"== {len(alerts)} SNS alerts, as the subscriber received them ==" in text
     # by default one line per alert, its subject, the first 20 of them; --full: each alert's whole message
-    assert len(alerts) == 22 and "-- alert " not in default and "Event JSON:" not in default
-    assert "  ... and 2 more (--full shows them all)" in default
-    assert default.count("\n  [critical] ") + default.count("\n  [medium] ") + default.count("\n  [high] ") == 20
-    assert full.count("-- alert ") == len(alerts) and full.count("Event JSON:") == len(alerts)
+    assert len(alerts) == 14 and "-- alert " not in default and '"schema": "trailsift.alert/1"' not in default
+    listed = default.split("SNS alerts, as the subscriber received them ==")[1].split("\n== ")[0]
+    assert "(--full shows them all)" not in listed  # 14: under the 20 listed
+    assert default.count("\n  [critical] ") + default.count("\n  [medium] ") + default.count("\n  [high] ") == 14
+    assert full.count("-- alert ") == len(alerts) and full.count('   "schema": "trailsift.alert/1",') == len(alerts)
     assert all(len(line) <= 80 for line in default.splitlines())
 
 
@@ -123,7 +146,7 @@ def test_the_summary_counts_what_the_run_did(run_output) -> None:
         "files       24 files found: 21 uploaded, 3 not uploaded",
         "function    20 notifications: 19 files processed, 1 skipped, 0 failed",
         f"alerts      {len(alerts)} received by the subscriber",
-        f"bus events  {len(alerts)} delivered by the rule on trailsift-matches",
+        "bus events  22 delivered by the rule on trailsift-matches",
         f"index rows  {len(rows)} in trailsift-index",
     ]
     by_rule = " ".join(line.strip() for line in lines[start + 6 :]).removeprefix("by rule").strip()
@@ -277,10 +300,8 @@ def test_nothing_to_upload_is_a_usage_error_naming_why(tmp_path: Path, capsys: p
 
 
 def _event_id(envelope: dict) -> str:
-    for line in envelope["Message"].splitlines():
-        if line.strip().startswith("event ID:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError("alert body has no event ID line")
+    """The (first) event ID of the alert an SQS subscriber received: its JSON document's ``eventID``."""
+    return str(json.loads(envelope["Message"])["eventID"])
 
 
 def test_a_rules_file_runs_end_to_end_through_the_s3_override(tmp_path: Path) -> None:
@@ -335,7 +356,8 @@ def test_each_file_gets_the_functions_log_line(run_output) -> None:
         assert "== 20 files, as the function logged them ==" in text
         assert "\n  skipped          -       -     -  123456789012_CloudTrail-Digest" in text
     assert "not a CloudTrail event file (digest: CloudTrail digest file" in printed["full"]
-    assert "\n  processed      156      14    15  218007301253_CloudTrail_us-east-1_20230710T" in printed["default"]
+    # the teardown file: 14 matches of alert rules in 6 alerts (one per rule and principal), 15 index rows
+    assert "\n  processed      156       6    15  218007301253_CloudTrail_us-east-1_20230710T" in printed["default"]
 
 
 # --- trailsift local --backfill: the state machine on moto's executor, the handler in-process -------

@@ -37,7 +37,9 @@ recording it as sent (the documented window: the environment died between the ac
 tracks n per ledger item ("ALERT#<event key>", "BUS#<event key>") from what each attempt sent and marked. Each schedule that passes keeps its
 statistics in ``RUNS``; ``test_statistics`` runs every schedule not yet run in this process, sums them
 all and checks and prints the sums (``pytest -s``), whatever ran before it (``-k``, random order,
-xdist). ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules (171 in ``make test``: with the 29
+xdist). The function runs with one alert per event and no rate bound (``TRAILSIFT_ALERT_GROUP_MAX_EVENTS=1``,
+``TRAILSIFT_ALERT_RATE_LIMIT=0``): grouped alerts and summaries have their own file,
+``tests/test_fault_injection_groups.py``, on the same machinery. ``TRAILSIFT_FAULT_SEEDS`` sets the number of random schedules (171 in ``make test``: with the 29
 hand-written ones, 200).
 """
 
@@ -187,6 +189,7 @@ GET, PUBLISH, INDEX_WRITE, CLAIM, LEDGER_READ, MARK, RELEASE, DEAD_LETTER = (
 )
 # The event bus's: PutEvents, and its ledger's claims and marks (counted apart from the alerts').
 PUT_EVENTS, BUS_CLAIM, BUS_MARK = "put_events", "bus_claim", "bus_mark"
+RATE_ADMIT, RATE = "rate_admit", "RATE#"  # the alert rate bound's counter (its conditional update)
 SENDS = frozenset({PUBLISH, PUT_EVENTS})  # calls whose accepted entries a subscriber receives
 ENTRIES = "entries"  # a batch call answered with some of its entries failed on the service's side
 HTTP_FAULTS = (THROTTLE, SERVER, TIMEOUT)  # injected under botocore, on each HTTP request
@@ -436,6 +439,12 @@ def summed(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the injector ----------------------------------------------------------------------------------
 
 
+def published_alert_keys(message: str) -> list[str]:
+    """The ledger names of what one accepted PublishBatch entry settles: here one alert, one event
+    (tests/test_fault_injection_groups.py replaces it: a grouped alert settles each of its events)."""
+    return [EXPECTED.alerts.get(json.loads(message)["sqs"], "?")]  # MessageStructure json
+
+
 def _kind(service: str, operation: str, params: dict[str, Any]) -> str | None:
     if (service, operation) == ("s3", "get_object"):
         return GET
@@ -454,6 +463,8 @@ def _kind(service: str, operation: str, params: dict[str, Any]) -> str | None:
         if operation == "get_item":
             return LEDGER_READ
         if operation == "update_item":
+            if pk.startswith(RATE):
+                return RATE_ADMIT
             if ":sent" not in params.get("UpdateExpression", ""):
                 return RELEASE
             return BUS_MARK if pk.startswith(BUS) else MARK
@@ -644,9 +655,10 @@ class FaultyClient:
                 if kind == PUBLISH:
                     accepted = {entry["Id"] for entry in answer.get("Successful", [])}
                     keys = [
-                        EXPECTED.alerts.get(json.loads(entry["Message"])["sqs"], "?")  # MessageStructure json
+                        key
                         for entry in params["PublishBatchRequestEntries"]
                         if entry["Id"] in accepted
+                        for key in published_alert_keys(entry["Message"])
                     ]
                 else:
                     keys = [
@@ -974,6 +986,10 @@ def _environment_variables(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Non
         "TRAILSIFT_BUCKETS": BUCKET,
         "TRAILSIFT_FAILURE_QUEUE_URL": stack.failure_url,
         "TRAILSIFT_EVENT_BUS": stack.bus_name,
+        # One alert per event and no rate bound: this file proves the per-event ledger as it always did;
+        # tests/test_fault_injection_groups.py proves grouped alerts and the rate bound's summaries.
+        "TRAILSIFT_ALERT_GROUP_MAX_EVENTS": "1",
+        "TRAILSIFT_ALERT_RATE_LIMIT": "0",
         "POWERTOOLS_SERVICE_NAME": "trailsift-fault-injection",
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         "POWERTOOLS_METRICS_DISABLED": "true",

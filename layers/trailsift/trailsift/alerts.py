@@ -9,7 +9,7 @@ alert always fits SNS's 256 KB limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -18,9 +18,11 @@ from trailsift import record as rec
 from trailsift.alert_document import AlertEvent, RecordMode, alert_document
 from trailsift.chatbot import chatbot_notification
 from trailsift.console import console_link
+from trailsift.grouping import AlertGroup
 from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
 from trailsift.masking import mask_secrets
 from trailsift.principals import principal_of
+from trailsift.ratebound import HeldBack
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
 from trailsift.text import ascii_subject, one_line
@@ -346,3 +348,102 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str,
     attributes = _attributes(rules, severity, record)
     human = _human(match, rules, severity, record, key, log_location) + "\n\nEvent JSON:\n"
     return fit_alert(key, subject, attributes, human, [AlertEvent(match, record)], rules, options)
+
+
+MAX_SUMMARY_IDS = 1000  # event IDs a summary's text lists; its query lists every one
+
+
+def _masked(match: Match) -> dict[str, Any]:
+    masked = mask_secrets(match.record).value
+    return masked if isinstance(masked, dict) else {}
+
+
+def _severity(rules: Sequence[Rule]) -> Severity:
+    return max((rule.severity for rule in rules), key=_SEVERITY_RANK.__getitem__)
+
+
+def _group_event_label(group: AlertGroup) -> str:
+    """What a group's subject says instead of one event name: ``500 AuthorizeSecurityGroupIngress``, or
+    ``4 security-group-changes events`` when the names differ."""
+    names = group.event_names
+    if len(names) == 1:
+        return f"{len(group)} {next(iter(names))}"
+    label = f"{len(group)} {group.rule.name} events"
+    return label if len(label) <= 40 else f"{len(group)} events"
+
+
+def format_group(group: AlertGroup, log_location: str, options: AlertOptions = AlertOptions()) -> Alert:
+    """The alert for a group of matches (:mod:`trailsift.grouping`); a group of one is exactly
+    :func:`format_alert`'s alert.
+
+    A larger group's subject counts its events (``[medium] 500 AuthorizeSecurityGroupIngress by ...``;
+    the failure hint only when every event failed with the same code); its text is the rules, the group's
+    lines (how many events, which names and resources, the time span, every event ID), the first event
+    shown as a single alert shows it, then every event's JSON; the JSON document lists every event
+    (:func:`fit_alert` trims records, then summaries, to fit). ``event_keys`` are the group's events.
+    """
+    first = group.items[0]
+    if len(group) == 1:
+        return format_alert(first.match, first.rules, log_location, options)
+    rules = group.rules
+    severity = _severity(rules)
+    records = [_masked(match) for match in group.matches]
+    key = group.event_keys[0]
+    shown = {**records[0], "eventName": _group_event_label(group)}
+    if len({rec.field_text(record, "errorCode") for record in records}) != 1:
+        shown.pop("errorCode", None)
+    subject = _subject(severity, shown)
+    if options.label:
+        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
+    attributes = _attributes(rules, severity, records[0])
+    title, listed, details = _human(first.match, rules, severity, records[0], key, log_location).split("\n\n", 2)
+    human = "\n\n".join([
+        title, listed, "\n".join(group.summary_lines(records)), f"First event:\n\n{details}",
+        f"Events JSON ({len(group)}):\n",
+    ])
+    events = [AlertEvent(match, record) for match, record in zip(group.matches, records)]
+    alert = fit_alert(key, subject, attributes, human, events, rules, options)
+    return replace(alert, event_keys=group.event_keys)
+
+
+def format_summary(held: HeldBack, log_location: str, options: AlertOptions = AlertOptions()) -> Alert:
+    """The one summary of a rule's alerts the rate bound held back in a window ("and 183 more"): how many
+    events and groups, by whom, and the ``trailsift query`` command that lists every match of the rule in
+    the window (later ones included: they are not alerted one by one either). ``event_key`` is the
+    summary's ledger key; ``event_keys`` that key, then every event it holds back."""
+    rule, window = held.rule, held.window
+    matches = [match for group in held.groups for match in group.matches]
+    records = [_masked(match) for match in matches]
+    severity = rule.severity
+    minutes = window.seconds // 60
+    subject = ascii_subject(
+        f"[{severity.value}] {rule.name}: and {held.events} more, past {held.limit} alerts in {minutes} min",
+        MAX_SUBJECT_CHARS,
+    )
+    if options.label:
+        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
+    principals = list(dict.fromkeys(rec.principal(record) or "unknown" for record in records))
+    names = list(dict.fromkeys(rec.field_text(record, "eventName") or "unknown event" for record in records))
+    keys = held.event_keys
+    lines = [
+        f"trailsift alert summary ({severity.value})", "",
+        f"Rule {_clean(rule.name)} [{severity.value}] reached its {held.limit} alerts for events of",
+        f"{window.since} to {window.until} (the rate bound: at most {held.limit} per rule per {minutes} minutes).",
+        f"Held back here: {held.events} more event(s) in {len(held.groups)} group(s). Later matches of this rule in",
+        "the window are not alerted one by one either; every match is in the index. List them:", "",
+        f"  {held.query(options.index_table)}", "",
+        f"  {'principals:':<15} {', '.join(_clean(p, 256) for p in principals[:20])}"
+        + (f", and {len(principals) - 20} more" if len(principals) > 20 else ""),
+        f"  {'events:':<15} {', '.join(_clean(n, 128) for n in names[:20])}"
+        + (f", and {len(names) - 20} more" if len(names) > 20 else ""),
+        f"  {'log file:':<15} {_clean(log_location, 1024)}",
+        "  event IDs:",
+        *(f"    {_clean(key, 128)}" for key in keys[:MAX_SUMMARY_IDS]),
+    ]
+    if len(keys) > MAX_SUMMARY_IDS:
+        lines.append(f"    ... and {len(keys) - MAX_SUMMARY_IDS} more (the query lists them)")
+    human = "\n".join(lines) + "\n\nEvents JSON:\n"
+    attributes = _attributes([rule], severity, records[0])
+    events = [AlertEvent(match, record) for match, record in zip(matches, records)]
+    alert = fit_alert(held.key, subject, attributes, human, events, [rule], options)
+    return replace(alert, event_keys=(held.key, *keys))

@@ -1,8 +1,11 @@
-"""The alert topic: one SNS message per matched event, sent once through the delivery ledger.
+"""The alert topic: one SNS message per group of matched events, each event sent once through the delivery ledger.
 
-Formatting is :func:`trailsift.alerts.format_alert`; sending is :class:`trailsift.aws.sns.AlertPublisher`
-(PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_once` with the ledger
-kept in the index table (without an index table alerts are at-least-once). A backfill that sends alerts
+The matches of one log file are grouped by rule and principal (the rule's ``group_by``) and bounded per
+rule and window (:mod:`trailsift.sinks.alert_groups`); formatting is :func:`trailsift.alerts.format_group`
+and :func:`trailsift.alerts.format_summary`; sending is :class:`trailsift.aws.sns.AlertPublisher`
+(PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_covering` with the ledger
+kept in the index table, which claims each event (without an index table alerts are at-least-once and
+the rate bound is the invocation's). A backfill that sends alerts
 (``SinkContext.backfill``) marks each one's subject ``[backfill]`` (``AlertOptions.label``; :func:`labelled` for a built alert).
 """
 
@@ -12,16 +15,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
-from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_alert
+from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_group, format_summary
+from trailsift.grouping import MAX_GROUP_EVENTS
 from trailsift.lazy import Lazy
+from trailsift.ratebound import DEFAULT_RATE_WINDOW_SECONDS, InvocationBound, RateBound
 from trailsift.rules import Destination
+from trailsift.sinks.alert_groups import AlertForming, claimables
 from trailsift.sinks.base import Delivered, Routed, SinkContext, register
-from trailsift.sinks.once import Ledger, Publisher, ledger_for, send_once
+from trailsift.sinks.once import Ledger, Publisher, ledger_for, send_covering
 from trailsift.text import ascii_subject
 
 __all__ = ["AlertSink", "ALERT_LEDGER_KIND", "labelled"]
 
-ALERT_LEDGER_KIND = "ALERT"  # ledger items ALERT#<event key> / ALERT
+ALERT_LEDGER_KIND = "ALERT"  # ledger items ALERT#<event key> / ALERT, and ALERT#summary:<rule>:<window> / ALERT
 
 
 @register
@@ -33,11 +39,21 @@ class AlertSink:
     notifies: ClassVar[bool] = True
 
     def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "",
-                 options: AlertOptions = AlertOptions()) -> None:
+                 options: AlertOptions = AlertOptions(), bound: RateBound | None = None,
+                 window_seconds: int = DEFAULT_RATE_WINDOW_SECONDS, max_events: int = MAX_GROUP_EVENTS) -> None:
         self.publisher = publisher
         self.ledger = ledger
         self.label = label  # "backfill": each subject starts with "[backfill] "
         self.options = options  # per-protocol formats (the Chatbot notification for https)
+        # One per invocation (a sink is built per invocation): the rate bound's summaries it formed.
+        self.forming: AlertForming[Alert] = AlertForming(
+            lambda group, location: format_group(group, location, self._options()),
+            lambda held, location: format_summary(held, location, self._options()),
+            bound, ledger, window_seconds, max_events,
+        )
+
+    def _options(self) -> AlertOptions:
+        return replace(self.options, label=self.label) if self.label else self.options
 
     @classmethod
     def from_context(cls, context: SinkContext) -> AlertSink | None:
@@ -54,12 +70,38 @@ class AlertSink:
 
         label = "backfill" if context.backfill is not None else ""
         options = AlertOptions(chatbot=settings.alert_chatbot, index_table=settings.index_table, label=label)
-        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label, options=options)
+        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label, options=options,
+                   bound=rate_bound(context), window_seconds=settings.alert_rate_window_seconds,
+                   max_events=settings.alert_group_max_events)
 
     def deliver(self, log_location: str, routed: Sequence[Routed]) -> Delivered:
-        options = replace(self.options, label=self.label) if self.label else self.options
-        alerts = [format_alert(item.match, item.rules, log_location, options) for item in routed]
-        return send_once(alerts, self.publisher, self.ledger, noun="alert")
+        """Group the matches, send each admitted group and at most one summary per rule and window; every
+        event of ``routed`` ends in one sent alert, or settled by its window's summary (:mod:`~trailsift.sinks.alert_groups`).
+        ``already_sent`` counts events an earlier attempt had sent."""
+        return send_covering(
+            claimables(routed), lambda claimed: self.forming.form(claimed, log_location), self.publisher, self.ledger,
+            noun="alert",
+        )
+
+
+def rate_bound(context: SinkContext) -> RateBound | None:
+    """The invocation's rate bound: counted in the index table when there is one (every invocation shares
+    it), else in memory (this invocation's alone); ``None`` when ``TRAILSIFT_ALERT_RATE_LIMIT`` is 0."""
+    settings = context.settings
+    limit = settings.alert_rate_limit
+    if limit == 0:
+        return None
+    table = settings.index_table
+    if table is None:
+        return InvocationBound(limit)
+
+    def build() -> object:
+        from trailsift.aws.ratebound import RateCounter
+
+        return RateCounter(context.client("dynamodb"), table, limit=limit)
+
+    lazy: RateBound = Lazy(build)
+    return lazy
 
 
 def labelled(alert: Alert, label: str) -> Alert:
