@@ -370,3 +370,57 @@ def test_size_counts_every_protocol_copy():
     alert = Alert("k", "s", "text", {}, {"sqs": "d" * 1000, "lambda": "d" * 1000})
     assert alert.size() == len(alert.sns_message().encode()) + 1 > 2000
     assert json.loads(alert.sns_message()) == {"default": "text", "sqs": "d" * 1000, "lambda": "d" * 1000}
+
+
+class Webhook:
+    """An HTTP endpoint on 127.0.0.1 recording what SNS (moto) posts to each path."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        self.posted: list[tuple[str, dict[str, Any]]] = []
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                webhook.posted.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_and_https_subscribers_get_their_own_message(topic: Topic):
+    """moto posts to http and https subscriptions (here both on 127.0.0.1); with the Chatbot option the
+    https subscriber gets the Chatbot notification, the http one and the queue the document."""
+    from trailsift.alerts import AlertOptions
+
+    from tests.test_alerts import TAMPERING
+
+    webhook = Webhook()
+    try:
+        topic.sns.subscribe(TopicArn=topic.arn, Protocol="http", Endpoint=f"{webhook.url}/http")
+        topic.sns.subscribe(TopicArn=topic.arn, Protocol="https", Endpoint=f"{webhook.url}/chatbot")
+        alert = _formatted(TAMPERING, "e-1", AlertOptions(chatbot=True, index_table="trailsift-index"))
+        assert AlertPublisher(topic.sns, topic.arn).publish([alert]) == 1
+    finally:
+        webhook.close()
+    posted = {path: envelope for path, envelope in webhook.posted}
+    assert set(posted) == {"/http", "/chatbot"}
+    assert json.loads(posted["/http"]["Message"])["schema"] == "trailsift.alert/1"
+    notification = json.loads(posted["/chatbot"]["Message"])
+    assert (notification["version"], notification["source"]) == ("1.0", "custom")
+    assert notification["content"]["title"].endswith(alert.subject)
+    [envelope] = topic.received()
+    assert json.loads(envelope["Message"])["eventID"] == "e-1"
