@@ -428,3 +428,88 @@ def test_subject_with_any_principal_form_is_valid(kind: str, name: str, session:
         assert f"assumed-role/{role}" in subject  # the role name whole whenever it can fit
     if recipient and account and account != recipient and kind == "root":
         assert f"root@{account}" in subject or subject.endswith("...")
+
+
+# ---------------------------------------------------------------------------------------------
+# groups (trailsift.grouping) and the rate bound's summary
+
+from trailsift.alerts import AlertOptions, format_group, format_summary  # noqa: E402
+from trailsift.grouping import MAX_GROUP_EVENTS, group_matches  # noqa: E402
+from trailsift.ratebound import HeldBack, Window  # noqa: E402
+from trailsift.sinks.base import Routed  # noqa: E402
+
+
+def routed_events(count: int, *, name: str = "AuthorizeSecurityGroupIngress", rules: tuple[Rule, ...] = (TAMPERING,),
+                  **fields: Any) -> list[Routed]:
+    out = []
+    for n in range(count):
+        record = copy.deepcopy(STOP_LOGGING) | {"eventName": name, "eventID": f"00000000-0000-0000-0000-{n:012d}",
+                                                "eventTime": f"2024-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z",
+                                                "requestParameters": {"groupId": f"sg-{n:05d}"}} | fields
+        out.append(Routed(Match(LOCATION, n, record, tuple(r.name for r in rules)), rules))
+    return out
+
+
+def test_a_group_of_one_is_the_alert_of_its_event():
+    [item] = routed_events(1)
+    [group] = group_matches([item])
+    assert format_group(group, LOCATION) == format_alert(item.match, item.rules, LOCATION)
+    assert format_group(group, LOCATION).event_keys == ("00000000-0000-0000-0000-000000000000",)
+
+
+def test_a_group_counts_its_events_and_lists_every_event_id():
+    items = routed_events(3)
+    items.append(Routed(Match(LOCATION, 3, items[0].match.record | {"eventName": "CreateSecurityGroup",
+                                                                   "eventID": "00000000-0000-0000-0000-000000000009"},
+                              ("cloudtrail-tampering",)), (TAMPERING,)))
+    [group] = group_matches(items)
+    alert = format_group(group, LOCATION)
+    assert alert.subject == "[high] 4 cloudtrail-tampering events by user/alice in us-east-1"
+    assert alert.event_key == group.event_keys[0] and alert.event_keys == group.event_keys
+    text = alert.message
+    assert "Group: 4 events (grouped by rule, principal; one log file)" in text
+    assert "  events:         AuthorizeSecurityGroupIngress x3, CreateSecurityGroup" in text
+    assert "  resources:      sg-00000, sg-00001, sg-00002" in text
+    assert "  time span:      2024-01-01T00:00:00Z to 2024-01-01T00:00:02Z (2 s)" in text
+    assert all(f"\n    {key}" in text for key in group.event_keys)
+    assert "First event:" in text and "Events JSON (4):" in text
+    document = orjson.loads(alert.per_protocol["sqs"])
+    assert document["eventIDs"] == list(group.event_keys) and document["eventCount"] == 4
+    one_name = format_group(group_matches(items[:3])[0], LOCATION)
+    assert one_name.subject == "[high] 3 AuthorizeSecurityGroupIngress by user/alice in us-east-1"
+
+
+def test_a_group_says_failed_only_when_every_event_failed_alike():
+    failed = routed_events(2, errorCode="AccessDenied")
+    assert format_group(group_matches(failed)[0], LOCATION).subject.endswith("(failed: AccessDenied)")
+    mixed = failed[:1] + routed_events(2)[1:]
+    assert "failed" not in format_group(group_matches(mixed)[0], LOCATION).subject
+
+
+def test_the_largest_group_fits_sns_and_names_every_event():
+    items = routed_events(MAX_GROUP_EVENTS, responseElements={"big": "x" * 2000})
+    [group] = group_matches(items)
+    alert = format_group(group, LOCATION)
+    assert alert.size() <= MAX_MESSAGE_BYTES and len(alert.event_keys) == MAX_GROUP_EVENTS
+    document = orjson.loads(alert.per_protocol["sqs"])
+    assert document["eventIDs"] == list(group.event_keys) and "eventIDsNotListed" not in document
+    assert all(f"\n    {key}" in alert.message for key in group.event_keys)
+
+
+def test_a_summary_names_the_window_the_query_and_what_it_holds_back():
+    groups = group_matches(routed_events(3) + [
+        Routed(Match(LOCATION, 9, STOP_LOGGING | {"userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob"},
+                                                  "eventID": "00000000-0000-0000-0000-00000000000b"},
+                     ("cloudtrail-tampering",)), (TAMPERING,)),
+    ])
+    held = HeldBack(TAMPERING, Window(1704067200, 3600), tuple(groups), 20)
+    alert = format_summary(held, LOCATION, AlertOptions(index_table="trailsift-index"))
+    assert alert.subject == "[high] cloudtrail-tampering: and 4 more, past 20 alerts in 60 min"
+    assert alert.event_key == "summary:cloudtrail-tampering:1704067200"
+    assert alert.event_keys == (alert.event_key, *held.event_keys)
+    assert ("  trailsift query --rule cloudtrail-tampering --since 2024-01-01T00:00:00Z --until 2024-01-01T01:00:00Z"
+            " --table trailsift-index") in alert.message
+    assert "Held back here: 4 more event(s) in 2 group(s)." in alert.message
+    assert all(f"\n    {key}" in alert.message for key in held.event_keys)
+    assert orjson.loads(alert.per_protocol["sqs"])["eventIDs"] == list(held.event_keys)
+    assert alert.size() <= MAX_MESSAGE_BYTES

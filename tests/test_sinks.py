@@ -359,3 +359,49 @@ def test_a_backfills_bus_event_says_so_and_a_live_one_does_not() -> None:
     match = Match(LOCATION, 0, record(1), ("r",))
     assert json.loads(bus_event(match, [RULE], LOCATION, backfill=True).entry["Detail"])["backfill"] is True
     assert "backfill" not in json.loads(bus_event(match, [RULE], LOCATION).entry["Detail"])
+
+
+# --- the alert topic: groups and the rate bound ---------------------------------------------------------
+
+
+def test_the_alert_sink_bounds_its_rate_in_the_table_in_memory_or_not_at_all() -> None:
+    from trailsift.ratebound import InvocationBound
+
+    def alert_sink(settings_: Settings) -> AlertSink:
+        made: list[str] = []
+        [sink] = [s for s in build_sinks(SinkContext(settings_, made.append, owner="r")) if isinstance(s, AlertSink)]
+        assert made == []  # the rate counter's client too is made on first use
+        return sink
+
+    assert alert_sink(Settings(alert_topic_arn=TOPIC, index_table="t")).forming.bound is not None
+    alone = alert_sink(Settings(alert_topic_arn=TOPIC, alert_rate_limit=3)).forming.bound
+    assert isinstance(alone, InvocationBound) and alone.limit == 3
+    assert alert_sink(Settings(alert_topic_arn=TOPIC, alert_rate_limit=0)).forming.bound is None
+    one_each = alert_sink(Settings(alert_topic_arn=TOPIC, alert_group_max_events=1, alert_rate_window_seconds=600))
+    assert (one_each.forming.max_events, one_each.forming.window_seconds) == (1, 600)
+
+
+ALERT_RULE = Rule("r", (), Severity.HIGH, "stops a trail", (Destination.ALERT,))
+
+
+def test_the_alert_sink_sends_one_alert_per_rule_and_principal_and_marks_each_event() -> None:
+    items = [Routed(Match(LOCATION, i, record(i), ("r",)), (ALERT_RULE,)) for i in range(4)]
+    items.append(Routed(Match(LOCATION, 4, record(4, userIdentity={"type": "Root", "arn": "arn:aws:iam::1:root"}),
+                              ("r",)), (ALERT_RULE,)))
+    keys = [item.match.record["eventID"] for item in items]
+    publisher, ledger = Publisher(), Ledger({keys[0]: "sent"})
+    assert AlertSink(publisher, ledger).deliver(LOCATION, items) == Delivered(sent=2, already_sent=1)
+    assert [alert.event_keys for alert in publisher.sent] == [tuple(keys[1:4]), (keys[4],)]
+    assert ledger.marked == keys[1:]
+    # one alert per event when the deployment says so (TRAILSIFT_ALERT_GROUP_MAX_EVENTS=1)
+    single = Publisher()
+    assert AlertSink(single, Ledger({}), max_events=1).deliver(LOCATION, items).sent == 5
+
+
+def test_a_refused_group_releases_each_of_its_events() -> None:
+    items = [Routed(Match(LOCATION, i, record(i), ("r",)), (ALERT_RULE,)) for i in range(3)]
+    keys = [item.match.record["eventID"] for item in items]
+    ledger = Ledger({})
+    with pytest.raises(PublishFailed):
+        AlertSink(Publisher(fail={keys[0]}), ledger).deliver(LOCATION, items)
+    assert ledger.released == keys and ledger.marked == []
