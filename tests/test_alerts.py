@@ -504,7 +504,7 @@ def test_a_summary_names_the_window_the_query_and_what_it_holds_back():
     ])
     held = HeldBack(TAMPERING, Window(1704067200, 3600), tuple(groups), 20)
     alert = format_summary(held, LOCATION, AlertOptions(index_table="trailsift-index"))
-    assert alert.subject == "[high] cloudtrail-tampering: and 4 more, past 20 alerts in 60 min"
+    assert alert.subject == "[high] cloudtrail-tampering: past 20 alerts in 60 min, 4 more held back"
     assert alert.event_key == "summary:cloudtrail-tampering:1704067200"
     assert alert.event_keys == (alert.event_key, *held.event_keys)
     assert ("  trailsift query --rule cloudtrail-tampering --since 2024-01-01T00:00:00Z --until 2024-01-01T01:00:00Z"

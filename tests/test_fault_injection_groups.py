@@ -73,7 +73,7 @@ from trailsift.triggers import ObjectRef
 SEEDS = int(os.environ.get("TRAILSIFT_FAULT_GROUP_SEEDS", "16"))
 WINDOW = 3600
 SUMMARY = "summary:"
-_SUMMARY_SUBJECT = re.compile(r"\[[a-z]+\] (?P<rule>\S+): and \d+ more, past \d+ alerts in \d+ min")
+_SUMMARY_SUBJECT = re.compile(r"\[[a-z]+\] (?P<rule>\S+): past \d+ alerts in \d+ min, \d+ more held back")
 
 
 def _window(time: str) -> int:

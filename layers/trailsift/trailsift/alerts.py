@@ -417,7 +417,7 @@ def format_summary(held: HeldBack, log_location: str, options: AlertOptions = Al
     severity = rule.severity
     minutes = window.seconds // 60
     subject = ascii_subject(
-        f"[{severity.value}] {rule.name}: and {held.events} more, past {held.limit} alerts in {minutes} min",
+        f"[{severity.value}] {rule.name}: past {held.limit} alerts in {minutes} min, {held.events} more held back",
         MAX_SUBJECT_CHARS,
     )
     if options.label:
