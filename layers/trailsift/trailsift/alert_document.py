@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from trailsift import record as rec
 from trailsift.console import console_link
+from trailsift.grouping import primary_rule  # the rule an alert is filed and grouped under
 from trailsift.jsonout import BULKY_FIELDS, render_json
 from trailsift.principals import Principal, principal_of
 from trailsift.rules import Rule, Severity
@@ -67,12 +68,6 @@ class AlertEvent:
     def key(self) -> str:
         """Its ``eventID`` when well formed, else a hash of the record (:func:`trailsift.record.event_key`)."""
         return rec.event_key(self.match.record)
-
-
-def primary_rule(rules: Sequence[Rule]) -> Rule:
-    """The rule an alert is filed under: the first (in rule order) of those at the highest severity."""
-    top = max(_RANK[rule.severity] for rule in rules)
-    return next(rule for rule in rules if _RANK[rule.severity] == top)
 
 
 def s3_parts(location: str) -> tuple[str, str] | None:
