@@ -22,7 +22,7 @@ with:
   and bus events exactly as without grouping, the corrupt file dead-lettered and nothing else;
 - without faults, exactly the groups the sink forms (and with the bound at 1, the summary).
 
-``TRAILSIFT_FAULT_GROUP_SEEDS`` sets the number of random schedules (16 by default: with the 9 hand-written
+``TRAILSIFT_FAULT_GROUP_SEEDS`` sets the number of random schedules (12 by default: with the 9 hand-written
 ones about a minute on one core).
 """
 
@@ -70,7 +70,7 @@ from trailsift.sinks.alert_groups import AlertForming, claimables
 from trailsift.sinks.base import Routed
 from trailsift.triggers import ObjectRef
 
-SEEDS = int(os.environ.get("TRAILSIFT_FAULT_GROUP_SEEDS", "16"))
+SEEDS = int(os.environ.get("TRAILSIFT_FAULT_GROUP_SEEDS", "12"))
 WINDOW = 3600
 SUMMARY = "summary:"
 _SUMMARY_SUBJECT = re.compile(r"\[[a-z]+\] (?P<rule>\S+): past \d+ alerts in \d+ min, \d+ more held back")
