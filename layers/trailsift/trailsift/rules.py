@@ -15,7 +15,8 @@ A rules file (JSON, or YAML for comments) looks like::
 a rule's matches go to every destination the deployment configures. The selectors are in CloudTrail's own
 shape, so they can be pasted from ``put-event-selectors``. Optional ``id``, ``author``, ``references`` and
 ``license`` say where a rule comes from (``trailsift rules import-sigma`` keeps a Sigma rule's); they are
-kept and shown, never matched on.
+kept and shown, never matched on. ``group_by`` says how a rule's alerts are grouped in each log file
+(:data:`GROUP_BY_FIELDS`; ``["principal"]`` when left out; ``[]`` or ``false``: one alert per event).
 A rule may carry ``tests`` (:class:`RuleCase`): named records it must match or must not, inline or by
 ``file`` and ``index``; ``trailsift test`` runs them. Built-in packs are chosen by name (:data:`PACKS`,
 :func:`pack_rules`): ``default`` (``rules/default.json``) covers the CIS AWS Foundations monitoring
@@ -51,7 +52,7 @@ class Severity(str, Enum):
 class Destination(str, Enum):
     """Where a rule's matches go; each has one sink (:mod:`trailsift.sinks`), used when the deployment configures it."""
 
-    ALERT = "alert"  # one SNS message per matched event
+    ALERT = "alert"  # one SNS message per group of matched events (rule and principal per file: grouping.py)
     INDEX = "index"  # one DynamoDB row per matched event and rule
     EVENTBUS = "eventbus"  # one EventBridge event per matched event
 
