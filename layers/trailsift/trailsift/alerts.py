@@ -406,6 +406,12 @@ def format_group(group: AlertGroup, log_location: str, options: AlertOptions = A
     return replace(alert, event_keys=group.event_keys)
 
 
+def _shown_principal(record: dict[str, Any]) -> str:
+    """A record's principal by the one rule (:mod:`trailsift.principals`), ``unknown`` without one."""
+    principal = principal_of(record)
+    return principal.shown if principal is not None else "unknown"
+
+
 def format_summary(held: HeldBack, log_location: str, options: AlertOptions = AlertOptions()) -> Alert:
     """The one summary of a rule's alerts the rate bound held back in a window ("and 183 more"): how many
     events and groups, by whom, and the ``trailsift query`` command that lists every match of the rule in
@@ -422,7 +428,7 @@ def format_summary(held: HeldBack, log_location: str, options: AlertOptions = Al
     )
     if options.label:
         subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
-    principals = list(dict.fromkeys(rec.principal(record) or "unknown" for record in records))
+    principals = list(dict.fromkeys(_shown_principal(record) for record in records))
     names = list(dict.fromkeys(rec.field_text(record, "eventName") or "unknown event" for record in records))
     keys = held.event_keys
     lines = [
