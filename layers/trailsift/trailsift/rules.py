@@ -160,8 +160,10 @@ class Rule:
             out["references"] = list(self.references)
         if self.tests:
             out["tests"] = [case.to_json() for case in self.tests]
-        if self.group_by != DEFAULT_GROUP_BY:
-            out["group_by"] = list(self.group_by)
+        if self.group_by != DEFAULT_GROUP_BY:  # shown after the destinations: how the alerts go out
+            items = list(out.items())
+            at = list(out).index("destinations") + 1
+            out = dict([*items[:at], ("group_by", list(self.group_by)), *items[at:]])
         return out
 
 
