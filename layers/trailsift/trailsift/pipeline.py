@@ -80,12 +80,12 @@ class FileOutcome:
 
     @property
     def alerts(self) -> int:
-        """Alerts published for this object."""
+        """Alerts published for this object (an alert may be about a group of its events)."""
         return self.sent[Destination.ALERT]
 
     @property
     def alerts_already_sent(self) -> int:
-        """Alerts an earlier attempt (or a duplicate delivery) had already published."""
+        """Events whose alert an earlier attempt (or a duplicate delivery) had already published."""
         return self.already_sent[Destination.ALERT]
 
     @property
