@@ -163,10 +163,10 @@ def send_covering(
         return Delivered(sent=publisher.publish(formed.messages) if formed.messages else 0)
     claim = ledger.claim(items)
     formed = form(claim.to_send)
-    claimed = [item.event_key for item in claim.to_send]
+    claimed = {item.event_key for item in claim.to_send}
     covered = [key for message in formed.messages for key in message.event_keys]
-    accounted = [key for key in covered + formed.settled + formed.deferred if key in set(claimed)]
-    if sorted(accounted) != sorted(set(claimed)):
+    accounted = [key for key in covered + formed.settled + formed.deferred if key in claimed]
+    if len(accounted) != len(claimed) or set(accounted) != claimed:
         raise ValueError(f"send_covering: the {noun}s formed do not cover each claimed event exactly once")
     if formed.settled:
         ledger.mark_sent([EventKey(key) for key in formed.settled])
