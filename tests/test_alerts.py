@@ -475,8 +475,12 @@ def test_a_group_counts_its_events_and_lists_every_event_id():
     assert "First event:" in text and "Events JSON (4):" in text
     document = orjson.loads(alert.per_protocol["sqs"])
     assert document["eventIDs"] == list(group.event_keys) and document["eventCount"] == 4
+    assert alert.attributes["eventName"] == {
+        "DataType": "String.Array", "StringValue": '["AuthorizeSecurityGroupIngress","CreateSecurityGroup"]',
+    }
     one_name = format_group(group_matches(items[:3])[0], LOCATION)
     assert one_name.subject == "[high] 3 AuthorizeSecurityGroupIngress by user/alice in us-east-1"
+    assert one_name.attributes["eventName"] == {"DataType": "String", "StringValue": "AuthorizeSecurityGroupIngress"}
 
 
 def test_a_group_says_failed_only_when_every_event_failed_alike():

@@ -377,7 +377,8 @@ def format_group(group: AlertGroup, log_location: str, options: AlertOptions = A
     :func:`format_alert`'s alert.
 
     A larger group's subject counts its events (``[medium] 500 AuthorizeSecurityGroupIngress by ...``;
-    the failure hint only when every event failed with the same code); its text is the rules, the group's
+    the failure hint only when every event failed with the same code); its ``eventName`` attribute is a
+    ``String.Array`` of its event names when they differ (a filter policy matches any); its text is the rules, the group's
     lines (how many events, which names and resources, the time span, every event ID), the first event
     shown as a single alert shows it, then every event's JSON; the JSON document lists every event
     (:func:`fit_alert` trims records, then summaries, to fit). ``event_keys`` are the group's events.
@@ -396,6 +397,14 @@ def format_group(group: AlertGroup, log_location: str, options: AlertOptions = A
     if options.label:
         subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
     attributes = _attributes(rules, severity, records[0])
+    names = [one_line(name, MAX_ATTRIBUTE_CHARS) for name in group.event_names]
+    if len(names) > 1:  # every name of the group: a filter policy on eventName matches any element of an array
+        shown_names: list[str] = []
+        for name in names:
+            if len(orjson.dumps([*shown_names, name])) > MAX_ATTRIBUTE_CHARS:
+                break
+            shown_names.append(name)
+        attributes["eventName"] = {"DataType": "String.Array", "StringValue": orjson.dumps(shown_names).decode()}
     title, listed, details = _human(first.match, rules, severity, records[0], key, log_location).split("\n\n", 2)
     human = "\n\n".join([
         title, listed, "\n".join(group.summary_lines(records)), f"First event:\n\n{details}",
