@@ -7,8 +7,8 @@ it claimed to :meth:`AlertForming.form`, which
 2. asks the rate bound (:mod:`trailsift.ratebound`) to admit each group, by rule and event-time window;
    each admitted group is one alert, covering its events;
 3. folds the groups the bound held back into one summary per rule and window
-   (:class:`~trailsift.ratebound.HeldBack`), sent
-   at most once per rule and window: with a ledger, the summary is itself claimed
+   (:class:`~trailsift.ratebound.HeldBack`), sent at most once per rule and window (a second summary
+   would page as often as the alerts it replaces): with a ledger, the summary is itself claimed
    (``ALERT#summary:<rule>:<window start>``); the events of a later call in a window whose summary was
    sent are *settled* (marked sent: the summary's query lists them); those of a window whose summary
    another invocation is sending are *deferred* (released; the call is retried). Without a ledger, one
