@@ -69,6 +69,7 @@ from sigma.types import (
 )
 
 from trailsift.cli.known_fields import field_problem
+from trailsift.errors import TrailsiftError
 from trailsift.rules import RULE_NAME, Rule, RulesError, Severity, parse_rule
 
 __all__ = [
@@ -152,7 +153,7 @@ Test = tuple[Operator, str]
 _NEGATED = {"Equals": "NotEquals", "StartsWith": "NotStartsWith", "EndsWith": "NotEndsWith"}
 
 
-class Refusal(Exception):
+class Refusal(TrailsiftError):
     """Why a Sigma rule cannot be converted exactly: ``kind`` (for counts) and one line of ``reason``."""
 
     def __init__(self, kind: str, reason: str) -> None:
