@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_group, format_summary
 from trailsift.grouping import MAX_GROUP_EVENTS
@@ -38,11 +38,11 @@ class AlertSink:
     metric: ClassVar[str] = "AlertsPublished"
     notifies: ClassVar[bool] = True
 
-    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Alert] | None = None, *, label: str = "",
+    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Any] | None = None, *, label: str = "",
                  options: AlertOptions = AlertOptions(), bound: RateBound | None = None,
                  window_seconds: int = DEFAULT_RATE_WINDOW_SECONDS, max_events: int = MAX_GROUP_EVENTS) -> None:
         self.publisher = publisher
-        self.ledger = ledger
+        self.ledger = ledger  # claims each event (ALERT#<event key>) and each summary, not each alert
         self.label = label  # "backfill": each subject starts with "[backfill] "
         self.options = options  # per-protocol formats (the Chatbot notification for https)
         # One per invocation (a sink is built per invocation): the rate bound's summaries it formed.
