@@ -3,6 +3,7 @@ rate bound's summary (one per rule and window, exactly once, nothing lost)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,11 +67,11 @@ class Publisher:
         return len(good)
 
 
-def routed(n: int, rule: Rule = SG, *, who: str = "alice", minute: int = 0) -> Routed:
+def routed(n: int, rule: Rule = SG, *, who: str = "alice", minute: int = 0, hour: int = 10) -> Routed:
     record = {
         "eventID": f"00000000-0000-0000-0000-{n:012d}",
         "eventName": "AuthorizeSecurityGroupIngress",
-        "eventTime": f"2024-01-01T10:{minute:02d}:00Z",
+        "eventTime": f"2024-01-01T{hour:02d}:{minute:02d}:00Z",
         "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::111122223333:user/{who}"},
     }
     return Routed(Match("s3://b/k.json.gz", n, record, (rule.name,)), (rule,))
@@ -243,3 +244,86 @@ def test_the_rate_counter_admits_up_to_the_limit_idempotently(dynamodb: Any) -> 
     [item] = [i for i in dynamodb.scan(TableName=TABLE)["Items"] if i["pk"]["S"] == "RATE#r#3600"]
     assert set(item["admitted"]["SS"]) == {"x", "y"} and item["expires_at"]["N"] == str(7200 + 86400)
     assert "rule" not in item  # no GSI key: no index query returns it
+
+
+# --- any mix of ledger states, bounds and refusals: each event settled once ----------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from trailsift.sinks.once import Claim  # noqa: E402
+
+
+class MemoryLedger:
+    """The ledger's semantics in memory: a key is free, claimed by us, held elsewhere, or sent."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = dict(states)
+
+    def claim(self, items: Sequence[Any]) -> Claim[Any]:
+        claim: Claim[Any] = Claim()
+        for item in {item.event_key: item for item in reversed(items)}.values():
+            state = self.states.get(item.event_key)
+            if state in (None, "released"):
+                self.states[item.event_key] = "ours"
+                claim.to_send.append(item)
+            else:
+                (claim.already_sent if state == "sent" else claim.held_elsewhere).append(item)
+        return claim
+
+    def mark_sent(self, items: Sequence[Any]) -> None:
+        for item in items:
+            assert self.states.get(item.event_key) == "ours", item.event_key
+            self.states[item.event_key] = "sent"
+
+    def release(self, items: Sequence[Any]) -> None:
+        for item in items:
+            assert self.states.get(item.event_key) == "ours", item.event_key
+            self.states[item.event_key] = "released"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([10, 11]), st.booleans()), min_size=1,
+             max_size=25),
+    st.lists(st.sampled_from([None, "sent", "held"]), min_size=25, max_size=25),
+    st.sampled_from([None, 1, 2, 5]),
+    st.sampled_from([None, "sent", "held"]),
+    st.sets(st.integers(0, 24), max_size=3),
+)
+def test_each_claimed_event_ends_in_one_sent_alert_or_settled_or_handed_back(
+    spec: list[tuple[str, int, bool]], states: list[str | None], limit: int | None, summary_state: str | None,
+    refused: set[int],
+) -> None:
+    items = [routed(n, TRAIL if critical else SG, who=who, minute=n, hour=hour)
+             for n, (who, hour, critical) in enumerate(spec)]
+    keys = [item.match.record["eventID"] for item in items]
+    window = {item.match.record["eventID"]: f"summary:{item.rules[0].name}:{1704103200 + 3600 * (hour - 10)}"
+              for item, (_, hour, _) in zip(items, spec)}
+    initial = {key: state for key, state in zip(keys, states) if state}
+    if summary_state:  # the first hour's summaries were sent, or are being sent, by another invocation
+        initial |= {f"summary:{rule.name}:1704103200": summary_state for rule in (SG, TRAIL)}
+    ledger = MemoryLedger(initial)
+    fail = frozenset(keys[i] for i in refused if i < len(keys))
+    publisher = Publisher(fail=fail)
+    forming = AlertForming(as_group, as_summary, None if limit is None else InvocationBound(limit), ledger)
+    try:
+        send_covering(claimables(items), lambda claimed: forming.form(claimed, "f"), publisher, ledger, noun="alert")
+    except (PublishFailed, DeliveryPending):
+        pass
+    sent = Counter(key for message in publisher.sent for key in message.event_keys)
+    assert all(n == 1 for n in sent.values())  # no event, no summary, in two sent messages
+    for key in keys:
+        before, after = initial.get(key), ledger.states.get(key)
+        if before == "sent":
+            assert sent[key] == 0 and after == "sent"
+        elif before == "held":
+            assert sent[key] == 0 and after == "held"
+        else:  # ours: sent in one alert or summary (marked), settled by a sent summary (marked), or handed back
+            assert after in ("sent", "released"), (key, after)
+            if after == "sent" and sent[key] == 0:  # settled: its rule and window's summary went out
+                assert ledger.states[window[key]] == "sent"
+            if sent[key]:
+                assert after == "sent"
+    summaries = [m for m in publisher.sent if m.summary]
+    assert len({m.event_key for m in summaries}) == len(summaries)  # one summary per rule and window
