@@ -215,6 +215,18 @@ def test_without_a_ledger_the_bound_and_the_summary_are_the_invocations() -> Non
     assert [m.summary for m in publisher.sent] == [False, False, True]
 
 
+def test_with_a_bound_a_group_is_cut_at_the_window_edge_so_each_summary_query_lists_what_it_settles() -> None:
+    spanning = [routed(0, minute=59, hour=10), routed(1, minute=0, hour=11), routed(2, minute=1, hour=11)]
+    publisher = Publisher()
+    assert deliver(list(reversed(spanning)), publisher, forming(None, 5), None) == (2, 0)  # any claim order
+    assert [m.event_keys for m in publisher.sent] == [
+        (spanning[0].match.record["eventID"],),
+        (spanning[1].match.record["eventID"], spanning[2].match.record["eventID"]),
+    ]
+    unbounded = Publisher()
+    assert deliver(spanning, unbounded, forming(None), None) == (1, 0)  # no bound: one group, whatever the hour
+
+
 def test_send_covering_refuses_messages_that_do_not_cover_each_event_once(dynamodb: Any) -> None:
     def twice(claimed: list[Claimable]) -> Formed[Message]:
         keys = tuple(c.event_key for c in claimed)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from trailsift import record as rec
-from trailsift.grouping import MAX_GROUP_EVENTS, AlertGroup, group_matches
+from trailsift.grouping import MAX_GROUP_EVENTS, AlertGroup, Matched, group_matches
 from trailsift.ratebound import HeldBack, RateBound, Window, window_of
 from trailsift.sinks.base import Routed
 from trailsift.sinks.once import Covering, EventKey, Formed, Ledger
@@ -68,12 +68,12 @@ class AlertForming(Generic[C]):
 
     def form(self, claimed: list[Claimable], log_location: str) -> Formed[C]:
         """The alerts of the events ``claimed`` (one log file's), in file order of their first event."""
-        groups = group_matches([c.item for c in claimed], max_events=self.max_events)
+        in_file_order = sorted(claimed, key=lambda c: c.item.match.index)  # a ledger answers in its own order
+        groups = group_matches([c.item for c in in_file_order], max_events=self.max_events)
         formed: Formed[C] = Formed()
         held: dict[tuple[str, Window], list[AlertGroup]] = {}
-        for group in groups:
+        for group, window in self._by_window(groups):
             if self.bound is not None:
-                window = window_of(group, self.window_seconds, self.clock)
                 if not self.bound.admit(group.rule.name, window, group.event_keys[0]):
                     held.setdefault((group.rule.name, window), []).append(group)
                     continue
@@ -96,3 +96,18 @@ class AlertForming(Generic[C]):
             self.summarized.add((name, window))
             formed.messages.append(self.format_summary(summary, log_location))
         return formed
+
+    def _by_window(self, groups: list[AlertGroup]) -> list[tuple[AlertGroup, Window]]:
+        """Each group with its rate window; with a bound, a group whose events span windows is cut at each
+        window's edge, so a summary's query (one window) lists every event it settles."""
+        out: list[tuple[AlertGroup, Window]] = []
+        for group in groups:
+            if self.bound is None:
+                out.append((group, Window(0, self.window_seconds)))
+                continue
+            parts: dict[Window, list[Matched]] = {}
+            for item in group.items:
+                alone = AlertGroup(group.rule, group.key, (item,))
+                parts.setdefault(window_of(alone, self.window_seconds, self.clock), []).append(item)
+            out += [(AlertGroup(group.rule, group.key, tuple(items)), window) for window, items in parts.items()]
+        return out
