@@ -6,6 +6,7 @@ import copy
 import string
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -434,6 +435,9 @@ def test_subject_with_any_principal_form_is_valid(kind: str, name: str, session:
 # groups (trailsift.grouping) and the rate bound's summary
 
 from trailsift.alerts import AlertOptions, format_group, format_summary  # noqa: E402
+from trailsift.alert_document import SCHEMA_PATH  # noqa: E402
+
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(orjson.loads(SCHEMA_PATH.read_bytes()))
 from trailsift.grouping import MAX_GROUP_EVENTS, group_matches  # noqa: E402
 from trailsift.ratebound import HeldBack, Window  # noqa: E402
 from trailsift.sinks.base import Routed  # noqa: E402
@@ -475,6 +479,11 @@ def test_a_group_counts_its_events_and_lists_every_event_id():
     assert "First event:" in text and "Events JSON (4):" in text
     document = orjson.loads(alert.per_protocol["sqs"])
     assert document["eventIDs"] == list(group.event_keys) and document["eventCount"] == 4
+    assert document["kind"] == "group" and document["groupedBy"] == {
+        "rule": "cloudtrail-tampering", "principal": dict(group.key)["principal"],
+    }
+    SCHEMA_VALIDATOR.validate(document)
+    assert orjson.loads(format_group(group_matches(items[:1])[0], LOCATION).per_protocol["sqs"])["kind"] == "event"
     assert alert.attributes["eventName"] == {
         "DataType": "String.Array", "StringValue": '["AuthorizeSecurityGroupIngress","CreateSecurityGroup"]',
     }
@@ -515,5 +524,12 @@ def test_a_summary_names_the_window_the_query_and_what_it_holds_back():
             " --table trailsift-index") in alert.message
     assert "Held back here: 4 more event(s) in 2 group(s)." in alert.message
     assert all(f"\n    {key}" in alert.message for key in held.event_keys)
-    assert orjson.loads(alert.per_protocol["sqs"])["eventIDs"] == list(held.event_keys)
+    document = orjson.loads(alert.per_protocol["sqs"])
+    assert document["eventIDs"] == list(held.event_keys)
+    assert document["kind"] == "summary" and document["rateBound"] == {
+        "limit": 20, "windowStart": "2024-01-01T00:00:00Z", "windowEnd": "2024-01-01T01:00:00Z", "heldBack": 4,
+        "query": "trailsift query --rule cloudtrail-tampering --since 2024-01-01T00:00:00Z --until 2024-01-01T01:00:00Z"
+                 " --table trailsift-index",
+    }
+    SCHEMA_VALIDATOR.validate(document)
     assert alert.size() <= MAX_MESSAGE_BYTES

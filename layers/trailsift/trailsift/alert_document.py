@@ -23,7 +23,7 @@ record has them (JSON escapes what JSON must); a consumer showing them escapes t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,7 @@ from typing import Any, Literal
 from trailsift import record as rec
 from trailsift.console import console_link
 from trailsift.grouping import primary_rule  # the rule an alert is filed and grouped under
-from trailsift.jsonout import BULKY_FIELDS, render_json
+from trailsift.jsonout import without_bulk
 from trailsift.principals import Principal, principal_of
 from trailsift.rules import Rule, Severity
 from trailsift.scan import Match
@@ -97,15 +97,6 @@ def _text(record: dict[str, Any], name: str) -> str | None:
     return rec.field_text(record, name, MAX_TEXT)
 
 
-def _trimmed(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with each bulky field (request, response, additional data) replaced by its size."""
-    out = dict(record)
-    for name in BULKY_FIELDS:
-        if name in out:
-            out[name] = f"[trimmed: {len(render_json(out[name], option=0))} bytes]"
-    return out
-
-
 def event_summary(event: AlertEvent, records: RecordMode = "full") -> dict[str, Any]:
     """One entry of ``events``: what the event is, where it is, and its masked record unless ``"none"``."""
     record, match = event.record, event.match
@@ -131,7 +122,7 @@ def event_summary(event: AlertEvent, records: RecordMode = "full") -> dict[str, 
     if records == "full":
         summary["record"] = record
     elif records == "trimmed":
-        summary["record"] = _trimmed(record)
+        summary["record"] = without_bulk(record)
     return {name: value for name, value in summary.items() if value is not None}
 
 
@@ -143,11 +134,14 @@ def alert_document(
     records: RecordMode = "full",
     max_events: int | None = None,
     max_event_ids: int | None = None,
+    about: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``trailsift.alert/1`` document for an alert about ``events`` (in the order shown; the first is
     ``eventID``) that matched ``rules`` (in rule order). ``max_events`` lists only the first summaries
     (``eventsNotListed`` counts the others); ``max_event_ids`` is the last resort of a group too large to
-    name every event (``eventIDsNotListed``). Raises ValueError when ``events`` or ``rules`` is empty."""
+    name every event (``eventIDsNotListed``). ``about`` says what kind of alert it is (``kind``: ``event``,
+    ``group`` with ``groupedBy``, ``summary`` with ``rateBound``); without it the kind is ``event`` for one
+    event, ``group`` for more. Raises ValueError when ``events`` or ``rules`` is empty."""
     if not events or not rules:
         raise ValueError("alert_document: an alert is about at least one event and one rule")
     first = events[0]
@@ -159,6 +153,8 @@ def alert_document(
     shown_events = events if max_events is None else events[: max(max_events, 0)]
     document: dict[str, Any] = {
         "schema": SCHEMA,
+        "kind": "event" if len(keys) == 1 else "group",
+        **(about or {}),
         "severity": severity.value,
         "rule": primary_rule(rules).name,
         "rules": [

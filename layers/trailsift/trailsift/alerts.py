@@ -8,7 +8,7 @@ alert always fits SNS's 256 KB limit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from trailsift.alert_document import AlertEvent, RecordMode, alert_document
 from trailsift.chatbot import chatbot_notification
 from trailsift.console import console_link
 from trailsift.grouping import AlertGroup
-from trailsift.jsonout import BULKY_FIELDS, render_json, utf8_prefix
+from trailsift.jsonout import render_json, utf8_prefix, without_bulk
 from trailsift.masking import mask_secrets
 from trailsift.principals import principal_of
 from trailsift.ratebound import HeldBack
@@ -136,14 +136,6 @@ def _yes_no(value: Any) -> str | None:
     return None
 
 
-def _get(mapping: Any, *path: str) -> Any:
-    for name in path:
-        if not isinstance(mapping, dict):
-            return None
-        mapping = mapping.get(name)
-    return mapping
-
-
 def _scalar(value: Any) -> str | None:
     """A value worth a line in the body: non-empty text or a number; objects and lists are left to the JSON."""
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
@@ -165,18 +157,18 @@ def _human(match: Match, rules: Sequence[Rule], severity: Severity, record: dict
 
     identity = record.get("userIdentity")
     principal = principal_of(record)
-    mfa = _yes_no(_get(identity, "sessionContext", "attributes", "mfaAuthenticated"))
+    mfa = _yes_no(rec.nested(identity, "sessionContext", "attributes", "mfaAuthenticated"))
     if mfa is None:
-        mfa = _yes_no(_get(record, "additionalEventData", "MFAUsed"))
+        mfa = _yes_no(rec.nested(record, "additionalEventData", "MFAUsed"))
     source, name = _scalar(record.get("eventSource")), _scalar(record.get("eventName"))
     sections: list[tuple[str, list[tuple[str, str | None]]]] = [
         ("Who", [
             ("principal", _scalar(principal.shown) if principal else None),
             ("ARN", _scalar(principal.arn) if principal and principal.arn != principal.shown else None),
-            ("identity type", _scalar(_get(identity, "type"))),
-            ("access key", _scalar(_get(identity, "accessKeyId"))),
+            ("identity type", _scalar(rec.nested(identity, "type"))),
+            ("access key", _scalar(rec.nested(identity, "accessKeyId"))),
             ("MFA", mfa),
-            ("invoked by", _scalar(_get(identity, "invokedBy"))),
+            ("invoked by", _scalar(rec.nested(identity, "invokedBy"))),
         ]),
         ("What", [
             ("event", " / ".join(part for part in (source, name) if part) or "unknown event"),
@@ -266,21 +258,22 @@ def _escaped_size(text: str) -> int:
 
 
 def fit_alert(key: str, subject: str, attributes: dict[str, dict[str, str]], human: str, events: Sequence[AlertEvent],
-              rules: Sequence[Rule], options: AlertOptions) -> Alert:
+              rules: Sequence[Rule], options: AlertOptions, about: Mapping[str, Any] | None = None) -> Alert:
     """The alert with the text ``human`` followed by each event's JSON, and the JSON document of
     ``events``, fitted into SNS's 256 KB counting every protocol's copy.
 
     In order, until it fits: everything; the bulky fields of each record trimmed (in the text and in
     the document); the document without records and the text's event JSON cut, with a marker line
     saying where the full record is; then (groups) the document lists fewer event summaries, and at
-    last fewer event IDs. Raises ValueError when ``events`` is empty.
+    last fewer event IDs. ``about`` is the document's kind of alert (see :func:`alert_document`).
+    Raises ValueError when ``events`` is empty.
     """
     if not events:
         raise ValueError("fit_alert: an alert is about at least one event")
 
     def alert(text: str, records: RecordMode, max_events: int | None = None, max_ids: int | None = None) -> Alert:
         document = alert_document(events, rules, subject, records=records, max_events=max_events,
-                                  max_event_ids=max_ids)
+                                  max_event_ids=max_ids, about=about)
         return Alert(key, subject, text, attributes, per_protocol(document, options))
 
     full_json = "\n\n".join(render_json(event.record).decode() for event in events)
@@ -290,7 +283,7 @@ def fit_alert(key: str, subject: str, attributes: dict[str, dict[str, str]], hum
     first = events[0]
     marker = (f"\n[trimmed: event was {len(full_json.encode())} bytes; full record in "
               f"{_clean(first.match.source, 1024)} at index {first.match.index}, eventID {_clean(first.key)}]")
-    trimmed_json = "\n\n".join(render_json(_without_bulk(event.record)).decode() for event in events)
+    trimmed_json = "\n\n".join(render_json(without_bulk(event.record)).decode() for event in events)
     trimmed = alert(human + trimmed_json + marker, "trimmed")
     if trimmed.size() <= MAX_MESSAGE_BYTES:
         return trimmed
@@ -315,15 +308,6 @@ def fit_alert(key: str, subject: str, attributes: dict[str, dict[str, str]], hum
     while cut and _escaped_size(cut) > room:
         cut = utf8_prefix(cut.encode(), len(cut.encode()) - (_escaped_size(cut) - room) - 16)
     return alert(human + cut + "\n..." + marker, "none", max_events, max_ids)
-
-
-def _without_bulk(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with each bulky field (request, response, additional data) replaced by its size."""
-    trimmed = dict(record)
-    for name in BULKY_FIELDS:
-        if name in trimmed:
-            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name]))} bytes]"
-    return trimmed
 
 
 def format_alert(match: Match, rules: Sequence[Rule], log_location: str,
@@ -411,7 +395,9 @@ def format_group(group: AlertGroup, log_location: str, options: AlertOptions = A
         f"Events JSON ({len(group)}):\n",
     ])
     events = [AlertEvent(match, record) for match, record in zip(group.matches, records)]
-    alert = fit_alert(key, subject, attributes, human, events, rules, options)
+    grouped_by = {name: value for name, value in group.key}
+    alert = fit_alert(key, subject, attributes, human, events, rules, options,
+                      about={"kind": "group", "groupedBy": {"rule": group.rule.name, **grouped_by}})
     return replace(alert, event_keys=group.event_keys)
 
 
@@ -460,5 +446,8 @@ def format_summary(held: HeldBack, log_location: str, options: AlertOptions = Al
     human = "\n".join(lines) + "\n\nEvents JSON:\n"
     attributes = _attributes([rule], severity, records[0])
     events = [AlertEvent(match, record) for match, record in zip(matches, records)]
-    alert = fit_alert(held.key, subject, attributes, human, events, [rule], options)
+    rate_bound = {"limit": held.limit, "windowStart": window.since, "windowEnd": window.until,
+                  "heldBack": held.events, "query": held.query(options.index_table)}
+    alert = fit_alert(held.key, subject, attributes, human, events, [rule], options,
+                      about={"kind": "summary", "rateBound": rate_bound})
     return replace(alert, event_keys=(held.key, *keys))
