@@ -33,3 +33,14 @@ ROLE_ARN = "arn:aws:sts::111122223333:assumed-role/Admin/alice"
 def test_principal(record: dict[str, Any], expected: str | None) -> None:
     assert principal(record) == expected
     assert Match("f", 0, record, ("r",)).summary()["principal"] == expected  # replay's tables and JSON lines
+
+
+def test_nested_reads_a_path_and_answers_none_where_the_shape_is_not_an_object() -> None:
+    from trailsift.record import nested
+
+    record = {"userIdentity": {"sessionContext": {"attributes": {"mfaAuthenticated": "true"}}, "arn": ["x"]}}
+    assert nested(record, "userIdentity", "sessionContext", "attributes", "mfaAuthenticated") == "true"
+    assert nested(record, "userIdentity", "arn") == ["x"]
+    assert nested(record, "userIdentity", "arn", "0") is None  # a list is not walked into
+    assert nested(record, "missing", "type") is None and nested("text", "a") is None
+    assert nested(record) is record

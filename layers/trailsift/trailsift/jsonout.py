@@ -13,6 +13,16 @@ INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 BULKY_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
 
 
+def without_bulk(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` with each of :data:`BULKY_FIELDS` it has replaced by ``"[trimmed: N bytes]"`` (N: its
+    compact JSON size): what an alert, its document or a bus event shows when the whole record does not fit."""
+    trimmed = dict(record)
+    for name in BULKY_FIELDS:
+        if name in trimmed:
+            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name], option=0))} bytes]"
+    return trimmed
+
+
 def utf8_prefix(data: bytes, limit: int) -> str:
     """At most ``limit`` bytes of UTF-8 ``data`` as text, cut on a character boundary."""
     return data[: max(limit, 0)].decode("utf-8", "ignore")

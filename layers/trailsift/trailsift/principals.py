@@ -100,17 +100,9 @@ def _short(resource: str) -> tuple[str, str | None]:
     return resource, None
 
 
-def _get(mapping: Any, *path: str) -> Any:
-    for name in path:
-        if not isinstance(mapping, dict):
-            return None
-        mapping = mapping.get(name)
-    return mapping
-
-
 def _field(mapping: Any, name: str, limit: int = 256) -> str | None:
     """A non-empty string of at most ``limit`` characters under ``name``, else ``None``."""
-    value = _get(mapping, name)
+    value = rec.nested(mapping, name)
     if not isinstance(value, str) or not value or len(value) > limit:
         return None
     return value
@@ -127,7 +119,7 @@ def _without_arn(identity: dict[str, Any], kind: str, account: str | None) -> st
         return service
     name = _field(identity, "userName")
     if kind == "assumedrole" and name is None:
-        name = _field(_get(identity, "sessionContext", "sessionIssuer"), "userName")
+        name = _field(rec.nested(identity, "sessionContext", "sessionIssuer"), "userName")
     prefix = _TYPE_PREFIX.get(kind) or _field(identity, "type", 64)
     if prefix and name:
         return f"{prefix}/{name}"

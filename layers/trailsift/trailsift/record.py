@@ -27,6 +27,16 @@ def _text(value: object, limit: int = MAX_TEXT) -> str | None:
     return value if size <= limit else None
 
 
+def nested(mapping: Any, *path: str) -> Any:
+    """The value at ``path`` of nested objects (``nested(record, "userIdentity", "type")``), ``None`` where a step
+    is missing or not an object: a record's shape is never trusted."""
+    for name in path:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(name)
+    return mapping
+
+
 def event_key(record: dict[str, Any]) -> str:
     """A stable identifier for the event: its ``eventID`` when well formed, else a hash of the record.
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from trailsift import record as rec
-from trailsift.jsonout import BULKY_FIELDS, render_json
+from trailsift.jsonout import render_json, without_bulk
 from trailsift.lazy import Lazy
 from trailsift.masking import mask_secrets
 from trailsift.rules import Destination, Rule, Severity
@@ -112,10 +112,7 @@ def bus_event(match: Match, rules: Sequence[Rule], log_location: str, *, backfil
     if event.size() <= MAX_ENTRY_BYTES:
         return event
     full_bytes = len(render_json(masked, option=0))
-    trimmed = dict(record)
-    for name in BULKY_FIELDS:
-        if name in trimmed:
-            trimmed[name] = f"[trimmed: {len(render_json(trimmed[name], option=0))} bytes]"
+    trimmed = without_bulk(record)
     detail["trimmed"] = {"recordBytes": full_bytes, "fullRecordIn": log_location, "recordIndex": match.index}
     event = _with_detail(key, entry, {**detail, "record": trimmed})
     if event.size() <= MAX_ENTRY_BYTES:
