@@ -889,7 +889,7 @@ def test_any_json_value_gives_a_trigger_or_unknown_trigger(event: Any) -> None:
     parse_or_unknown(event)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_samples())
 def test_mutated_real_events_give_a_trigger_or_unknown_trigger(event: Any) -> None:
     parse_or_unknown(event)
