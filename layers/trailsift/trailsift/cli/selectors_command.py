@@ -656,7 +656,7 @@ class Report:
             examples = group.newly_dropped_examples if against else group.dropped_examples
             dropped = group.newly_dropped.events if against else group.dropped.events
             if examples:
-                lines += fold(f"  {name} ({_count(dropped)}): {', '.join(examples)}", width, indent="      ", greedy=True)
+                lines += fold(f"  {name} ({_count(dropped)}): {', '.join(examples)}", width, indent="      ")
         if not lines:
             return []
         title = "newly dropped, for example (eventIDs)" if against else "dropped, for example (eventIDs)"
