@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from trailsift.cli import main
 
 ACCT = "123456789012"
@@ -37,12 +38,6 @@ def record(event_id: str, event_name: str = "DescribeInstances", **extra) -> dic
     return {"eventVersion": "1.09", "eventID": event_id, "eventName": event_name, "eventCategory": "Management",
             "eventSource": "cloudtrail.amazonaws.com" if "Trail" in event_name or "Logging" in event_name else "ec2.amazonaws.com",
             "eventTime": "2024-01-01T00:00:00Z", "awsRegion": "us-east-1", **extra}
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def jsonl(out: str) -> list[dict]:

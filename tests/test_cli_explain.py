@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from trailsift.cli import main
+from tests.cli_run import run
 from trailsift.engine import RuleEngine
 from trailsift.rules import default_rules
 
@@ -26,12 +26,6 @@ SELECTORS = [{"Name": "trail tampering", "FieldSelectors": [
     {"Field": "eventCategory", "Equals": ["Management"]},
     {"Field": "eventName", "Equals": ["StopLogging", "DeleteTrail", "UpdateTrail"]},
 ]}]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trailsift.cli import main
+from tests.cli_run import run
 from trailsift.cli.impact import (
     DEFAULT_PRICES,
     LAKE_GB_PRICES,
@@ -196,12 +196,6 @@ def counted_groups(document: dict[str, Any]) -> dict[str, Counter[tuple[str, str
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

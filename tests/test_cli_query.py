@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.cli_run import run
 from trailsift.aws.dynamodb import IndexWriter
-from trailsift.cli import main
 from trailsift.index import TABLE_DEFINITION, index_items
 from trailsift.cli.query import parse_duration, parse_time
 from trailsift.rules import Rule, Severity
@@ -59,15 +59,6 @@ def table(aws: Any) -> str:
                                     indexed_at=1_704_067_200, retention_days=90)]
     IndexWriter(client, TABLE).write(rows)
     return TABLE
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def jsonl(out: str) -> list[dict]:

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli_run import run
 from trailsift.cli import main
 from trailsift.rules import default_rules, parse_rules
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_list_the_built_in_pack(capsys, monkeypatch: pytest.MonkeyPatch) -> None:

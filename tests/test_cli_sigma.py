@@ -16,17 +16,11 @@ from sigma.collection import SigmaCollection
 from sigma.rule import SigmaRule
 
 from sigma_reference import matches, set_path, sigma_values
-from trailsift.cli import main
+from tests.cli_run import run
 
 SIGMA = Path(__file__).parent / "fixtures" / "sigma"
 SIGMAHQ = SIGMA / "cloudtrail"
 EVENTS = Path(__file__).parent.parent / "events" / "logs"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_import_the_sigmahq_folder(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

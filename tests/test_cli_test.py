@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cli_run import run
 from trailsift.cli import main
 from trailsift.rules import PACKS, pack_rules
 
@@ -23,12 +24,6 @@ DELETE_DOCUMENT = {
     "requestParameters": {"name": "example-Document"}, "eventCategory": "Management",
 }
 GET_DOCUMENT = {"eventSource": "ssm.amazonaws.com", "eventName": "GetDocument"}
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def rule(tests: list[dict[str, Any]], name: str = "ssm-documents-deleted", event: str = "DeleteDocument") -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli_run import run
 from trailsift.cli import local, main
 from trailsift.selectors import CLOUDTRAIL_FIELDS
 
@@ -25,12 +26,6 @@ TRAIL_SELECTORS = [{"Name": "trail tampering", "FieldSelectors": [
     {"Field": "eventCategory", "Equals": ["Management"]},
     {"Field": "eventName", "Equals": ["StopLogging", "DeleteTrail", "UpdateTrail"]},
 ]}]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(path: Path, document: Any) -> Path:
