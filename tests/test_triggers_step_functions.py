@@ -199,14 +199,18 @@ def test_the_handler_reads_a_batch_dead_letters_a_broken_file_and_answers_per_ke
 
 # --- a backfill's alerts --------------------------------------------------------------------------
 
-from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert
+from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_alert
 from trailsift.rules import Destination
 from trailsift.settings import Settings
 from trailsift.sinks import SinkContext, build_sinks
-from trailsift.sinks.alert import labelled
+from trailsift.rules import Rule, Severity
+from trailsift.scan import Match
+from trailsift.selectors import parse_selectors
 from trailsift.triggers import s3_notification
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:trailsift-alerts"
+CRITICAL = Rule("trail-stopped", parse_selectors([{"FieldSelectors": [{"Field": "eventName", "Equals": ["StopLogging"]}]}]),
+                Severity.CRITICAL)
 
 
 @pytest.mark.parametrize(("mode", "alerting"), [(None, True), ("none", False), ("digest", False), ("send", True)])
@@ -220,15 +224,22 @@ def test_a_backfill_gets_the_alert_sink_only_to_send(mode: str | None, alerting:
 
 
 def test_a_backfill_alert_is_marked_and_stays_a_valid_alert() -> None:
-    alert = Alert("e1", "[critical] StopLogging by user/bert in us-east-1", "body", {})
-    assert labelled(alert, "backfill") == Alert("e1", "[backfill] [critical] StopLogging by user/bert in us-east-1", "body", {})
-    long = Alert("e1", "[high] " + "x" * 92, "body", {})
-    assert len(labelled(long, "backfill").subject) == MAX_SUBJECT_CHARS and labelled(long, "backfill").subject.endswith("...")
-    full = Alert("e1", "[high] ConsoleLogin by someone", "b" * (MAX_MESSAGE_BYTES - 40), {})
-    room = MAX_MESSAGE_BYTES - full.size()
-    marked = labelled(full, "backfill")
-    assert marked.size() <= MAX_MESSAGE_BYTES and len(marked.subject) == len(full.subject) + room
-    assert marked.subject.startswith("[backfill] [high] Console")
+    """The label goes on the subject before the alert is fitted: always a valid subject, always within 256 KB."""
+    backfill = AlertOptions(label="backfill")
+    record = {"eventID": "e1", "eventName": "StopLogging", "awsRegion": "us-east-1",
+              "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/bert"}}
+
+    def alert(fields: dict[str, Any]) -> Alert:
+        return format_alert(Match("s3://b/k", 0, record | fields, (CRITICAL.name,)), (CRITICAL,), "s3://b/k", backfill)
+
+    assert alert({}).subject == "[backfill] [critical] StopLogging by user/bert in us-east-1"
+    assert alert({}).subject == backfill.marked(format_alert(
+        Match("s3://b/k", 0, record, (CRITICAL.name,)), (CRITICAL,), "s3://b/k").subject)
+    long = alert({"eventName": "x" * 40, "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/" + "y" * 60}})
+    assert len(long.subject) == MAX_SUBJECT_CHARS and long.subject.endswith("...")
+    assert long.subject.startswith("[backfill] [critical] ")
+    full = alert({"requestParameters": {"b": "b" * (MAX_MESSAGE_BYTES - 40)}})
+    assert full.size() <= MAX_MESSAGE_BYTES and full.subject.startswith("[backfill] [critical] StopLogging")
 
 
 def _alert_files() -> dict[str, bytes]:

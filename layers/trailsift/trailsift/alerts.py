@@ -238,6 +238,10 @@ class AlertOptions:
     index_table: str | None = None
     label: str = ""
 
+    def marked(self, subject: str) -> str:
+        """``subject`` with ``[label] `` before it, still a valid SNS subject (cut at its end when too long)."""
+        return ascii_subject(f"[{self.label}] {subject}", MAX_SUBJECT_CHARS) if self.label else subject
+
 
 JSON_PROTOCOLS = ("sqs", "lambda", "http", "https")  # the protocols that receive the JSON document
 
@@ -327,8 +331,7 @@ def format_alert(match: Match, rules: Sequence[Rule], log_location: str,
     masked = mask_secrets(match.record).value
     record = masked if isinstance(masked, dict) else {}
     subject = _subject(severity, record)
-    if options.label:
-        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
+    subject = options.marked(subject)
     attributes = _attributes(rules, severity, record)
     human = _human(match, rules, severity, record, key, log_location) + "\n\nEvent JSON:\n"
     return fit_alert(key, subject, attributes, human, [AlertEvent(match, record)], rules, options)
@@ -378,8 +381,7 @@ def format_group(group: AlertGroup, log_location: str, options: AlertOptions = A
     if len({rec.field_text(record, "errorCode") for record in records}) != 1:
         shown.pop("errorCode", None)
     subject = _subject(severity, shown)
-    if options.label:
-        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
+    subject = options.marked(subject)
     attributes = _attributes(rules, severity, records[0])
     names = [one_line(name, MAX_ATTRIBUTE_CHARS) for name in group.event_names]
     if len(names) > 1:  # every name of the group: a filter policy on eventName matches any element of an array
@@ -421,8 +423,7 @@ def format_summary(held: HeldBack, log_location: str, options: AlertOptions = Al
         f"[{severity.value}] {rule.name}: past {held.limit} alerts in {minutes} min, {held.events} more held back",
         MAX_SUBJECT_CHARS,
     )
-    if options.label:
-        subject = ascii_subject(f"[{options.label}] {subject}", MAX_SUBJECT_CHARS)
+    subject = options.marked(subject)
     principals = list(dict.fromkeys(_shown_principal(record) for record in records))
     names = list(dict.fromkeys(rec.field_text(record, "eventName") or "unknown event" for record in records))
     keys = held.event_keys

@@ -6,16 +6,15 @@ and :func:`trailsift.alerts.format_summary`; sending is :class:`trailsift.aws.sn
 (PublishBatch, 10 at a time); exactly-once is :func:`trailsift.sinks.once.send_covering` with the ledger
 kept in the index table, which claims each event (without an index table alerts are at-least-once and
 the rate bound is the invocation's). A backfill that sends alerts
-(``SinkContext.backfill``) marks each one's subject ``[backfill]`` (``AlertOptions.label``; :func:`labelled` for a built alert).
+(``SinkContext.backfill``) marks each one's subject ``[backfill]`` (``AlertOptions.label``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
-from trailsift.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, Alert, AlertOptions, format_group, format_summary
+from trailsift.alerts import Alert, AlertOptions, format_group, format_summary
 from trailsift.grouping import MAX_GROUP_EVENTS
 from trailsift.lazy import Lazy
 from trailsift.ratebound import DEFAULT_RATE_WINDOW_SECONDS, InvocationBound, RateBound
@@ -23,9 +22,8 @@ from trailsift.rules import Destination
 from trailsift.sinks.alert_groups import AlertForming, claimables
 from trailsift.sinks.base import Delivered, Routed, SinkContext, register
 from trailsift.sinks.once import Ledger, Publisher, ledger_for, send_covering
-from trailsift.text import ascii_subject
 
-__all__ = ["AlertSink", "ALERT_LEDGER_KIND", "labelled"]
+__all__ = ["AlertSink", "ALERT_LEDGER_KIND"]
 
 ALERT_LEDGER_KIND = "ALERT"  # ledger items ALERT#<event key> / ALERT, and ALERT#summary:<rule>:<window> / ALERT
 
@@ -38,22 +36,23 @@ class AlertSink:
     metric: ClassVar[str] = "AlertsPublished"
     notifies: ClassVar[bool] = True
 
-    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Any] | None = None, *, label: str = "",
+    def __init__(self, publisher: Publisher[Alert], ledger: Ledger[Any] | None = None, *,
                  options: AlertOptions = AlertOptions(), bound: RateBound | None = None,
                  window_seconds: int = DEFAULT_RATE_WINDOW_SECONDS, max_events: int = MAX_GROUP_EVENTS) -> None:
         self.publisher = publisher
         self.ledger = ledger  # claims each event (ALERT#<event key>) and each summary, not each alert
-        self.label = label  # "backfill": each subject starts with "[backfill] "
-        self.options = options  # per-protocol formats (the Chatbot notification for https)
+        self.options = options  # per-protocol formats (the Chatbot notification for https), the backfill's label
         # One per invocation (a sink is built per invocation): the rate bound's summaries it formed.
         self.forming: AlertForming[Alert] = AlertForming(
-            lambda group, location: format_group(group, location, self._options()),
-            lambda held, location: format_summary(held, location, self._options()),
+            lambda group, location: format_group(group, location, self.options),
+            lambda held, location: format_summary(held, location, self.options),
             bound, ledger, window_seconds, max_events,
         )
 
-    def _options(self) -> AlertOptions:
-        return replace(self.options, label=self.label) if self.label else self.options
+    @property
+    def label(self) -> str:
+        """``backfill`` when each subject starts with ``[backfill] `` (a backfill that sends alerts), else empty."""
+        return self.options.label
 
     @classmethod
     def from_context(cls, context: SinkContext) -> AlertSink | None:
@@ -70,7 +69,7 @@ class AlertSink:
 
         label = "backfill" if context.backfill is not None else ""
         options = AlertOptions(chatbot=settings.alert_chatbot, index_table=settings.index_table, label=label)
-        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), label=label, options=options,
+        return cls(Lazy(publisher), ledger_for(context, ALERT_LEDGER_KIND), options=options,
                    bound=rate_bound(context), window_seconds=settings.alert_rate_window_seconds,
                    max_events=settings.alert_group_max_events)
 
@@ -103,10 +102,3 @@ def rate_bound(context: SinkContext) -> RateBound | None:
     lazy: RateBound = Lazy(build)
     return lazy
 
-
-def labelled(alert: Alert, label: str) -> Alert:
-    """``alert`` with ``[label] `` before its subject. The subject stays a valid SNS subject (under 100
-    characters) and the alert within SNS's 256 KB: what would pass either is cut from the subject's end."""
-    room = max(0, MAX_MESSAGE_BYTES - alert.size())  # the subject is ASCII: a character is a byte
-    limit = min(MAX_SUBJECT_CHARS, len(alert.subject) + room)
-    return replace(alert, subject=ascii_subject(f"[{label}] {alert.subject}", limit))
